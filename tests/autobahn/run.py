@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Run the Autobahn TestSuite fuzzing client against a running server and judge it.
+
+Usage (the server, e.g. examples/echo, must already listen on 127.0.0.1:PORT):
+
+    python3 tests/autobahn/run.py --port PORT \
+        [--outdir tests/autobahn/reports] [--wstest .venv-autobahn/bin/wstest] \
+        [--timeout 300] [--cases 1.*,2.*] [--min-cases 517] [--no-run]
+
+Steps:
+  1. render tests/autobahn/fuzzingclient.json ({port}, {outdir} placeholders)
+     into <outdir>/fuzzingclient.json;
+  2. run `wstest -m fuzzingclient -s <that file>` with a time limit, its output
+     going to <outdir>/wstest.log;
+  3. parse <outdir>/index.json (wstest exits 0 even when cases fail, so the
+     report is the only verdict).
+
+A case fails when its `behavior` or `behaviorClose` is FAILED, WRONG CODE,
+UNCLEAN or FAILED BY CLIENT; OK, NON-STRICT, INFORMATIONAL and UNIMPLEMENTED
+pass (anything unknown fails). Prints the behaviour distribution, the first 50
+failing cases, and finally "N passed, M failed" alone on a line. Exits non-zero
+when a case failed, when fewer than --min-cases cases are in the report (517
+is the full suite), or when wstest timed out / left no report.
+
+Stdlib only; runs with any Python 3.8+.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+PASSING = {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED"}
+FAILING = {"FAILED", "WRONG CODE", "UNCLEAN", "FAILED BY CLIENT"}
+FULL_SUITE = 517
+MAX_LISTED = 50
+
+
+def default_wstest():
+    venv = os.environ.get("WSFRAME_AUTOBAHN_VENV", os.path.join(ROOT, ".venv-autobahn"))
+    return os.path.join(venv, "bin", "wstest")
+
+
+def render(value, subst):
+    """Replace {name} placeholders in every string of a JSON value."""
+    if isinstance(value, str):
+        return re.sub(r"\{(\w+)\}", lambda m: str(subst.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [render(v, subst) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, subst) for k, v in value.items()}
+    return value
+
+
+def case_key(case_id):
+    return tuple(int(p) if p.isdigit() else p for p in case_id.split("."))
+
+
+def wait_for_port(port, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+
+def run_wstest(wstest, spec_path, outdir, timeout):
+    """Run wstest; returns (exit status or None on timeout, log path)."""
+    log_path = os.path.join(outdir, "wstest.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [wstest, "-m", "fuzzingclient", "-s", spec_path],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=outdir,
+            start_new_session=True,  # own process group, so a timeout kills all of it
+        )
+        try:
+            return proc.wait(timeout=timeout), log_path
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            return None, log_path
+
+
+def tail(path, n=20):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+def case_detail(outdir, entry):
+    """One-line explanation from the per-case report, if readable."""
+    report = entry.get("reportfile")
+    if not report:
+        return ""
+    try:
+        with open(os.path.join(outdir, report)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return ""
+    parts = []
+    for key in ("result", "resultClose"):
+        text = data.get(key)
+        if text:
+            parts.append(" ".join(str(text).split())[:160])
+    return " | ".join(parts)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, required=True, help="server port on 127.0.0.1")
+    p.add_argument("--outdir", default=os.path.join(HERE, "reports"),
+                   help="report directory (default tests/autobahn/reports)")
+    p.add_argument("--wstest", default=default_wstest(), help="path to wstest")
+    p.add_argument("--config", default=os.path.join(HERE, "fuzzingclient.json"),
+                   help="config template with {port}/{outdir} placeholders")
+    p.add_argument("--timeout", type=float, default=300, help="time limit for wstest, seconds")
+    p.add_argument("--cases", help="comma-separated case patterns overriding the template "
+                                   "(e.g. '1.*,9.1.1'); implies --min-cases 1 unless given")
+    p.add_argument("--min-cases", type=int, help=f"minimum cases in report (default {FULL_SUITE})")
+    p.add_argument("--wait", type=float, default=10,
+                   help="seconds to wait for the port to accept connections first")
+    p.add_argument("--no-run", action="store_true", help="only parse an existing <outdir>/index.json")
+    args = p.parse_args()
+
+    outdir = os.path.abspath(args.outdir)
+    min_cases = args.min_cases if args.min_cases is not None else (1 if args.cases else FULL_SUITE)
+    problems = []
+
+    if not args.no_run:
+        os.makedirs(outdir, exist_ok=True)
+        with open(args.config) as f:
+            spec = render(json.load(f), {"port": args.port, "outdir": outdir})
+        if args.cases:
+            spec["cases"] = [c.strip() for c in args.cases.split(",") if c.strip()]
+        spec_path = os.path.join(outdir, "fuzzingclient.json")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f, indent=2)
+        # A stale report from an earlier run must never be judged as this one.
+        index = os.path.join(outdir, "index.json")
+        if os.path.exists(index):
+            os.remove(index)
+
+        if not os.access(args.wstest, os.X_OK):
+            print(f"error: wstest not found at {args.wstest} (run .ci/setup-python)", flush=True)
+            print("0 passed, 1 failed", flush=True)
+            return 2
+        if not wait_for_port(args.port, args.wait):
+            print(f"error: nothing accepts connections on 127.0.0.1:{args.port}", flush=True)
+            print("0 passed, 1 failed", flush=True)
+            return 2
+
+        print(f"running wstest fuzzingclient against ws://127.0.0.1:{args.port} "
+              f"(limit {args.timeout:g} s, log {os.path.join(outdir, 'wstest.log')})", flush=True)
+        start = time.monotonic()
+        status, log_path = run_wstest(args.wstest, spec_path, outdir, args.timeout)
+        elapsed = time.monotonic() - start
+        if status is None:
+            problems.append(f"wstest timed out after {args.timeout:g} s (killed)")
+        elif status != 0:
+            problems.append(f"wstest exited with status {status}")
+        print(f"wstest finished in {elapsed:.1f} s, exit status {status}", flush=True)
+        if problems:
+            print("last lines of wstest.log:\n" + tail(log_path), flush=True)
+
+    index = os.path.join(outdir, "index.json")
+    try:
+        with open(index) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as exc:
+        problems.append(f"no readable report at {index}: {exc}")
+        report = {}
+
+    cases = {}  # (agent, case id) -> entry
+    for agent, agent_cases in report.items():
+        for case_id, entry in agent_cases.items():
+            cases[(agent, case_id)] = entry
+
+    dist = {"behavior": collections.Counter(), "behaviorClose": collections.Counter()}
+    failures = []
+    passed = failed = 0
+    for (agent, case_id) in sorted(cases, key=lambda k: (k[0], case_key(k[1]))):
+        entry = cases[(agent, case_id)]
+        b, bc = entry.get("behavior", "?"), entry.get("behaviorClose", "?")
+        dist["behavior"][b] += 1
+        dist["behaviorClose"][bc] += 1
+        if b in PASSING and bc in PASSING:
+            passed += 1
+        else:
+            failed += 1
+            failures.append((agent, case_id, entry))
+
+    for field, counter in dist.items():
+        text = ", ".join(f"{k}: {v}" for k, v in counter.most_common()) or "(none)"
+        print(f"{field}: {text}")
+    unknown = sorted((set(dist["behavior"]) | set(dist["behaviorClose"])) - PASSING - FAILING)
+    if unknown:
+        print(f"note: unknown behaviours counted as failures: {', '.join(unknown)}")
+
+    agents = len(report) or 1
+    for agent, case_id, entry in failures[:MAX_LISTED]:
+        who = f"{agent} " if agents > 1 else ""
+        detail = case_detail(outdir, entry)
+        print(f"FAIL {who}{case_id}: behavior={entry.get('behavior')} "
+              f"behaviorClose={entry.get('behaviorClose')} "
+              f"remoteCloseCode={entry.get('remoteCloseCode')}"
+              + (f" -- {detail}" if detail else ""))
+    if len(failures) > MAX_LISTED:
+        print(f"... and {len(failures) - MAX_LISTED} more failing cases (see {index})")
+
+    if len(cases) < min_cases:
+        problems.append(f"only {len(cases)} cases in the report, expected at least {min_cases}")
+    for problem in problems:
+        print(f"error: {problem}")
+    # Problems that are not per-case failures still must not look like a pass.
+    if problems and failed == 0:
+        failed_line = f"{passed} passed, {max(1, failed)} failed"
+    else:
+        failed_line = f"{passed} passed, {failed} failed"
+    print(f"report: {os.path.join(outdir, 'index.html')}")
+    print(failed_line, flush=True)
+    return 0 if failed == 0 and not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

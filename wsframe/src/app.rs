@@ -1,0 +1,253 @@
+//! [`App`]: routes, state and configuration, turned into a running server by
+//! [`App::serve`] or [`App::bind`], or into a [`TestClient`](crate::testing::TestClient).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::handler::{BoxedWsHandler, WsHandler};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::{Counters, Metrics};
+use crate::response::{BoxedHttpHandler, IntoResponse};
+use crate::router::{RoutePattern, Router};
+use crate::{Config, Error, HandshakeRequest, Limits, Result, RouteLimits};
+
+/// One route: a WebSocket endpoint or a plain HTTP GET endpoint at a pattern.
+///
+/// ```
+/// use wsframe::{Route, RouteLimits, WebSocket};
+///
+/// async fn chat(ws: WebSocket) {}
+///
+/// let route = Route::websocket("/ws/<room>", chat)
+///     .protocols(["chat.v2", "chat.v1"])
+///     .limits(RouteLimits::new().max_message_size(64 << 10));
+/// assert_eq!(route.pattern(), "/ws/<room>");
+/// ```
+pub struct Route {
+    pattern: String,
+    kind: RouteKind,
+    protocols: Vec<String>,
+    limits: RouteLimits,
+}
+
+enum RouteKind {
+    WebSocket(BoxedWsHandler),
+    Get(BoxedHttpHandler),
+}
+
+impl Route {
+    /// A WebSocket route served by `handler` (see [`WsHandler`]).
+    pub fn websocket<H: WsHandler<Args>, Args: 'static>(pattern: &str, handler: H) -> Route {
+        Route {
+            pattern: pattern.to_string(),
+            kind: RouteKind::WebSocket(crate::handler::boxed(handler)),
+            protocols: Vec::new(),
+            limits: RouteLimits::default(),
+        }
+    }
+
+    /// A plain HTTP GET (and HEAD) route.
+    pub fn get<F, Fut, R>(pattern: &str, handler: F) -> Route
+    where
+        F: Fn(Arc<HandshakeRequest>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse,
+    {
+        Route {
+            pattern: pattern.to_string(),
+            kind: RouteKind::Get(crate::response::boxed_http(handler)),
+            protocols: Vec::new(),
+            limits: RouteLimits::default(),
+        }
+    }
+
+    /// Subprotocols this route supports, in order of the server's preference. The first
+    /// one the client offers that is listed here is selected, unless the handler's
+    /// `accept_with` names another offered one; with no match none is selected.
+    pub fn protocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Route {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Limits for this route over the app-wide ones.
+    pub fn limits(mut self, limits: RouteLimits) -> Route {
+        self.limits = limits;
+        self
+    }
+
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+}
+
+/// A WebSocket application: routes, shared state and configuration.
+///
+/// ```no_run
+/// use wsframe::{App, WebSocket};
+///
+/// async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+///     while let Ok(msg) = ws.receive().await {
+///         ws.send(msg).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> wsframe::Result<()> {
+///     App::new().websocket("/ws", echo).serve("127.0.0.1:8080").await
+/// }
+/// ```
+pub struct App {
+    config: Config,
+    routes: Vec<Route>,
+    state: http::Extensions,
+    metrics: Metrics,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An app with no routes and the default [`Config`].
+    pub fn new() -> App {
+        App {
+            config: Config::default(),
+            routes: Vec::new(),
+            state: http::Extensions::new(),
+            metrics: Metrics(Arc::new(Counters::default())),
+        }
+    }
+
+    /// Replace the configuration.
+    pub fn config(mut self, config: Config) -> App {
+        self.config = config;
+        self
+    }
+
+    /// Add a route.
+    pub fn route(mut self, route: Route) -> App {
+        self.routes.push(route);
+        self
+    }
+
+    /// Add several routes.
+    pub fn routes(mut self, routes: impl IntoIterator<Item = Route>) -> App {
+        self.routes.extend(routes);
+        self
+    }
+
+    /// Add a WebSocket route with default options.
+    pub fn websocket<H: WsHandler<Args>, Args: 'static>(self, pattern: &str, handler: H) -> App {
+        self.route(Route::websocket(pattern, handler))
+    }
+
+    /// Add a plain HTTP GET route.
+    pub fn get<F, Fut, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(Arc<HandshakeRequest>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse,
+    {
+        self.route(Route::get(pattern, handler))
+    }
+
+    /// Register shared state, read by the [`State<T>`](crate::State) extractor.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> App {
+        self.state.insert(value);
+        self
+    }
+
+    /// A handle to this app's counters, usable before and during serving.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Build the router; every malformed or conflicting route is reported.
+    pub(crate) fn build(self) -> Result<Arc<AppInner>> {
+        let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();
+        let mut errors = Vec::new();
+        for route in self.routes {
+            let pattern = match RoutePattern::parse(&route.pattern) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let index = match endpoints.iter().position(|(p, _)| *p == pattern) {
+                Some(i) => i,
+                None => {
+                    endpoints.push((pattern.clone(), Endpoint::default()));
+                    endpoints.len() - 1
+                }
+            };
+            let endpoint = &mut endpoints[index].1;
+            let twice = match route.kind {
+                RouteKind::WebSocket(handler) => endpoint
+                    .ws
+                    .replace(WsEndpoint {
+                        handler,
+                        protocols: route.protocols.into(),
+                        limits: route.limits.resolve(&self.config.limits),
+                        route: Arc::from(pattern.as_str()),
+                    })
+                    .is_some(),
+                RouteKind::Get(handler) => endpoint.get.replace(handler).is_some(),
+            };
+            if twice {
+                errors.push(format!(
+                    "route error: route `{}` is registered twice",
+                    pattern.as_str()
+                ));
+            }
+        }
+        let mut router = Router::new();
+        for (pattern, endpoint) in endpoints {
+            if let Err(e) = router.insert(pattern, endpoint) {
+                errors.push(e.to_string());
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Route(
+                errors
+                    .iter()
+                    .map(|e| e.trim_start_matches("route error: "))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ));
+        }
+        Ok(Arc::new(AppInner {
+            config: self.config,
+            router,
+            state: Arc::new(self.state),
+            counters: self.metrics.0,
+            lifecycle: Lifecycle::default(),
+        }))
+    }
+}
+
+/// A built app, shared by every connection.
+pub(crate) struct AppInner {
+    pub(crate) config: Config,
+    pub(crate) router: Router<Endpoint>,
+    pub(crate) state: Arc<http::Extensions>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) lifecycle: Lifecycle,
+}
+
+#[derive(Default)]
+pub(crate) struct Endpoint {
+    pub(crate) ws: Option<WsEndpoint>,
+    pub(crate) get: Option<BoxedHttpHandler>,
+}
+
+pub(crate) struct WsEndpoint {
+    pub(crate) handler: BoxedWsHandler,
+    pub(crate) protocols: Arc<[String]>,
+    pub(crate) limits: Limits,
+    pub(crate) route: Arc<str>,
+}

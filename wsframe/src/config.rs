@@ -1,0 +1,384 @@
+//! Server configuration: app-wide [`Config`], per-connection [`Limits`] and the
+//! per-route overrides in [`RouteLimits`].
+//!
+//! Every default is chosen to be safe for a public server; each is documented on its
+//! setter.
+
+use std::time::Duration;
+
+use crate::NodeId;
+
+/// Limits that apply to each WebSocket connection. Routes may override them with
+/// [`RouteLimits`].
+///
+/// ```
+/// use std::time::Duration;
+/// use wsframe::Limits;
+/// let limits = Limits::default().max_message_size(64 << 20).idle_timeout(Duration::from_secs(30));
+/// assert_eq!(limits.get_max_message_size(), 64 << 20);
+/// // the frame limit never exceeds the message limit
+/// assert!(Limits::default().max_message_size(1000).get_max_frame_size() <= 1000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_message_size: usize,
+    max_frame_size: usize,
+    idle_timeout: Duration,
+    ping_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Limits {
+    /// Largest complete message accepted (default 1 MiB). A larger one closes the
+    /// connection with 1009 before it is buffered whole.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Largest single frame accepted (default 1 MiB, never above the message size).
+    /// A larger frame is refused from its header with 1009.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// How long the peer may stay silent (no data, ping or pong) before the server
+    /// closes the connection with 1001 (default 60 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// After this much silence from the peer the server sends a ping (default 20 s);
+    /// a live client's pong keeps the connection open.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// The message size limit.
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The frame size limit (clamped to the message size limit).
+    pub fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size.min(self.max_message_size)
+    }
+
+    /// The idle timeout.
+    pub fn get_idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The ping interval.
+    pub fn get_ping_interval(&self) -> Duration {
+        self.ping_interval
+    }
+}
+
+/// Per-route overrides of the app-wide [`Limits`]; unset fields keep the app's value.
+///
+/// ```
+/// use wsframe::{Limits, RouteLimits};
+/// let route = RouteLimits::new().max_message_size(64 << 20).max_frame_size(16 << 20);
+/// let resolved = route.resolve(&Limits::default());
+/// assert_eq!(resolved.get_max_frame_size(), 16 << 20);
+/// assert_eq!(resolved.get_idle_timeout(), Limits::default().get_idle_timeout());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteLimits {
+    max_message_size: Option<usize>,
+    max_frame_size: Option<usize>,
+    idle_timeout: Option<Duration>,
+    ping_interval: Option<Duration>,
+}
+
+impl RouteLimits {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Override [`Limits::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Override [`Limits::max_frame_size`].
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = Some(bytes);
+        self
+    }
+
+    /// Override [`Limits::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Override [`Limits::ping_interval`].
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = Some(interval);
+        self
+    }
+
+    /// These overrides applied over `defaults`. When a route raises the message size
+    /// without naming a frame size, the frame limit follows the app's frame limit.
+    pub fn resolve(&self, defaults: &Limits) -> Limits {
+        Limits {
+            max_message_size: self.max_message_size.unwrap_or(defaults.max_message_size),
+            max_frame_size: self.max_frame_size.unwrap_or(defaults.max_frame_size),
+            idle_timeout: self.idle_timeout.unwrap_or(defaults.idle_timeout),
+            ping_interval: self.ping_interval.unwrap_or(defaults.ping_interval),
+        }
+    }
+}
+
+/// Which browser origins may open WebSockets (protection against cross-site WebSocket
+/// hijacking). Requests without an `Origin` header (non-browser clients) are always
+/// allowed.
+///
+/// ```
+/// use wsframe::Origins;
+/// let origins = Origins::same_origin().allow("https://app.example.com");
+/// assert!(origins.allows("https://app.example.com", Some("api.example.com")));
+/// assert!(origins.allows("http://localhost:8080", Some("localhost:8080")));
+/// assert!(!origins.allows("https://evil.example", Some("localhost:8080")));
+/// assert!(Origins::any().allows("https://evil.example", None));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origins {
+    any: bool,
+    same_origin: bool,
+    allowed: Vec<String>,
+}
+
+impl Default for Origins {
+    fn default() -> Self {
+        Self::same_origin()
+    }
+}
+
+impl Origins {
+    /// The default: an `Origin` whose host and port equal the request's `Host` header.
+    pub fn same_origin() -> Self {
+        Origins {
+            any: false,
+            same_origin: true,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// Only the origins added with [`Origins::allow`] (for deployments where the
+    /// `Host` seen by the server is not the one the browser used).
+    pub fn only() -> Self {
+        Origins {
+            any: false,
+            same_origin: false,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// Every origin: turns the check off. Only for servers that authenticate without
+    /// cookies.
+    pub fn any() -> Self {
+        Origins {
+            any: true,
+            same_origin: false,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// Also allow this exact origin (`scheme://host[:port]`, compared case-insensitively).
+    pub fn allow(mut self, origin: impl Into<String>) -> Self {
+        let origin: String = origin.into();
+        self.allowed
+            .push(origin.trim_end_matches('/').to_ascii_lowercase());
+        self
+    }
+
+    /// Whether a browser request with this `Origin` (and this `Host`) may connect.
+    pub fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+        if self.any {
+            return true;
+        }
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        if self.allowed.iter().any(|o| *o == origin) {
+            return true;
+        }
+        if self.same_origin {
+            if let (Some(host), Some((_, origin_host))) = (host, origin.split_once("://")) {
+                return origin_host.eq_ignore_ascii_case(host);
+            }
+        }
+        false
+    }
+}
+
+/// App-wide configuration. Build it with the setters; every field has a safe default.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsframe::{Config, Limits};
+/// let config = Config::default()
+///     .max_connections(50_000)
+///     .handshake_timeout(Duration::from_secs(5))
+///     .limits(Limits::default().max_message_size(4 << 20));
+/// assert_eq!(config.get_max_connections(), 50_000);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
+    pub(crate) outgoing_queue: usize,
+    pub(crate) incoming_queue: usize,
+    pub(crate) origins: Origins,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) node_id: NodeId,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            read_buffer_size: 4 << 10,
+            write_buffer_size: 4 << 10,
+            outgoing_queue: 64,
+            incoming_queue: 16,
+            origins: Origins::default(),
+            shutdown_grace: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 << 10,
+            node_id: NodeId::random(),
+        }
+    }
+}
+
+impl Config {
+    /// App-wide connection limits (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Time from TCP accept to the upgrade decision (default 10 s). A client that has
+    /// not completed its handshake by then, or a guard that has not decided, is
+    /// disconnected. Also bounds how long an idle keep-alive HTTP connection stays open.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Most connections served at once (default 10,000); further clients get HTTP 503.
+    /// At start the server raises its soft descriptor limit to the hard limit.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Socket read buffer per connection (default 4 KiB). The protocol layer's default
+    /// of 128 KiB costs about 135 KiB of memory per idle connection; 4 KiB about 7 KiB.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(256);
+        self
+    }
+
+    /// Bytes gathered before a write to the socket (default 4 KiB); queued messages
+    /// are written together and flushed once.
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// Capacity, in messages, of each connection's outgoing queue (default 64). A
+    /// handler's `send_*().await` waits for room when the queue is full.
+    pub fn outgoing_queue(mut self, messages: usize) -> Self {
+        self.outgoing_queue = messages.max(1);
+        self
+    }
+
+    /// Messages read ahead of the handler (default 16). When the handler does not keep
+    /// up, the server stops reading from the socket and TCP pushes back on the client.
+    pub fn incoming_queue(mut self, messages: usize) -> Self {
+        self.incoming_queue = messages.max(1);
+        self
+    }
+
+    /// Which browser origins may connect (default: same origin only; requests without
+    /// `Origin` are allowed). A refused origin gets HTTP 403.
+    pub fn origins(mut self, origins: Origins) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// How long graceful shutdown waits for handlers after sending 1001 (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// How long the server waits for the peer's reply to its close frame (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Largest request head (request line plus headers) accepted (default 16 KiB,
+    /// at least 8 KiB); larger heads get 431.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes.max(8 << 10);
+        self
+    }
+
+    /// This node's id, carried by every [`ConnectionId`](crate::ConnectionId) it makes
+    /// (default: random per process).
+    pub fn node_id(mut self, node: NodeId) -> Self {
+        self.node_id = node;
+        self
+    }
+
+    /// The configured connection limit.
+    pub fn get_max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// The app-wide limits.
+    pub fn get_limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        let o = Origins::default();
+        assert!(o.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://127.0.0.1:8081", Some("127.0.0.1:8080")));
+        assert!(!o.allows("null", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://127.0.0.1:8080", None));
+        assert!(!Origins::only().allows("http://a:1", Some("a:1")));
+    }
+}

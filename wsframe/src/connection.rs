@@ -1,0 +1,409 @@
+//! The per-connection driver: the one task that owns an upgraded socket.
+//!
+//! It writes the outgoing queue (batching whatever is queued into one flush), reads
+//! frames and hands data messages to the handler through a small bounded queue,
+//! answers pings, pings a silent peer and closes an idle one, notices the peer's close
+//! even while the handler only sends, and turns protocol failures into the right close
+//! code (tungstenite reports them without sending a close frame). It never runs user
+//! code: the handler is a separate task whose end (return, error, panic) decides the
+//! close code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tracing::{debug, error, warn};
+
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Counters;
+use crate::socket::{ConnShared, Outgoing};
+use crate::{CloseCode, Disconnect, Limits, Message, Result};
+
+pub(crate) type Io = TokioIo<Upgraded>;
+pub(crate) type Socket = WebSocketStream<Io>;
+
+/// Most queued messages written before one flush.
+const MAX_BATCH: usize = 256;
+/// How long the server lingers after its last write for the peer to close TCP.
+const LINGER: Duration = Duration::from_secs(2);
+
+pub(crate) struct Driver {
+    pub(crate) shared: Arc<ConnShared>,
+    pub(crate) out_rx: mpsc::Receiver<Outgoing>,
+    pub(crate) in_tx: mpsc::Sender<Message>,
+    pub(crate) handler: JoinHandle<Result<()>>,
+    pub(crate) limits: Limits,
+    pub(crate) close_timeout: Duration,
+    pub(crate) lifecycle: Lifecycle,
+}
+
+/// How the socket loop ended, which decides how the TCP connection is released.
+enum Exit {
+    /// Close frames were exchanged or sent: shut down writes, drain briefly.
+    Graceful,
+    /// The peer vanished or the transport failed: just drop it.
+    Reset,
+}
+
+impl Driver {
+    pub(crate) async fn run(self, mut socket: Socket) {
+        let Driver {
+            shared,
+            mut out_rx,
+            in_tx,
+            mut handler,
+            limits,
+            close_timeout,
+            lifecycle,
+        } = self;
+        let counters = shared.counters.clone();
+        Counters::inc(&counters.connections_total);
+        Counters::inc(&counters.connections_open);
+
+        let mut in_tx = Some(in_tx);
+        let mut handler_done = false;
+        let mut shutdown_seen = false;
+        let mut closing_deadline: Option<Instant> = None;
+        let mut last_heard = Instant::now();
+        let mut ping_sent = false;
+
+        // Pinned once: creating these futures in every iteration would cost a lock each.
+        let terminated = lifecycle.terminated();
+        let shutting_down = lifecycle.shutting_down();
+        tokio::pin!(terminated, shutting_down);
+
+        let exit = loop {
+            let timer = match closing_deadline {
+                Some(deadline) => deadline,
+                None if ping_sent => last_heard + limits.get_idle_timeout(),
+                None => {
+                    last_heard + limits.get_ping_interval().min(limits.get_idle_timeout())
+                }
+            };
+            let can_deliver = in_tx.as_ref().is_none_or(|tx| tx.capacity() > 0);
+            let closing = closing_deadline.is_some();
+
+            tokio::select! {
+                biased;
+                _ = &mut terminated => {
+                    shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
+                    break Exit::Reset;
+                }
+                outcome = &mut handler, if !handler_done => {
+                    handler_done = true;
+                    if !closing {
+                        let (code, reason) = handler_close_code(outcome, &counters);
+                        match flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters).await {
+                            Ok(()) => closing_deadline = Some(Instant::now() + close_timeout),
+                            Err(_) => break Exit::Reset,
+                        }
+                        record_our_close(&shared, code, reason);
+                    }
+                }
+                _ = &mut shutting_down, if !shutdown_seen && !closing => {
+                    shutdown_seen = true;
+                    let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
+                    match flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters).await {
+                        Ok(()) => closing_deadline = Some(Instant::now() + close_timeout),
+                        Err(_) => break Exit::Reset,
+                    }
+                    record_our_close(&shared, code, reason);
+                }
+                item = out_rx.recv(), if !closing => {
+                    let Some(item) = item else {
+                        // Every sender is gone; the handler arm decides what happens next.
+                        continue;
+                    };
+                    match write_batch(&mut socket, item, &mut out_rx, &counters).await {
+                        Ok(None) => {}
+                        Ok(Some((code, reason))) => {
+                            if send_close(&mut socket, code, &reason).await.is_err() {
+                                break Exit::Reset;
+                            }
+                            out_rx.close();
+                            record_our_close(&shared, code, &reason);
+                            closing_deadline = Some(Instant::now() + close_timeout);
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "write failed");
+                            shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
+                            break Exit::Reset;
+                        }
+                    }
+                }
+                frame = socket.next(), if can_deliver => {
+                    last_heard = Instant::now();
+                    ping_sent = false;
+                    match frame {
+                        Some(Ok(WsMessage::Text(text))) => {
+                            Counters::inc(&counters.messages_in);
+                            Counters::add(&counters.bytes_in, text.len() as u64);
+                            deliver(&in_tx, Message::Text(text));
+                        }
+                        Some(Ok(WsMessage::Binary(bytes))) => {
+                            Counters::inc(&counters.messages_in);
+                            Counters::add(&counters.bytes_in, bytes.len() as u64);
+                            deliver(&in_tx, Message::Binary(bytes));
+                        }
+                        Some(Ok(WsMessage::Ping(_))) => {
+                            // tungstenite queued the pong; send it now.
+                            if socket.flush().await.is_err() {
+                                break Exit::Reset;
+                            }
+                        }
+                        Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                        Some(Ok(WsMessage::Close(frame))) => {
+                            shared.set_disconnect(match frame {
+                                Some(f) => Disconnect { code: Some(f.code.into()), reason: f.reason.as_str().to_owned() },
+                                None => Disconnect { code: None, reason: String::new() },
+                            });
+                            // The handler sees the disconnect once it has read what came before.
+                            in_tx = None;
+                            out_rx.close();
+                            if !closing {
+                                // tungstenite queued the echo of the peer's close; send it.
+                                if socket.flush().await.is_err() {
+                                    break Exit::Reset;
+                                }
+                                closing_deadline = Some(Instant::now() + close_timeout);
+                            }
+                        }
+                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Graceful,
+                        Some(Err(e)) => match failure_close_code(&e) {
+                            Some((code, reason)) if !closing => {
+                                debug!(error = %e, code = code.0, "closing on protocol failure");
+                                record_our_close(&shared, code, reason);
+                                let _ = send_close(&mut socket, code, reason).await;
+                                break Exit::Graceful;
+                            }
+                            _ => {
+                                debug!(error = %e, "connection failed");
+                                shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
+                                break Exit::Reset;
+                            }
+                        },
+                        None => {
+                            shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
+                            break Exit::Reset;
+                        }
+                    }
+                }
+                _ = reserve_slot(&in_tx), if !can_deliver => {}
+                _ = sleep_until(timer) => {
+                    if closing {
+                        debug!("peer did not answer our close frame in time");
+                        break Exit::Graceful;
+                    }
+                    let silent = last_heard.elapsed();
+                    if silent >= limits.get_idle_timeout() {
+                        let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
+                        record_our_close(&shared, code, reason);
+                        let _ = send_close(&mut socket, code, reason).await;
+                        break Exit::Graceful;
+                    }
+                    if !ping_sent && silent >= limits.get_ping_interval() {
+                        ping_sent = true;
+                        if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                            break Exit::Reset;
+                        }
+                    }
+                }
+            }
+        };
+
+        // Wake the handler: receives and sends now fail with the disconnect.
+        drop(in_tx);
+        out_rx.close();
+        match exit {
+            Exit::Graceful => linger(socket).await,
+            Exit::Reset => drop(socket),
+        }
+        counters.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+
+        if !handler_done {
+            tokio::select! {
+                outcome = &mut handler => { handler_close_code(outcome, &counters); }
+                _ = lifecycle.terminated() => handler.abort(),
+            }
+        }
+    }
+}
+
+fn deliver(in_tx: &Option<mpsc::Sender<Message>>, message: Message) {
+    if let Some(tx) = in_tx {
+        // Capacity was checked before reading; a closed queue means the handler no
+        // longer receives, and the message has nobody to go to.
+        let _ = tx.try_send(message);
+    }
+}
+
+async fn reserve_slot(in_tx: &Option<mpsc::Sender<Message>>) {
+    match in_tx {
+        Some(tx) => drop(tx.reserve().await),
+        None => std::future::pending().await,
+    }
+}
+
+fn record_our_close(shared: &ConnShared, code: CloseCode, reason: &str) {
+    shared.set_disconnect(Disconnect {
+        code: Some(code),
+        reason: reason.to_string(),
+    });
+}
+
+/// The close code for a handler that ended, logging failures.
+fn handler_close_code(
+    outcome: std::result::Result<Result<()>, JoinError>,
+    counters: &Counters,
+) -> (CloseCode, &'static str) {
+    match outcome {
+        Ok(Ok(())) => (CloseCode::NORMAL, ""),
+        Ok(Err(e)) if e.is_disconnect() => (CloseCode::NORMAL, ""),
+        Ok(Err(e)) => {
+            error!(error = %e, "handler returned an error");
+            (CloseCode::INTERNAL_ERROR, "internal error")
+        }
+        Err(e) if e.is_panic() => {
+            Counters::inc(&counters.handler_panics);
+            error!(panic = panic_message(e), "handler panicked");
+            (CloseCode::INTERNAL_ERROR, "internal error")
+        }
+        Err(_) => (CloseCode::GOING_AWAY, ""),
+    }
+}
+
+pub(crate) fn panic_message(e: JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The close code for a failure tungstenite reported without closing; `None` when the
+/// transport itself is gone.
+fn failure_close_code(e: &WsError) -> Option<(CloseCode, &'static str)> {
+    match e {
+        WsError::Capacity(_) => Some((CloseCode::MESSAGE_TOO_BIG, "message too big")),
+        WsError::Utf8(_) => Some((CloseCode::INVALID_PAYLOAD, "invalid UTF-8")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(_) | WsError::AttackAttempt => {
+            Some((CloseCode::PROTOCOL_ERROR, "protocol error"))
+        }
+        _ => None,
+    }
+}
+
+async fn send_close(
+    socket: &mut Socket,
+    code: CloseCode,
+    reason: &str,
+) -> std::result::Result<(), WsError> {
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    socket.close(Some(frame)).await
+}
+
+/// Write `first` and whatever else is queued (up to [`MAX_BATCH`]), then flush once.
+/// Returns a close request met in the queue.
+async fn write_batch(
+    socket: &mut Socket,
+    first: Outgoing,
+    out_rx: &mut mpsc::Receiver<Outgoing>,
+    counters: &Counters,
+) -> std::result::Result<Option<(CloseCode, String)>, WsError> {
+    let mut next = Some(first);
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut close = None;
+    while let Some(item) = next.take() {
+        match item {
+            Outgoing::Message(message) => {
+                bytes += message.len() as u64;
+                count += 1;
+                socket.feed(message).await?;
+            }
+            Outgoing::Close(code, reason) => {
+                close = Some((code, reason));
+                break;
+            }
+        }
+        if count < MAX_BATCH as u64 {
+            next = out_rx.try_recv().ok();
+        }
+    }
+    socket.flush().await?;
+    Counters::add(&counters.messages_out, count);
+    Counters::add(&counters.bytes_out, bytes);
+    Ok(close)
+}
+
+/// Write what is already queued, then the close frame (a close request found in the
+/// queue wins over `code`).
+async fn flush_queue_then_close(
+    socket: &mut Socket,
+    out_rx: &mut mpsc::Receiver<Outgoing>,
+    code: CloseCode,
+    reason: &str,
+    counters: &Counters,
+) -> std::result::Result<(), WsError> {
+    out_rx.close();
+    let mut close = None;
+    while close.is_none() {
+        let Ok(item) = out_rx.try_recv() else { break };
+        close = write_batch(socket, item, out_rx, counters).await?;
+    }
+    match close {
+        Some((code, reason)) => send_close(socket, code, &reason).await,
+        None => send_close(socket, code, reason).await,
+    }
+}
+
+/// Release the TCP connection gracefully: shut down our write side so the peer reads
+/// everything we sent followed by EOF, then read (and discard) until the peer closes,
+/// so that unread input does not turn our close into a reset.
+async fn linger(socket: Socket) {
+    let mut io = socket.into_inner();
+    let drained = tokio::time::timeout(LINGER, async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!("peer did not close its side in time; dropping the connection");
+    }
+}
+
+/// tungstenite's settings for a connection with these limits.
+pub(crate) fn protocol_config(
+    limits: &Limits,
+    read_buffer: usize,
+    write_buffer: usize,
+) -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(write_buffer)
+        .max_message_size(Some(limits.get_max_message_size()))
+        .max_frame_size(Some(limits.get_max_frame_size()))
+}

@@ -1,0 +1,272 @@
+//! One HTTP request through the app: route, validate the handshake, run the handler
+//! until it decides (accept or refuse), answer, and on accept start the connection's
+//! driver once hyper hands over the upgraded socket.
+//!
+//! Shared by the TCP server and the in-process TestClient, so both give the same
+//! answers to the same requests.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tracing::{Instrument, error, info_span, warn};
+
+use crate::app::{AppInner, WsEndpoint};
+use crate::connection::{Driver, panic_message, protocol_config};
+use crate::handshake::{self, is_upgrade_request};
+use crate::metrics::Counters;
+use crate::request::parse_protocols;
+use crate::response::{Response, plain};
+use crate::router::PathParams;
+use crate::socket::{ConnShared, Decision, WebSocket};
+use crate::{ConnectionId, Error, HandshakeRequest, Result};
+
+/// What the connection watchdog needs to know about its requests.
+#[derive(Default)]
+pub(crate) struct ConnState {
+    /// The upgrade decision was made: the handshake timeout no longer applies.
+    pub(crate) decided: AtomicBool,
+    /// Plain HTTP requests answered (keep-alive activity).
+    pub(crate) requests: AtomicU64,
+}
+
+pub(crate) async fn dispatch(
+    app: Arc<AppInner>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    conn: Arc<ConnState>,
+) -> std::result::Result<Response, Infallible> {
+    let response = route(&app, req, peer, &conn).await;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        conn.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(response)
+}
+
+async fn route(
+    app: &Arc<AppInner>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    conn: &ConnState,
+) -> Response {
+    let Some(matched) = app.router.at(req.uri().path()) else {
+        if is_upgrade_request(req.headers()) {
+            Counters::inc(&app.counters.handshakes_rejected);
+        }
+        return plain(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let endpoint = matched.value;
+    let params = matched.params;
+    let route_pattern = matched.pattern.as_str();
+
+    if !is_upgrade_request(req.headers()) {
+        let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
+        return match (&endpoint.get, &endpoint.ws) {
+            (Some(get), _) if is_get => {
+                let request = head(app, &req, params, route_pattern.into(), peer);
+                get(Arc::new(request)).await
+            }
+            (_, Some(_)) if is_get => handshake::upgrade_required(),
+            _ => {
+                let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                r.headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+                r
+            }
+        };
+    }
+
+    let Some(ws) = &endpoint.ws else {
+        Counters::inc(&app.counters.handshakes_rejected);
+        return plain(StatusCode::NOT_FOUND, "no WebSocket route at this path");
+    };
+    let key = match handshake::validate(
+        req.method(),
+        req.version(),
+        req.headers(),
+        &app.config.origins,
+    ) {
+        Ok(key) => key,
+        Err(response) => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            return response;
+        }
+    };
+    if app.lifecycle.is_shutting_down() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+    }
+
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let request = head(app, &req, params, ws.route.clone(), peer);
+    drop(req);
+    let outcome = run_handler(app, ws, request).await;
+    conn.decided.store(true, Ordering::Release);
+    match outcome {
+        Handshake::Accept {
+            protocol,
+            headers,
+            start,
+        } => {
+            let response = handshake::switching_protocols(&key, protocol.as_deref(), headers);
+            let config = protocol_config(
+                &ws.limits,
+                app.config.read_buffer_size,
+                app.config.write_buffer_size,
+            );
+            let span = start.span.clone();
+            app.lifecycle.spawn(
+                async move {
+                    match on_upgrade.await {
+                        Ok(upgraded) => {
+                            let socket = WebSocketStream::from_raw_socket(
+                                TokioIo::new(upgraded),
+                                Role::Server,
+                                Some(config),
+                            )
+                            .await;
+                            let _ = start.ready.send(Ok(()));
+                            start.driver.run(socket).await;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "upgrade failed after 101");
+                            let _ = start.ready.send(Err(Error::custom(format!("upgrade failed: {e}"))));
+                            start.driver.handler.abort();
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+            response
+        }
+        Handshake::Refuse(response) => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            response
+        }
+    }
+}
+
+fn head(
+    app: &AppInner,
+    req: &Request<Incoming>,
+    params: PathParams,
+    route: Arc<str>,
+    peer: SocketAddr,
+) -> HandshakeRequest {
+    HandshakeRequest {
+        method: req.method().clone(),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().map(str::to_string),
+        headers: req.headers().clone(),
+        params,
+        route,
+        peer,
+        protocols: parse_protocols(
+            req.headers()
+                .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+                .iter(),
+        ),
+        state: app.state.clone(),
+    }
+}
+
+enum Handshake {
+    Accept {
+        protocol: Option<String>,
+        headers: http::HeaderMap,
+        start: Box<Start>,
+    },
+    Refuse(Response),
+}
+
+/// What the upgrade task needs to start the connection.
+struct Start {
+    driver: Driver,
+    ready: oneshot::Sender<Result<()>>,
+    span: tracing::Span,
+}
+
+/// Aborts the handler if the handshake is abandoned before it decided (client gone,
+/// handshake timeout): nothing is left running for a connection that no longer exists.
+struct AbortOnDrop(Option<JoinHandle<Result<()>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// Start the handler and wait for its decision.
+async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest) -> Handshake {
+    let id = ConnectionId::next(app.config.node_id);
+    // The query string never reaches the logs: it often carries tokens.
+    let span = info_span!("ws", id = %id, route = %ws.route, peer = %request.peer);
+    let (decision_tx, decision_rx) = oneshot::channel();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (out_tx, out_rx) = mpsc::channel(app.config.outgoing_queue);
+    let (in_tx, in_rx) = mpsc::channel(app.config.incoming_queue);
+    let shared = Arc::new(ConnShared::new(
+        id,
+        ws.route.clone(),
+        request.protocols.clone(),
+        ws.protocols.clone(),
+        app.counters.clone(),
+        decision_tx,
+        ready_rx,
+    ));
+    let socket = WebSocket::new(shared.clone(), out_tx, in_rx);
+    let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));
+    let mut guard = AbortOnDrop(Some(handler));
+
+    match decision_rx.await {
+        Ok(Decision::Accept { protocol, headers }) => {
+            let handler = guard.0.take().expect("handler handle present until taken here");
+            Handshake::Accept {
+                protocol,
+                headers,
+                start: Box::new(Start {
+                    driver: Driver {
+                        shared,
+                        out_rx,
+                        in_tx,
+                        handler,
+                        limits: ws.limits.clone(),
+                        close_timeout: app.config.close_timeout,
+                        lifecycle: app.lifecycle.clone(),
+                    },
+                    ready: ready_tx,
+                    span,
+                }),
+            }
+        }
+        Ok(Decision::Reject(rejection)) => {
+            // The handler may go on (e.g. after `close()` before `accept()`); let it.
+            guard.0.take();
+            Handshake::Refuse(rejection.into_response())
+        }
+        Err(_) => {
+            // The handler ended (returned, failed or panicked) without deciding.
+            let handler = guard.0.take().expect("handler handle present until taken here");
+            let outcome = handler.await;
+            span.in_scope(|| match outcome {
+                Ok(Ok(())) => error!("handler returned before accepting the connection"),
+                Ok(Err(e)) => error!(error = %e, "handler failed before accepting the connection"),
+                Err(e) if e.is_panic() => {
+                    Counters::inc(&app.counters.handler_panics);
+                    error!(panic = panic_message(e), "handler panicked before accepting the connection");
+                }
+                Err(e) => error!(error = %e, "handler was cancelled before accepting"),
+            });
+            Handshake::Refuse(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The framework's error type and the disconnect it carries.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use crate::CloseCode;
+
+/// `Result` with wsframe's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a connection ended, as seen by the handler (FastAPI's `WebSocketDisconnect`).
+///
+/// `code` is the close code of the peer's close frame, or the code the server sent
+/// when it closed the connection itself (for example 1009 for an oversized message);
+/// `None` when the connection dropped without a close frame.
+///
+/// ```
+/// use wsframe::{CloseCode, Disconnect};
+/// let d = Disconnect { code: Some(CloseCode::NORMAL), reason: "bye".into() };
+/// assert_eq!(d.to_string(), "disconnected (1000: bye)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Disconnect {
+    /// The close code, if a close frame was exchanged.
+    pub code: Option<CloseCode>,
+    /// The close reason (empty when none was given).
+    pub reason: String,
+}
+
+impl fmt::Display for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.reason.is_empty()) {
+            (Some(code), true) => write!(f, "disconnected ({code})"),
+            (Some(code), false) => write!(f, "disconnected ({code}: {})", self.reason),
+            (None, _) => write!(f, "disconnected (no close frame)"),
+        }
+    }
+}
+
+/// Everything that can go wrong in wsframe.
+///
+/// ```
+/// use wsframe::{Error, Disconnect};
+/// let err = Error::Disconnected(Disconnect::default());
+/// assert!(err.is_disconnect());
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection is closed; carries the close code and reason.
+    Disconnected(Disconnect),
+    /// A message of the other kind arrived (`receive_text` got binary, or the reverse).
+    UnexpectedMessage {
+        /// What the call expected: `"text"` or `"binary"`.
+        expected: &'static str,
+        /// What arrived.
+        received: &'static str,
+    },
+    /// A message was not valid JSON for the requested type.
+    Json(serde_json::Error),
+    /// `accept` was called twice, or after `close`, or named a subprotocol the client
+    /// did not offer.
+    Accept(String),
+    /// A route could not be registered (malformed pattern, or two routes conflict).
+    Route(String),
+    /// A handshake was answered with an HTTP status instead of `101` (seen by clients
+    /// such as the [`TestClient`](crate::testing::TestClient)).
+    Handshake {
+        /// The HTTP status of the answer.
+        status: StatusCode,
+        /// The answer's body.
+        body: Bytes,
+    },
+    /// A test helper waited longer than its timeout.
+    Timeout(&'static str),
+    /// An I/O error (binding, accepting).
+    Io(std::io::Error),
+    /// An error from the WebSocket protocol layer.
+    Protocol(tokio_tungstenite::tungstenite::Error),
+    /// An error returned by user code, with its message.
+    Custom(String),
+}
+
+impl Error {
+    /// An error carrying a message of your own; a handler that returns it closes its
+    /// connection with 1011, and the message is logged.
+    ///
+    /// ```
+    /// let err = wsframe::Error::custom("database unavailable");
+    /// assert_eq!(err.to_string(), "database unavailable");
+    /// ```
+    pub fn custom(message: impl fmt::Display) -> Error {
+        Error::Custom(message.to_string())
+    }
+
+    /// Whether this error only says that the connection closed.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, Error::Disconnected(_))
+    }
+
+    /// The disconnect details when the error is a disconnect.
+    pub fn disconnect(&self) -> Option<&Disconnect> {
+        match self {
+            Error::Disconnected(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status when the error is a refused handshake.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Handshake { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Disconnected(d) => d.fmt(f),
+            Error::UnexpectedMessage { expected, received } => {
+                write!(f, "expected a {expected} message, received a {received} message")
+            }
+            Error::Json(e) => write!(f, "invalid JSON message: {e}"),
+            Error::Accept(m) => write!(f, "cannot accept: {m}"),
+            Error::Route(m) => write!(f, "route error: {m}"),
+            Error::Handshake { status, body } => {
+                write!(f, "handshake refused with {status}")?;
+                if !body.is_empty() {
+                    write!(f, ": {}", String::from_utf8_lossy(body))?;
+                }
+                Ok(())
+            }
+            Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Protocol(e) => write!(f, "WebSocket protocol error: {e}"),
+            Error::Custom(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Json(e) => Some(e),
+            Error::Io(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e)
+    }
+}

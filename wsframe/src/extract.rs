@@ -1,0 +1,267 @@
+//! Extractors and guards: [`FromHandshake`] turns the handshake request into a handler
+//! argument, or rejects the handshake before the upgrade; [`FromParam`] parses one path
+//! or query parameter.
+//!
+//! Built-in extractors: [`Query`], [`Cookies`], [`PeerAddr`], [`State`],
+//! [`http::HeaderMap`], [`PathParams`], `Option<T>` (never rejects) and
+//! `Result<T, Rejection>` (hands the rejection to the handler).
+//!
+//! # A guard
+//!
+//! ```
+//! use wsframe::{FromHandshake, HandshakeRequest, Rejection};
+//!
+//! struct User { name: String }
+//!
+//! impl FromHandshake for User {
+//!     type Rejection = Rejection;
+//!     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+//!         match req.header("authorization") {
+//!             Some("Bearer let-me-in") => Ok(User { name: "ada".into() }),
+//!             _ => Err(Rejection::unauthorized("missing or wrong bearer token")),
+//!         }
+//!     }
+//! }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::{HandshakeRequest, PathParams, Rejection};
+
+/// Produces a handler argument from the handshake request, or rejects the handshake.
+///
+/// Runs before the upgrade; a rejection becomes the HTTP answer (see [`Rejection`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be extracted from a WebSocket handshake",
+    label = "not a guard or extractor",
+    note = "implement `wsframe::FromHandshake` for `{Self}` to use it as a guard, or use a built-in extractor such as `Query<T>`, `Cookies`, `State<T>`"
+)]
+pub trait FromHandshake: Sized + Send {
+    /// What a failed extraction answers; converted into a [`Rejection`].
+    type Rejection: Into<Rejection>;
+
+    /// Extract `Self` from the request.
+    fn from_handshake(
+        req: &HandshakeRequest,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+}
+
+/// Parses one path or query parameter from its decoded text.
+///
+/// Implemented for integers, floats, `bool`, `char` and `String`; implement it for your
+/// own types (an id newtype, an enum).
+///
+/// ```
+/// use wsframe::FromParam;
+/// assert_eq!(u8::from_param("7").unwrap(), 7);
+/// assert!(u8::from_param("300").unwrap_err().contains("300"));
+/// assert!(bool::from_param("true").unwrap());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be parsed from a route parameter",
+    note = "implement `wsframe::FromParam` for `{Self}`"
+)]
+pub trait FromParam: Sized {
+    /// Parse the parameter; the error says what was wrong with the text.
+    fn from_param(param: &str) -> Result<Self, String>;
+}
+
+macro_rules! from_param_via_fromstr {
+    ($($t:ty => $what:literal),* $(,)?) => {$(
+        #[diagnostic::do_not_recommend]
+        impl FromParam for $t {
+            fn from_param(param: &str) -> Result<Self, String> {
+                param
+                    .parse()
+                    .map_err(|_| format!("`{param}` is not {}", $what))
+            }
+        }
+    )*};
+}
+
+from_param_via_fromstr! {
+    u8 => "an integer from 0 to 255", u16 => "an integer from 0 to 65535",
+    u32 => "an integer from 0 to 4294967295", u64 => "a non-negative 64-bit integer",
+    u128 => "a non-negative 128-bit integer", usize => "a non-negative integer",
+    i8 => "an integer from -128 to 127", i16 => "an integer from -32768 to 32767",
+    i32 => "a 32-bit integer", i64 => "a 64-bit integer", i128 => "a 128-bit integer",
+    isize => "an integer", f32 => "a number", f64 => "a number",
+    bool => "`true` or `false`", char => "a single character",
+}
+
+#[diagnostic::do_not_recommend]
+impl FromParam for String {
+    fn from_param(param: &str) -> Result<Self, String> {
+        Ok(param.to_string())
+    }
+}
+
+/// The query string deserialized into `T` with serde (`?name=ada&page=2`).
+///
+/// A query that does not fit `T` rejects the handshake with 400 and serde's reason.
+///
+/// ```
+/// use serde::Deserialize;
+/// use wsframe::{FromHandshake, HandshakeRequest, Query};
+///
+/// #[derive(Deserialize)]
+/// struct Page { page: u32, q: Option<String> }
+///
+/// # tokio_test_block(async {
+/// let req = HandshakeRequest::new("/ws?page=2");
+/// let Query(p) = Query::<Page>::from_handshake(&req).await.unwrap();
+/// assert_eq!((p.page, p.q), (2, None));
+/// let bad = HandshakeRequest::new("/ws?page=x");
+/// assert_eq!(Query::<Page>::from_handshake(&bad).await.err().unwrap().status(), 400);
+/// # });
+/// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromHandshake for Query<T> {
+    type Rejection = Rejection;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+        serde_urlencoded::from_str(req.query().unwrap_or(""))
+            .map(Query)
+            .map_err(|e| Rejection::bad_request(format!("invalid query string: {e}")))
+    }
+}
+
+/// The request's cookies, by name.
+///
+/// ```
+/// use wsframe::HandshakeRequest;
+/// let req = HandshakeRequest::new("/").with_header("cookie", "a=1; b=two");
+/// let cookies = req.cookies();
+/// assert_eq!(cookies.get("b"), Some("two"));
+/// assert_eq!(cookies.get("c"), None);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Cookies(Vec<(String, String)>);
+
+impl Cookies {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Cookies {
+        let mut pairs = Vec::new();
+        for value in headers.get_all(http::header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for cookie in cookie::Cookie::split_parse(value).flatten() {
+                pairs.push((cookie.name().to_string(), cookie.value().to_string()));
+            }
+        }
+        Cookies(pairs)
+    }
+
+    /// A cookie's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All cookies as name/value pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl FromHandshake for Cookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(req.cookies())
+    }
+}
+
+/// The peer's socket address.
+///
+/// ```
+/// # let _ = |PeerAddr(addr): wsframe::PeerAddr| addr.ip();
+/// use wsframe::PeerAddr;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl FromHandshake for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(req.peer_addr()))
+    }
+}
+
+/// App state registered with [`App::state`](crate::App::state), cloned into the handler.
+///
+/// A missing state is a programming error; it answers 500 and is logged.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wsframe::{App, State, WebSocket};
+///
+/// #[derive(Clone)]
+/// struct Greeting(Arc<str>);
+///
+/// async fn hello(mut ws: WebSocket, State(greeting): State<Greeting>) -> wsframe::Result<()> {
+///     ws.send_text(&*greeting.0).await
+/// }
+///
+/// let app = App::new().state(Greeting("hi".into())).websocket("/ws", hello);
+/// ```
+#[derive(Clone, Debug)]
+pub struct State<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromHandshake for State<T> {
+    type Rejection = Rejection;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+        req.state::<T>().map(State).ok_or_else(|| {
+            let name = std::any::type_name::<T>();
+            tracing::error!(state = name, "handler asks for state that was never registered");
+            Rejection::internal(format!(
+                "state `{name}` is not registered; add it with App::state"
+            ))
+        })
+    }
+}
+
+impl FromHandshake for HeaderMap {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(req.headers().clone())
+    }
+}
+
+impl FromHandshake for PathParams {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(req.params().clone())
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: FromHandshake> FromHandshake for Option<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(T::from_handshake(req).await.ok())
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: FromHandshake> FromHandshake for Result<T, Rejection> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(T::from_handshake(req).await.map_err(Into::into))
+    }
+}

@@ -1,0 +1,127 @@
+//! Handlers: async functions that take a socket handle and extractors.
+//!
+//! [`WsHandler`] is implemented for every `Fn(S, T1, …, Tn) -> impl Future` where `S` is
+//! a socket handle ([`WebSocket`] or [`TypedWebSocket`](crate::TypedWebSocket)) and each
+//! `Ti` is a [`FromHandshake`] extractor. Extractors run in order before the handler
+//! body; the first rejection answers the handshake and the body never runs.
+//! The `#[websocket]` attribute generates the same calls.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::{Error, FromHandshake, HandshakeRequest, Rejection, Result, WebSocket};
+
+/// A boxed, type-erased WebSocket handler as stored in the router.
+pub(crate) type BoxedWsHandler = Arc<
+    dyn Fn(WebSocket, Arc<HandshakeRequest>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What a handler may return: `()` or `Result<(), E>` with `E: Into<wsframe::Error>`.
+///
+/// An error (other than a disconnect) closes the connection with 1011 and is logged.
+pub trait HandlerResult: Send {
+    /// The result as wsframe's error type.
+    fn into_result(self) -> Result<()>;
+}
+
+impl HandlerResult for () {
+    fn into_result(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
+    fn into_result(self) -> Result<()> {
+        self.map_err(Into::into)
+    }
+}
+
+/// A socket handle a handler can take as its first argument.
+pub trait FromWebSocket: Send + Sized {
+    /// Wrap the raw handle.
+    fn from_websocket(ws: WebSocket) -> Self;
+}
+
+impl FromWebSocket for WebSocket {
+    fn from_websocket(ws: WebSocket) -> Self {
+        ws
+    }
+}
+
+impl<In: Send, Out: Send> FromWebSocket for crate::TypedWebSocket<In, Out> {
+    fn from_websocket(ws: WebSocket) -> Self {
+        ws.typed()
+    }
+}
+
+/// An async function usable as a WebSocket route handler; see the module docs.
+///
+/// ```
+/// use wsframe::{App, Query, WebSocket};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Params { name: String }
+///
+/// async fn greet(mut ws: WebSocket, Query(p): Query<Params>) -> wsframe::Result<()> {
+///     ws.send_text(format!("hello {}", p.name)).await
+/// }
+///
+/// let app = App::new().websocket("/greet", greet);
+/// ```
+pub trait WsHandler<Args>: Clone + Send + Sync + 'static {
+    /// Run extraction and then the handler.
+    fn call(
+        self,
+        ws: WebSocket,
+        req: Arc<HandshakeRequest>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+macro_rules! impl_ws_handler {
+    ($($T:ident),*) => {
+        impl<F, Fut, R, S, $($T,)*> WsHandler<(S, $($T,)*)> for F
+        where
+            F: Fn(S, $($T,)*) -> Fut + Clone + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send,
+            R: HandlerResult,
+            S: FromWebSocket,
+            $($T: FromHandshake,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn call(self, mut ws: WebSocket, req: Arc<HandshakeRequest>) -> impl Future<Output = Result<()>> + Send {
+                async move {
+                    $(
+                        let $T = match $T::from_handshake(&req).await.map_err(Into::<Rejection>::into) {
+                            Ok(value) => value,
+                            Err(rejection) => {
+                                ws.reject(rejection).await;
+                                return Ok(());
+                            }
+                        };
+                    )*
+                    drop(req);
+                    self(S::from_websocket(ws), $($T,)*).await.into_result()
+                }
+            }
+        }
+    };
+}
+
+impl_ws_handler!();
+impl_ws_handler!(T1);
+impl_ws_handler!(T1, T2);
+impl_ws_handler!(T1, T2, T3);
+impl_ws_handler!(T1, T2, T3, T4);
+impl_ws_handler!(T1, T2, T3, T4, T5);
+impl_ws_handler!(T1, T2, T3, T4, T5, T6);
+impl_ws_handler!(T1, T2, T3, T4, T5, T6, T7);
+impl_ws_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+impl_ws_handler!(T1, T2, T3, T4, T5, T6, T7, T8, T9);
+impl_ws_handler!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10);
+
+pub(crate) fn boxed<H: WsHandler<Args>, Args: 'static>(handler: H) -> BoxedWsHandler {
+    Arc::new(move |ws, req| Box::pin(handler.clone().call(ws, req)))
+}

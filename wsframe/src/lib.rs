@@ -1,0 +1,87 @@
+//! # wsframe
+//!
+//! Routed, typed, guarded WebSocket endpoints with FastAPI's ergonomics: `accept`,
+//! `receive_*`, `send_*`, `close`; path and query parameters; guards that answer the
+//! handshake with an HTTP status; an in-process [`TestClient`](testing::TestClient).
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use wsframe::{App, WebSocket};
+//!
+//! async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+//!     ws.accept().await?;
+//!     while let Ok(data) = ws.receive_text().await {
+//!         ws.send_text(format!("Message received: {data}")).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> wsframe::Result<()> {
+//!     App::new().websocket("/ws", echo).serve("127.0.0.1:8080").await
+//! }
+//! ```
+//!
+//! ## Where things live
+//!
+//! - [`App`], [`Route`]: registering routes, state and configuration.
+//! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`]: the handle.
+//! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
+//! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
+//! - [`testing::TestClient`]: in-process tests.
+//!
+//! permessage-deflate is not offered: the protocol layer (tungstenite) rejects
+//! compressed frames, so compression would need a protocol layer of our own.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod app;
+mod close;
+mod config;
+mod connection;
+mod dispatch;
+mod error;
+mod extract;
+mod handler;
+mod handshake;
+mod id;
+mod lifecycle;
+mod message;
+mod metrics;
+mod rejection;
+mod request;
+mod response;
+mod router;
+mod server;
+mod shutdown;
+mod socket;
+pub mod testing;
+
+pub use app::{App, Route};
+pub use close::CloseCode;
+pub use config::{Config, Limits, Origins, RouteLimits};
+pub use error::{Disconnect, Error, Result};
+pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
+pub use handler::{FromWebSocket, HandlerResult, WsHandler};
+pub use id::{ConnectionId, NodeId};
+pub use message::{Message, Utf8Bytes};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use rejection::Rejection;
+pub use request::HandshakeRequest;
+pub use response::{Html, IntoResponse, Json, Response};
+pub use router::{PathParams, RoutePattern};
+pub use server::{Server, ServerHandle};
+pub use shutdown::shutdown_signal;
+pub use socket::{Accept, Receiver, Sender, TypedWebSocket, WebSocket};
+
+pub use bytes::Bytes;
+pub use http;
+
+/// The names most handlers need: `use wsframe::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        App, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest, Message,
+        PeerAddr, Query, Rejection, Route, RouteLimits, State, TypedWebSocket, WebSocket,
+    };
+}

@@ -1,0 +1,82 @@
+//! Counters for connections, messages and bytes, readable as a [`MetricsSnapshot`].
+//!
+//! Counters are relaxed atomics: a snapshot is consistent per field, not across fields.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Default, Debug)]
+pub(crate) struct Counters {
+    pub(crate) connections_open: AtomicU64,
+    pub(crate) connections_total: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
+    pub(crate) handshakes_rejected: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+/// A cheap handle to an app's counters; take a [`snapshot`](Metrics::snapshot) at any
+/// time, before or while serving.
+///
+/// ```
+/// let app = wsframe::App::new();
+/// let metrics = app.metrics();
+/// assert_eq!(metrics.snapshot().connections_open, 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Metrics(pub(crate) Arc<Counters>);
+
+impl Metrics {
+    /// The counters' current values.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let c = &self.0;
+        MetricsSnapshot {
+            connections_open: c.connections_open.load(Relaxed),
+            connections_total: c.connections_total.load(Relaxed),
+            connections_refused: c.connections_refused.load(Relaxed),
+            handshakes_rejected: c.handshakes_rejected.load(Relaxed),
+            handler_panics: c.handler_panics.load(Relaxed),
+            messages_in: c.messages_in.load(Relaxed),
+            messages_out: c.messages_out.load(Relaxed),
+            bytes_in: c.bytes_in.load(Relaxed),
+            bytes_out: c.bytes_out.load(Relaxed),
+        }
+    }
+}
+
+/// Counter values at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// WebSocket connections open now.
+    pub connections_open: u64,
+    /// WebSocket connections upgraded since start.
+    pub connections_total: u64,
+    /// TCP connections refused with 503 because `max_connections` was reached.
+    pub connections_refused: u64,
+    /// Handshakes answered with an HTTP error (guards, bad requests, refused origins).
+    pub handshakes_rejected: u64,
+    /// Handlers that panicked.
+    pub handler_panics: u64,
+    /// Data messages received.
+    pub messages_in: u64,
+    /// Data messages sent.
+    pub messages_out: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+}

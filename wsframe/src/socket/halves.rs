@@ -1,0 +1,246 @@
+//! [`Sender`] and [`Receiver`]: the two halves of a [`WebSocket`](super::WebSocket).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+
+use super::{ConnShared, Outgoing};
+use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
+
+/// The sending half of a connection. Clone it into other tasks; it implements
+/// [`Sink<Message>`](futures_util::Sink).
+///
+/// Sends wait while the connection's outgoing queue is full (backpressure); they are
+/// never dropped. After the connection closes they fail with [`Error::Disconnected`].
+pub struct Sender {
+    shared: Arc<ConnShared>,
+    tx: mpsc::Sender<Outgoing>,
+    sink: Option<PollSender<Outgoing>>,
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Self {
+        Sender::new(self.shared.clone(), self.tx.clone())
+    }
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    pub(crate) fn new(shared: Arc<ConnShared>, tx: mpsc::Sender<Outgoing>) -> Sender {
+        Sender {
+            shared,
+            tx,
+            sink: None,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &ConnShared {
+        &self.shared
+    }
+
+    fn implicit_accept(&self) -> Result<()> {
+        self.shared.decide_accept(None, HeaderMap::new()).map(|_| ())
+    }
+
+    fn disconnected(&self) -> Error {
+        Error::Disconnected(self.shared.disconnect())
+    }
+
+    async fn push(&self, item: Outgoing) -> Result<()> {
+        self.implicit_accept()?;
+        self.tx.send(item).await.map_err(|_| self.disconnected())
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.shared.id
+    }
+
+    /// Send a message; waits while the outgoing queue is full.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
+        self.push(Outgoing::Message(message.into().into_tungstenite()))
+            .await
+    }
+
+    /// Send a text message.
+    pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Send a binary message.
+    pub async fn send_bytes(&self, bytes: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Binary(bytes.into())).await
+    }
+
+    /// Send `value` serialized as a JSON text message.
+    pub async fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let text = serde_json::to_string(value)?;
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Close with `code` and `reason` after the messages already queued (see
+    /// [`WebSocket::close`](crate::WebSocket::close)). Closing a closed connection is a
+    /// no-op. A code that may not be sent on the wire (1005, 1006, …) is an error.
+    pub async fn close(&self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
+        let code = code.into();
+        if !code.is_sendable() {
+            return Err(Error::custom(format!(
+                "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
+            )));
+        }
+        let reason = truncate_reason(reason);
+        if self.shared.is_pending() {
+            let refused = Rejection::new(StatusCode::FORBIDDEN, reason);
+            if self.shared.decide_reject(refused) {
+                return Ok(());
+            }
+        }
+        match self.push(Outgoing::Close(code, reason.to_string())).await {
+            Err(Error::Disconnected(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A close reason is at most 123 bytes (a control frame's 125 minus the code).
+fn truncate_reason(reason: &str) -> &str {
+    if reason.len() <= 123 {
+        return reason;
+    }
+    let mut end = 123;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+impl Sink<Message> for Sender {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.implicit_accept()?;
+        let this = &mut *self;
+        let sink = this
+            .sink
+            .get_or_insert_with(|| PollSender::new(this.tx.clone()));
+        match sink.poll_reserve(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(this.disconnected())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
+        let this = &mut *self;
+        let Some(sink) = this.sink.as_mut() else {
+            return Err(Error::custom("start_send called without poll_ready"));
+        };
+        sink.send_item(Outgoing::Message(item.into_tungstenite()))
+            .map_err(|_| Error::Disconnected(this.shared.disconnect()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // Queued messages are written by the connection's driver as soon as it can.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The receiving half of a connection; it implements
+/// [`Stream<Item = Message>`](futures_util::Stream), which ends when the connection
+/// closes ([`Receiver::disconnect`] then tells why).
+pub struct Receiver {
+    shared: Arc<ConnShared>,
+    rx: mpsc::Receiver<Message>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receiver {
+    pub(crate) fn new(shared: Arc<ConnShared>, rx: mpsc::Receiver<Message>) -> Receiver {
+        Receiver { shared, rx }
+    }
+
+    /// Receive the next data message, or [`Error::Disconnected`] with the close code.
+    pub async fn receive(&mut self) -> Result<Message> {
+        self.shared.decide_accept(None, HeaderMap::new())?;
+        match self.rx.recv().await {
+            Some(message) => Ok(message),
+            None => Err(Error::Disconnected(self.shared.disconnect())),
+        }
+    }
+
+    /// Receive a text message; a binary one is an [`Error::UnexpectedMessage`].
+    pub async fn receive_text(&mut self) -> Result<String> {
+        match self.receive().await? {
+            Message::Text(text) => Ok(text.as_str().to_owned()),
+            other => Err(unexpected("text", &other)),
+        }
+    }
+
+    /// Receive a binary message; a text one is an [`Error::UnexpectedMessage`].
+    pub async fn receive_bytes(&mut self) -> Result<Bytes> {
+        match self.receive().await? {
+            Message::Binary(bytes) => Ok(bytes),
+            other => Err(unexpected("binary", &other)),
+        }
+    }
+
+    /// Receive a message (text or binary) holding JSON for `T`.
+    pub async fn receive_json<T: DeserializeOwned>(&mut self) -> Result<T> {
+        let message = self.receive().await?;
+        Ok(serde_json::from_slice(message.as_bytes())?)
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn disconnect(&self) -> Option<crate::Disconnect> {
+        self.rx.is_closed().then(|| self.shared.disconnect())
+    }
+}
+
+fn unexpected(expected: &'static str, received: &Message) -> Error {
+    Error::UnexpectedMessage {
+        expected,
+        received: received.kind(),
+    }
+}
+
+impl Stream for Receiver {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        if self.shared.decide_accept(None, HeaderMap::new()).is_err() {
+            return Poll::Ready(None);
+        }
+        self.rx.poll_recv(cx)
+    }
+}

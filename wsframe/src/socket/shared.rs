@@ -1,0 +1,166 @@
+//! State shared between a connection's handle(s) and its driver task: the accept
+//! decision, the selected subprotocol and the close details.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use http::HeaderMap;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite;
+
+use crate::metrics::Counters;
+use crate::{CloseCode, ConnectionId, Disconnect, Error, Rejection, Result};
+
+/// What the handler decided about the handshake.
+pub(crate) enum Decision {
+    Accept {
+        protocol: Option<String>,
+        headers: HeaderMap,
+    },
+    Reject(Rejection),
+}
+
+/// An item of a connection's outgoing queue.
+pub(crate) enum Outgoing {
+    Message(tungstenite::Message),
+    Close(CloseCode, String),
+}
+
+enum AcceptState {
+    Pending {
+        decision: oneshot::Sender<Decision>,
+        ready: oneshot::Receiver<Result<()>>,
+    },
+    Accepted,
+    Refused,
+}
+
+pub(crate) struct ConnShared {
+    pub(crate) id: ConnectionId,
+    pub(crate) route: Arc<str>,
+    pub(crate) offered: Vec<String>,
+    pub(crate) supported: Arc<[String]>,
+    pub(crate) counters: Arc<Counters>,
+    accept: Mutex<AcceptState>,
+    accepted: AtomicBool,
+    protocol: OnceLock<Option<String>>,
+    close: Mutex<Option<Disconnect>>,
+}
+
+impl ConnShared {
+    pub(crate) fn new(
+        id: ConnectionId,
+        route: Arc<str>,
+        offered: Vec<String>,
+        supported: Arc<[String]>,
+        counters: Arc<Counters>,
+        decision: oneshot::Sender<Decision>,
+        ready: oneshot::Receiver<Result<()>>,
+    ) -> ConnShared {
+        ConnShared {
+            id,
+            route,
+            offered,
+            supported,
+            counters,
+            accept: Mutex::new(AcceptState::Pending { decision, ready }),
+            accepted: AtomicBool::new(false),
+            protocol: OnceLock::new(),
+            close: Mutex::new(None),
+        }
+    }
+
+    /// Send the accept decision (synchronously); returns the receiver that reports the
+    /// completed upgrade. `Ok(None)` when already accepted.
+    pub(crate) fn decide_accept(
+        &self,
+        protocol: Option<String>,
+        headers: HeaderMap,
+    ) -> Result<Option<oneshot::Receiver<Result<()>>>> {
+        if self.accepted.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let mut state = self.accept.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, AcceptState::Accepted) {
+            AcceptState::Pending { decision, ready } => {
+                let protocol = match protocol {
+                    Some(p) if self.offered.iter().any(|o| *o == p) => Some(p),
+                    Some(p) => {
+                        *state = AcceptState::Pending { decision, ready };
+                        return Err(Error::Accept(format!(
+                            "the client did not offer subprotocol `{p}` (offered: {:?})",
+                            self.offered
+                        )));
+                    }
+                    None => self
+                        .offered
+                        .iter()
+                        .find(|o| self.supported.iter().any(|s| s == *o))
+                        .cloned(),
+                };
+                let _ = self.protocol.set(protocol.clone());
+                self.accepted.store(true, Ordering::Release);
+                if decision
+                    .send(Decision::Accept { protocol, headers })
+                    .is_err()
+                {
+                    *state = AcceptState::Refused;
+                    return Err(Error::Disconnected(self.disconnect()));
+                }
+                Ok(Some(ready))
+            }
+            AcceptState::Accepted => Ok(None),
+            AcceptState::Refused => {
+                *state = AcceptState::Refused;
+                Err(Error::Disconnected(self.disconnect()))
+            }
+        }
+    }
+
+    /// Refuse the handshake; `false` when the decision was already made.
+    pub(crate) fn decide_reject(&self, rejection: Rejection) -> bool {
+        let mut state = self.accept.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, AcceptState::Refused) {
+            AcceptState::Pending { decision, .. } => {
+                self.set_disconnect(Disconnect {
+                    code: None,
+                    reason: format!("handshake refused with {}", rejection.status()),
+                });
+                let _ = decision.send(Decision::Reject(rejection));
+                true
+            }
+            other => {
+                *state = other;
+                false
+            }
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        !self.accepted.load(Ordering::Acquire)
+            && matches!(
+                *self.accept.lock().unwrap_or_else(|e| e.into_inner()),
+                AcceptState::Pending { .. }
+            )
+    }
+
+    pub(crate) fn protocol(&self) -> Option<&str> {
+        self.protocol.get().and_then(|p| p.as_deref())
+    }
+
+    /// Record why the connection ended (first writer wins).
+    pub(crate) fn set_disconnect(&self, disconnect: Disconnect) {
+        let mut close = self.close.lock().unwrap_or_else(|e| e.into_inner());
+        if close.is_none() {
+            *close = Some(disconnect);
+        }
+    }
+
+    pub(crate) fn disconnect(&self) -> Disconnect {
+        self.close
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,393 @@
+//! [`TestClient`]: drive an app in-process, through the real handshake, guards and
+//! handler, over an in-memory stream instead of a TCP port (Starlette's
+//! `websocket_connect`).
+//!
+//! Every wait has a timeout (default 5 s), so a test never hangs.
+//!
+//! ```
+//! use wsframe::{App, WebSocket};
+//! use wsframe::testing::TestClient;
+//!
+//! async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+//!     while let Ok(text) = ws.receive_text().await {
+//!         ws.send_text(format!("Message received: {text}")).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> wsframe::Result<()> {
+//! let client = TestClient::new(App::new().websocket("/ws", echo))?;
+//! let mut ws = client.connect("/ws").await?;
+//! ws.send_text("hello").await?;
+//! assert_eq!(ws.receive_text().await?, "Message received: hello");
+//!
+//! let err = client.connect("/nope").await.unwrap_err();
+//! assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
+//! # Ok(()) }
+//! ```
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+use crate::app::AppInner;
+use crate::metrics::Metrics;
+use crate::{App, CloseCode, Disconnect, Error, Message, Result, Utf8Bytes};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The `Host` the test client sends; a same-origin `Origin` is `http://testserver`.
+pub const TEST_HOST: &str = "testserver";
+
+/// An in-process client for an [`App`]; see the module docs.
+pub struct TestClient {
+    app: Arc<AppInner>,
+    timeout: Duration,
+}
+
+impl TestClient {
+    /// Build the app (reporting route errors) for in-process requests.
+    pub fn new(app: App) -> Result<TestClient> {
+        Ok(TestClient {
+            app: app.build()?,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Change the timeout of every wait (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> TestClient {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Start a WebSocket handshake for `uri` (path and query); add headers, cookies or
+    /// subprotocols, then `.await` it.
+    pub fn connect(&self, uri: &str) -> Connect<'_> {
+        Connect {
+            client: self,
+            uri: uri.to_string(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+        }
+    }
+
+    /// A plain HTTP GET.
+    pub async fn get(&self, uri: &str) -> Result<TestResponse> {
+        let request = Request::get(uri)
+            .header(header::HOST, TEST_HOST)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| Error::custom(format!("invalid request: {e}")))?;
+        let response = self.send(request).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = collect(response, self.timeout).await?;
+        Ok(TestResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The app's counters.
+    pub fn metrics(&self) -> Metrics {
+        Metrics(self.app.counters.clone())
+    }
+
+    /// Begin a graceful shutdown of the app's connections (every client gets 1001).
+    pub fn shutdown(&self) {
+        self.app.lifecycle.begin_shutdown();
+    }
+
+    async fn send(&self, request: Request<Empty<Bytes>>) -> Result<http::Response<hyper::body::Incoming>> {
+        let (client_io, server_io) = tokio::io::duplex(64 << 10);
+        let app = self.app.clone();
+        let peer = next_peer();
+        self.app
+            .lifecycle
+            .spawn(crate::server::serve_connection(app, server_io, peer));
+        let exchange = async {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client_io))
+                .await
+                .map_err(http_error)?;
+            tokio::spawn(conn.with_upgrades());
+            sender.send_request(request).await.map_err(http_error)
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout("the handshake response"))?
+    }
+}
+
+fn http_error(e: hyper::Error) -> Error {
+    Error::custom(format!("HTTP error: {e}"))
+}
+
+fn next_peer() -> SocketAddr {
+    static PORT: AtomicU16 = AtomicU16::new(40000);
+    SocketAddr::from(([127, 0, 0, 1], PORT.fetch_add(1, Ordering::Relaxed)))
+}
+
+async fn collect(response: http::Response<hyper::body::Incoming>, timeout: Duration) -> Result<Bytes> {
+    tokio::time::timeout(timeout, response.into_body().collect())
+        .await
+        .map_err(|_| Error::Timeout("the response body"))?
+        .map(|b| b.to_bytes())
+        .map_err(http_error)
+}
+
+/// A pending handshake; `.await` it.
+pub struct Connect<'a> {
+    client: &'a TestClient,
+    uri: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+}
+
+impl Connect<'_> {
+    /// Add a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Add a cookie.
+    pub fn cookie(self, name: &str, value: &str) -> Self {
+        self.header("cookie", &format!("{name}={value}"))
+    }
+
+    /// Offer these subprotocols.
+    pub fn protocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Self {
+        self.protocols.extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
+    async fn run(self) -> Result<TestWebSocket> {
+        let key = generate_key();
+        let mut builder = Request::get(&self.uri)
+            .header(header::HOST, TEST_HOST)
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, &key);
+        if !self.protocols.is_empty() {
+            builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, self.protocols.join(", "));
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| Error::custom(format!("invalid request: {e}")))?;
+        let timeout = self.client.timeout;
+        let mut response = self.client.send(request).await?;
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let body = collect(response, timeout).await?;
+            return Err(Error::Handshake { status, body });
+        }
+        let expected = derive_accept_key(key.as_bytes());
+        if response.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(|v| v.as_bytes())
+            != Some(expected.as_bytes())
+        {
+            return Err(Error::custom("server answered a wrong Sec-WebSocket-Accept"));
+        }
+        let headers = response.headers().clone();
+        let upgraded = tokio::time::timeout(timeout, hyper::upgrade::on(&mut response))
+            .await
+            .map_err(|_| Error::Timeout("the upgrade"))?
+            .map_err(http_error)?;
+        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+        Ok(TestWebSocket {
+            socket,
+            timeout,
+            headers,
+        })
+    }
+}
+
+impl<'a> IntoFuture for Connect<'a> {
+    type Output = Result<TestWebSocket>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<TestWebSocket>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A plain HTTP answer.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The client side of an accepted in-process WebSocket.
+pub struct TestWebSocket {
+    socket: WebSocketStream<TokioIo<Upgraded>>,
+    timeout: Duration,
+    headers: HeaderMap,
+}
+
+impl std::fmt::Debug for TestWebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestWebSocket")
+            .field("protocol", &self.protocol())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestWebSocket {
+    /// The subprotocol the server selected.
+    pub fn protocol(&self) -> Option<&str> {
+        self.headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// Headers of the `101` response.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    async fn write(&mut self, message: WsMessage) -> Result<()> {
+        tokio::time::timeout(self.timeout, self.socket.send(message))
+            .await
+            .map_err(|_| Error::Timeout("a send"))?
+            .map_err(Error::Protocol)
+    }
+
+    /// Send a message.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.write(message.into().into_tungstenite()).await
+    }
+
+    /// Send a text message.
+    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.write(WsMessage::Text(text.into())).await
+    }
+
+    /// Send a binary message.
+    pub async fn send_bytes(&mut self, bytes: impl Into<Bytes>) -> Result<()> {
+        self.write(WsMessage::Binary(bytes.into())).await
+    }
+
+    /// Send `value` as JSON text.
+    pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let text = serde_json::to_string(value)?;
+        self.send_text(text).await
+    }
+
+    /// Receive the next data message; a close frame is [`Error::Disconnected`] with the
+    /// server's code and reason.
+    pub async fn receive(&mut self) -> Result<Message> {
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(WsMessage::Text(t))) => return Ok(Message::Text(t)),
+                    Some(Ok(WsMessage::Binary(b))) => return Ok(Message::Binary(b)),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        return Err(Error::Disconnected(disconnect(frame)));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed))
+                    | None => return Err(Error::Disconnected(Disconnect::default())),
+                    Some(Err(e)) => return Err(Error::Protocol(e)),
+                }
+            }
+        })
+        .await
+        .map_err(|_| Error::Timeout("a message"))?
+    }
+
+    /// Receive a text message.
+    pub async fn receive_text(&mut self) -> Result<String> {
+        match self.receive().await? {
+            Message::Text(t) => Ok(t.as_str().to_owned()),
+            other => Err(Error::UnexpectedMessage {
+                expected: "text",
+                received: other.kind(),
+            }),
+        }
+    }
+
+    /// Receive a binary message.
+    pub async fn receive_bytes(&mut self) -> Result<Bytes> {
+        match self.receive().await? {
+            Message::Binary(b) => Ok(b),
+            other => Err(Error::UnexpectedMessage {
+                expected: "binary",
+                received: other.kind(),
+            }),
+        }
+    }
+
+    /// Receive a JSON message as `T`.
+    pub async fn receive_json<T: DeserializeOwned>(&mut self) -> Result<T> {
+        let message = self.receive().await?;
+        Ok(serde_json::from_slice(message.as_bytes())?)
+    }
+
+    /// Wait for the server's close frame and return its code and reason; a data
+    /// message on the way is an error.
+    pub async fn receive_close(&mut self) -> Result<Disconnect> {
+        match self.receive().await {
+            Err(Error::Disconnected(d)) => Ok(d),
+            Ok(message) => Err(Error::UnexpectedMessage {
+                expected: "close",
+                received: message.kind(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Close from the client side with `code` and `reason`.
+    pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
+        let frame = CloseFrame {
+            code: code.into().into(),
+            reason: reason.into(),
+        };
+        tokio::time::timeout(self.timeout, self.socket.close(Some(frame)))
+            .await
+            .map_err(|_| Error::Timeout("the close"))?
+            .map_err(Error::Protocol)
+    }
+}
+
+fn disconnect(frame: Option<CloseFrame>) -> Disconnect {
+    match frame {
+        Some(f) => Disconnect {
+            code: Some(f.code.into()),
+            reason: f.reason.as_str().to_owned(),
+        },
+        None => Disconnect::default(),
+    }
+}
