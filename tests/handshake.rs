@@ -94,7 +94,7 @@ const REJECTIONS: &[(&str, u16, &str)] = &[
     ("/guard?token=bad", 401, "missing or wrong token"),
     ("/json-guard", 403, r#"{"error":"banned"}"#),
     ("/num/abc", 400, "invalid path parameter `n`: `abc` is not an integer from 0 to 4294967295"),
-    ("/page?page=x", 400, "invalid query string: page: invalid digit found in string"),
+    ("/page?page=x", 400, "invalid query string: invalid digit found in string"),
     ("/close-before-accept", 403, "go away"),
     ("/return-before-accept", 500, "Internal Server Error"),
     ("/error-before-accept", 500, "Internal Server Error"),
