@@ -227,7 +227,17 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));
     let mut guard = AbortOnDrop(Some(handler));
 
-    match decision_rx.await {
+    // The handler either decides (accept or refuse) or ends without deciding. A decision
+    // is always sent before the handler ends, so `biased` sees it first when both are ready.
+    let decided = {
+        let handle = guard.0.as_mut().expect("handler handle present until taken");
+        tokio::select! {
+            biased;
+            decision = decision_rx => decision.map_err(|_| None),
+            outcome = handle => Err(Some(outcome)),
+        }
+    };
+    match decided {
         Ok(Decision::Accept { protocol, headers }) => {
             let handler = guard.0.take().expect("handler handle present until taken here");
             Handshake::Accept {
@@ -253,10 +263,15 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
             guard.0.take();
             Handshake::Refuse(rejection.into_response())
         }
-        Err(_) => {
+        Err(outcome) => {
             // The handler ended (returned, failed or panicked) without deciding.
-            let handler = guard.0.take().expect("handler handle present until taken here");
-            let outcome = handler.await;
+            let outcome = match outcome {
+                Some(outcome) => {
+                    guard.0.take();
+                    outcome
+                }
+                None => guard.0.take().expect("handler handle present").await,
+            };
             span.in_scope(|| match outcome {
                 Ok(Ok(())) => error!("handler returned before accepting the connection"),
                 Ok(Err(e)) => error!(error = %e, "handler failed before accepting the connection"),
