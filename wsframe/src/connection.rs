@@ -346,9 +346,10 @@ async fn write_batch(
             next = out_rx.try_recv().ok();
         }
     }
-    socket.flush().await?;
+    // Counted before the flush, so a peer that has read a message sees it counted.
     Counters::add(&counters.messages_out, count);
     Counters::add(&counters.bytes_out, bytes);
+    socket.flush().await?;
     Ok(close)
 }
 
