@@ -198,6 +198,9 @@ pub async fn read_until_close(client: &mut Client) -> (Vec<tokio_tungstenite::tu
     loop {
         match within(client.next()).await {
             Some(Ok(Message::Close(frame))) => {
+                // Keep reading: that sends our echo of the close and waits for the
+                // server to end the connection, as a well-behaved client does.
+                while let Some(Ok(_)) = within(client.next()).await {}
                 return (before, frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

@@ -49,7 +49,11 @@ pub(crate) struct Driver {
 
 /// How the socket loop ended, which decides how the TCP connection is released.
 enum Exit {
-    /// Close frames were exchanged or sent: shut down writes, drain briefly.
+    /// Both close frames were exchanged: nothing more is expected from the peer, so
+    /// shut down writes and release the socket at once.
+    Clean,
+    /// We sent a close frame but the peer may still be sending: shut down writes and
+    /// drain briefly, so unread input does not turn our close frame into a reset.
     Graceful,
     /// The peer vanished or the transport failed: just drop it.
     Reset,
@@ -178,7 +182,7 @@ impl Driver {
                                 closing_deadline = Some(Instant::now() + close_timeout);
                             }
                         }
-                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Graceful,
+                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Clean,
                         Some(Err(e)) => match failure_close_code(&e) {
                             Some((code, reason)) if !closing => {
                                 debug!(error = %e, code = code.0, "closing on protocol failure");
@@ -225,6 +229,10 @@ impl Driver {
         drop(in_tx);
         out_rx.close();
         match exit {
+            Exit::Clean => {
+                let mut io = socket.into_inner();
+                let _ = tokio::time::timeout(LINGER, io.shutdown()).await;
+            }
             Exit::Graceful => linger(socket).await,
             Exit::Reset => drop(socket),
         }

@@ -36,6 +36,8 @@ pub(crate) struct ConnState {
     pub(crate) decided: AtomicBool,
     /// Plain HTTP requests answered (keep-alive activity).
     pub(crate) requests: AtomicU64,
+    /// The connection-limit slot; it moves to the WebSocket connection on upgrade.
+    pub(crate) permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 pub(crate) async fn dispatch(
@@ -122,8 +124,10 @@ async fn route(
                 app.config.write_buffer_size,
             );
             let span = start.span.clone();
+            let permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
             app.lifecycle.spawn(
                 async move {
+                    let _permit = permit;
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             let socket = WebSocketStream::from_raw_socket(

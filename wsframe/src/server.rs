@@ -15,7 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 
@@ -154,10 +154,7 @@ impl Server {
             let app = inner.clone();
             match limit.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    inner.lifecycle.spawn(async move {
-                        serve_connection(app, stream, peer).await;
-                        drop(permit);
-                    });
+                    inner.lifecycle.spawn(serve_connection(app, stream, peer, Some(permit)));
                 }
                 Err(_) => {
                     Counters::inc(&app.counters.connections_refused);
@@ -192,11 +189,20 @@ fn http1_builder(app: &AppInner) -> http1::Builder {
 }
 
 /// Serve one connection's HTTP requests until its upgrade (or its end).
-pub(crate) async fn serve_connection<IO>(app: Arc<AppInner>, io: IO, peer: SocketAddr)
-where
+///
+/// `permit` is the connection-limit slot; a WebSocket connection keeps it until closed.
+pub(crate) async fn serve_connection<IO>(
+    app: Arc<AppInner>,
+    io: IO,
+    peer: SocketAddr,
+    permit: Option<OwnedSemaphorePermit>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let state = Arc::new(ConnState::default());
+    let state = Arc::new(ConnState {
+        permit: std::sync::Mutex::new(permit),
+        ..ConnState::default()
+    });
     let service = {
         let (app, state) = (app.clone(), state.clone());
         service_fn(move |req| dispatch(app.clone(), req, peer, state.clone()))

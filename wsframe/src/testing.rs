@@ -121,7 +121,7 @@ impl TestClient {
         let peer = next_peer();
         self.app
             .lifecycle
-            .spawn(crate::server::serve_connection(app, server_io, peer));
+            .spawn(crate::server::serve_connection(app, server_io, peer, None));
         let exchange = async {
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client_io))
                 .await
