@@ -1,0 +1,108 @@
+//! Independent clients against `examples/echo` (the same app, served here on a free
+//! loopback port): a Python `websockets` script and Autobahn's fuzzing client (all
+//! 517 cases). The virtualenvs come from `.ci/setup-python`; under CI a missing one is
+//! a failure, elsewhere the test says what to run and passes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use wsframe_tests::*;
+
+#[path = "../examples/echo.rs"]
+mod echo;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The program at `env_var` or `default` under the workspace; `None` (after saying
+/// why) when it is missing outside CI.
+fn program(env_var: &str, default: &str, what: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(default));
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!(
+        "{what} not found at {} (set {env_var}, or run `.ci/setup-python`)",
+        path.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED outside CI: {message}");
+    None
+}
+
+async fn run(mut command: tokio::process::Command, limit: Duration) -> (bool, String) {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child = command.spawn().expect("start the client");
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .expect("the client ran past its time limit")
+        .expect("client output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The `N passed, M failed` line a client prints last.
+fn counts(output: &str) -> (u32, u32) {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, ") && l.contains(" failed"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{output}"));
+    let numbers: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websockets_client_against_the_echo_example() {
+    let Some(python) = program("WSFRAME_PY_VENV_PYTHON", ".venv-py3/bin/python", "Python venv with websockets")
+    else {
+        return;
+    };
+    let server = TestServer::start(echo::app()).await;
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(workspace().join("tests/python/echo_client.py"))
+        .arg(server.addr.to_string());
+    let (ok, output) = run(command, Duration::from_secs(120)).await;
+    println!("{output}");
+    let (passed, failed) = counts(&output);
+    assert!(ok && failed == 0 && passed >= 8, "python client: {passed} passed, {failed} failed\n{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autobahn_fuzzing_client_all_cases() {
+    let Some(wstest) = program("WSFRAME_WSTEST", ".venv-autobahn/bin/wstest", "Autobahn wstest") else {
+        return;
+    };
+    let server = TestServer::start(echo::app()).await;
+    let outdir = std::env::temp_dir().join(format!("wsframe-autobahn-{}", std::process::id()));
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(workspace().join("tests/autobahn/run.py"))
+        .arg("--port")
+        .arg(server.addr.port().to_string())
+        .arg("--outdir")
+        .arg(&outdir)
+        .arg("--wstest")
+        .arg(wstest);
+    let (ok, output) = run(command, Duration::from_secs(600)).await;
+    println!("{output}");
+    let (passed, failed) = counts(&output);
+    assert!(ok && failed == 0 && passed >= 517, "Autobahn: {passed} passed, {failed} failed\n{output}");
+    let _ = std::fs::remove_dir_all(outdir);
+}
