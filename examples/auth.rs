@@ -20,7 +20,9 @@ impl FromHandshake for CookieOrToken {
         session
             .or_else(|| req.query_param("token"))
             .map(CookieOrToken)
-            .ok_or_else(|| Rejection::forbidden("a `session` cookie or a `token` query parameter is required"))
+            .ok_or_else(|| {
+                Rejection::forbidden("a `session` cookie or a `token` query parameter is required")
+            })
     }
 }
 
@@ -40,6 +42,5 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new()
-        .websocket("/ws", websocket_endpoint)
+    App::new().websocket("/ws", websocket_endpoint)
 }

@@ -26,6 +26,5 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new()
-        .websocket("/ws", websocket_endpoint)
+    App::new().websocket("/ws", websocket_endpoint)
 }

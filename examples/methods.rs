@@ -17,7 +17,8 @@ async fn websocket_endpoint(mut ws: WebSocket) -> wsframe::Result<()> {
     // Send data
     ws.send_text("Hello").await?;
     ws.send_bytes(&b"bytes"[..]).await?;
-    ws.send_json(&serde_json::json!({"message": "hello"})).await?;
+    ws.send_json(&serde_json::json!({"message": "hello"}))
+        .await?;
 
     // Close connection
     ws.close(CloseCode::NORMAL, "").await
@@ -31,6 +32,5 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new()
-        .websocket("/ws", websocket_endpoint)
+    App::new().websocket("/ws", websocket_endpoint)
 }

@@ -30,7 +30,10 @@ struct Banned;
 impl FromHandshake for Banned {
     type Rejection = Rejection;
     async fn from_handshake(_: &HandshakeRequest) -> Result<Self, Rejection> {
-        Err(Rejection::json(http::StatusCode::FORBIDDEN, &Problem { error: "banned" }))
+        Err(Rejection::json(
+            http::StatusCode::FORBIDDEN,
+            &Problem { error: "banned" },
+        ))
     }
 }
 
@@ -39,7 +42,10 @@ struct PolicyClose;
 impl FromHandshake for PolicyClose {
     type Rejection = Rejection;
     async fn from_handshake(_: &HandshakeRequest) -> Result<Self, Rejection> {
-        Err(Rejection::close(CloseCode::POLICY_VIOLATION, "token expired"))
+        Err(Rejection::close(
+            CloseCode::POLICY_VIOLATION,
+            "token expired",
+        ))
     }
 }
 
@@ -93,8 +99,16 @@ const REJECTIONS: &[(&str, u16, &str)] = &[
     ("/guard", 401, "missing or wrong token"),
     ("/guard?token=bad", 401, "missing or wrong token"),
     ("/json-guard", 403, r#"{"error":"banned"}"#),
-    ("/num/abc", 400, "invalid path parameter `n`: `abc` is not an integer from 0 to 4294967295"),
-    ("/page?page=x", 400, "invalid query string: invalid digit found in string"),
+    (
+        "/num/abc",
+        400,
+        "invalid path parameter `n`: `abc` is not an integer from 0 to 4294967295",
+    ),
+    (
+        "/page?page=x",
+        400,
+        "invalid query string: invalid digit found in string",
+    ),
     ("/close-before-accept", 403, "go away"),
     ("/return-before-accept", 500, "Internal Server Error"),
     ("/error-before-accept", 500, "Internal Server Error"),
@@ -109,12 +123,25 @@ async fn rejections_over_tcp_and_through_test_client_agree() {
     for &(path, status, body) in REJECTIONS {
         let raw = raw_request(server.addr, &upgrade_request(path, "", &[])).await;
         assert_eq!(raw.status, status, "{path} over TCP: {}", raw.status_line);
-        assert!(raw.status_line.starts_with(&format!("HTTP/1.1 {status} ")), "{}", raw.status_line);
+        assert!(
+            raw.status_line.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{}",
+            raw.status_line
+        );
         assert_eq!(raw.body_text(), body, "{path} over TCP");
 
         let err = client.connect(path).await.expect_err(path);
-        assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{path} via TestClient: {err}");
-        let wsframe::Error::Handshake { body: test_body, .. } = err else { unreachable!() };
+        assert_eq!(
+            err.status().map(|s| s.as_u16()),
+            Some(status),
+            "{path} via TestClient: {err}"
+        );
+        let wsframe::Error::Handshake {
+            body: test_body, ..
+        } = err
+        else {
+            unreachable!()
+        };
         assert_eq!(test_body, body.as_bytes(), "{path} via TestClient");
     }
     assert_eq!(server.metrics().handler_panics, 1);
@@ -138,7 +165,10 @@ async fn accepted_handshakes_over_tcp_and_through_test_client() {
 async fn a_guard_may_accept_then_close_with_1008() {
     let server = TestServer::start(app()).await;
     let (mut tcp, rest) = raw_upgrade(server.addr, "/policy").await;
-    assert_eq!(raw_read_close(&mut tcp, rest).await, Some((1008, "token expired".into())));
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await,
+        Some((1008, "token expired".into()))
+    );
 
     let client = TestClient::new(app()).unwrap();
     let mut ws = client.connect("/policy").await.unwrap();
@@ -158,14 +188,33 @@ async fn malformed_handshakes_get_clear_http_answers() {
     assert_eq!(r.header("upgrade"), Some("websocket"));
 
     // Wrong version: 426 naming the supported one.
-    let r = raw_request(addr, &upgrade_request("/ws", "Sec-WebSocket-Version: 8\r\n", &["Sec-WebSocket-Version"])).await;
+    let r = raw_request(
+        addr,
+        &upgrade_request(
+            "/ws",
+            "Sec-WebSocket-Version: 8\r\n",
+            &["Sec-WebSocket-Version"],
+        ),
+    )
+    .await;
     assert_eq!(r.status, 426);
     assert_eq!(r.header("sec-websocket-version"), Some("13"));
 
     // Missing or invalid key: 400.
     let r = raw_request(addr, &upgrade_request("/ws", "", &["Sec-WebSocket-Key"])).await;
-    assert_eq!((r.status, r.body_text().as_str()), (400, "missing Sec-WebSocket-Key header"));
-    let r = raw_request(addr, &upgrade_request("/ws", "Sec-WebSocket-Key: not-base64\r\n", &["Sec-WebSocket-Key"])).await;
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (400, "missing Sec-WebSocket-Key header")
+    );
+    let r = raw_request(
+        addr,
+        &upgrade_request(
+            "/ws",
+            "Sec-WebSocket-Key: not-base64\r\n",
+            &["Sec-WebSocket-Key"],
+        ),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.body_text().contains("Sec-WebSocket-Key"));
 
@@ -174,9 +223,20 @@ async fn malformed_handshakes_get_clear_http_answers() {
     assert_eq!(r.status, 400);
 
     // Cross-origin browser handshake: 403; same-origin and no-Origin accepted.
-    let r = raw_request(addr, &upgrade_request("/ws", "Origin: http://evil.example\r\n", &[])).await;
-    assert_eq!((r.status, r.body_text().as_str()), (403, "origin not allowed"));
-    let r = raw_request(addr, &upgrade_request("/ws", "Origin: http://localhost\r\n", &[])).await;
+    let r = raw_request(
+        addr,
+        &upgrade_request("/ws", "Origin: http://evil.example\r\n", &[]),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (403, "origin not allowed")
+    );
+    let r = raw_request(
+        addr,
+        &upgrade_request("/ws", "Origin: http://localhost\r\n", &[]),
+    )
+    .await;
     assert_eq!(r.status, 101);
 
     // Not HTTP at all: hyper answers 400 and the server keeps serving.
@@ -184,7 +244,11 @@ async fn malformed_handshakes_get_clear_http_answers() {
     assert_eq!(r.status, 400, "{}", r.status_line);
 
     // A POST to a WebSocket route.
-    let r = raw_request(addr, b"POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await;
+    let r = raw_request(
+        addr,
+        b"POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
     assert_eq!(r.status, 405);
 
     // Plain HTTP routes are served beside WebSocket routes.
@@ -193,7 +257,10 @@ async fn malformed_handshakes_get_clear_http_answers() {
 
     // And a normal client is still served.
     let mut ws = connect(addr, "/ws").await;
-    assert_eq!(within(ws.next()).await.unwrap().unwrap(), Message::text("hello"));
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        Message::text("hello")
+    );
 }
 
 #[tokio::test]
@@ -203,9 +270,17 @@ async fn test_client_serves_plain_http_and_origin_checks() {
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "ok"));
     let r = client.get("/ws").await.unwrap();
     assert_eq!(r.status.as_u16(), 426);
-    let err = client.connect("/ws").header("origin", "http://evil.example").await.unwrap_err();
+    let err = client
+        .connect("/ws")
+        .header("origin", "http://evil.example")
+        .await
+        .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
-    let mut ws = client.connect("/ws").header("origin", "http://testserver").await.unwrap();
+    let mut ws = client
+        .connect("/ws")
+        .header("origin", "http://testserver")
+        .await
+        .unwrap();
     assert_eq!(ws.receive_text().await.unwrap(), "hello");
 }
 
@@ -219,11 +294,19 @@ async fn conflicting_and_malformed_routes_fail_at_start_naming_them() {
         .err()
         .expect("conflict must fail");
     let message = err.to_string();
-    assert!(message.contains("`/ws/<name>`") && message.contains("`/ws/<id>`"), "{message}");
+    assert!(
+        message.contains("`/ws/<name>`") && message.contains("`/ws/<id>`"),
+        "{message}"
+    );
 
-    let err = TestClient::new(App::new().websocket("/ws/<id", hello).websocket("/a", hello).websocket("/a", hello))
-        .err()
-        .expect("malformed route must fail");
+    let err = TestClient::new(
+        App::new()
+            .websocket("/ws/<id", hello)
+            .websocket("/a", hello)
+            .websocket("/a", hello),
+    )
+    .err()
+    .expect("malformed route must fail");
     let message = err.to_string();
     assert!(message.contains("`/ws/<id`"), "{message}");
     assert!(message.contains("`/a` is registered twice"), "{message}");

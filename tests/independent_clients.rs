@@ -15,15 +15,19 @@ use wsframe_tests::*;
 mod echo;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
-/// The program at `env_var` or `default` under the workspace; `None` (after saying
-/// why) when it is missing outside CI.
-fn program(env_var: &str, default: &str, what: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(env_var)
+/// `program` inside the virtualenv at `$env_var` (default: `default_venv` under the
+/// workspace); `None` (after saying why) when it is missing outside CI.
+fn program(env_var: &str, default_venv: &str, program: &str, what: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os(env_var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(default));
+        .unwrap_or_else(|| workspace().join(default_venv));
+    let path = venv.join("bin").join(program);
     if path.exists() {
         return Some(path);
     }
@@ -39,7 +43,10 @@ fn program(env_var: &str, default: &str, what: &str) -> Option<PathBuf> {
 }
 
 async fn run(mut command: tokio::process::Command, limit: Duration) -> (bool, String) {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let child = command.spawn().expect("start the client");
     let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
@@ -69,8 +76,12 @@ fn counts(output: &str) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websockets_client_against_the_echo_example() {
-    let Some(python) = program("WSFRAME_PY_VENV_PYTHON", ".venv-py3/bin/python", "Python venv with websockets")
-    else {
+    let Some(python) = program(
+        "WSFRAME_PY_VENV",
+        ".venv-py3",
+        "python",
+        "Python venv with websockets",
+    ) else {
         return;
     };
     let server = TestServer::start(echo::app()).await;
@@ -81,12 +92,20 @@ async fn python_websockets_client_against_the_echo_example() {
     let (ok, output) = run(command, Duration::from_secs(120)).await;
     println!("{output}");
     let (passed, failed) = counts(&output);
-    assert!(ok && failed == 0 && passed >= 8, "python client: {passed} passed, {failed} failed\n{output}");
+    assert!(
+        ok && failed == 0 && passed >= 8,
+        "python client: {passed} passed, {failed} failed\n{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobahn_fuzzing_client_all_cases() {
-    let Some(wstest) = program("WSFRAME_WSTEST", ".venv-autobahn/bin/wstest", "Autobahn wstest") else {
+    let Some(wstest) = program(
+        "WSFRAME_AUTOBAHN_VENV",
+        ".venv-autobahn",
+        "wstest",
+        "Autobahn wstest",
+    ) else {
         return;
     };
     let server = TestServer::start(echo::app()).await;
@@ -103,6 +122,9 @@ async fn autobahn_fuzzing_client_all_cases() {
     let (ok, output) = run(command, Duration::from_secs(600)).await;
     println!("{output}");
     let (passed, failed) = counts(&output);
-    assert!(ok && failed == 0 && passed >= 517, "Autobahn: {passed} passed, {failed} failed\n{output}");
+    assert!(
+        ok && failed == 0 && passed >= 517,
+        "Autobahn: {passed} passed, {failed} failed\n{output}"
+    );
     let _ = std::fs::remove_dir_all(outdir);
 }

@@ -24,8 +24,15 @@ async fn panics_on_message(mut ws: WebSocket) -> wsframe::Result<()> {
 }
 
 /// Sends `n` numbered messages as soon as it is told to, then waits for the close.
-async fn burst(mut ws: WebSocket, State(ready): State<mpsc::UnboundedSender<()>>) -> wsframe::Result<()> {
-    let n: usize = ws.receive_text().await?.parse().map_err(wsframe::Error::custom)?;
+async fn burst(
+    mut ws: WebSocket,
+    State(ready): State<mpsc::UnboundedSender<()>>,
+) -> wsframe::Result<()> {
+    let n: usize = ws
+        .receive_text()
+        .await?
+        .parse()
+        .map_err(wsframe::Error::custom)?;
     for i in 0..n {
         ws.send_text(format!("msg {i}")).await?;
     }
@@ -41,7 +48,13 @@ fn app(config: Config) -> (App, mpsc::UnboundedReceiver<()>) {
         .state(ready_tx)
         .websocket("/ws", echo)
         .route(Route::websocket("/small", echo).limits(RouteLimits::new().max_message_size(1024)))
-        .route(Route::websocket("/large", echo).limits(RouteLimits::new().max_message_size(8 << 20).max_frame_size(4 << 20)))
+        .route(
+            Route::websocket("/large", echo).limits(
+                RouteLimits::new()
+                    .max_message_size(8 << 20)
+                    .max_frame_size(4 << 20),
+            ),
+        )
         .websocket("/panic", panics_on_message)
         .websocket("/burst", burst);
     (app, ready_rx)
@@ -55,7 +68,10 @@ async fn start() -> TestServer {
 async fn assert_still_serving(server: &TestServer) {
     let mut ws = connect(server.addr, "/ws").await;
     ws.send(WsMessage::text("still serving?")).await.unwrap();
-    assert_eq!(within(ws.next()).await.unwrap().unwrap(), WsMessage::text("still serving?"));
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        WsMessage::text("still serving?")
+    );
 }
 
 #[tokio::test]
@@ -64,7 +80,10 @@ async fn oversized_message_and_frame_close_with_1009() {
     // A whole message over the route's limit.
     let mut ws = connect(server.addr, "/small").await;
     ws.send(WsMessage::text("x".repeat(2048))).await.unwrap();
-    assert_eq!(read_until_close(&mut ws).await.1, Some((1009, "message too big".into())));
+    assert_eq!(
+        read_until_close(&mut ws).await.1,
+        Some((1009, "message too big".into()))
+    );
 
     // A fragmented message whose fragments each fit but whose sum does not: refused
     // before it is buffered whole.
@@ -75,16 +94,25 @@ async fn oversized_message_and_frame_close_with_1009() {
     let mut cont = client_frame(0x0, &[b'a'; 600]);
     cont[0] &= 0x7F;
     tcp.write_all(&cont).await.unwrap();
-    assert_eq!(raw_read_close(&mut tcp, rest).await, Some((1009, "message too big".into())));
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await,
+        Some((1009, "message too big".into()))
+    );
 
     // The default limit is 1 MiB; /large raises it for its route only.
     let mut big = connect(server.addr, "/large").await;
     let payload = vec![7u8; 3 << 20];
     big.send(WsMessage::binary(payload.clone())).await.unwrap();
-    assert_eq!(within(big.next()).await.unwrap().unwrap(), WsMessage::binary(payload.clone()));
+    assert_eq!(
+        within(big.next()).await.unwrap().unwrap(),
+        WsMessage::binary(payload.clone())
+    );
     let mut default = connect(server.addr, "/ws").await;
     default.send(WsMessage::binary(payload)).await.unwrap();
-    assert_eq!(read_until_close(&mut default).await.1.map(|c| c.0), Some(1009));
+    assert_eq!(
+        read_until_close(&mut default).await.1.map(|c| c.0),
+        Some(1009)
+    );
     assert_still_serving(&server).await;
 }
 
@@ -92,14 +120,27 @@ async fn oversized_message_and_frame_close_with_1009() {
 async fn invalid_utf8_closes_with_1007() {
     let server = start().await;
     let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
-    tcp.write_all(&client_frame(0x1, b"ok \xff\xfe")).await.unwrap();
-    assert_eq!(raw_read_close(&mut tcp, rest).await, Some((1007, "invalid UTF-8".into())));
-    assert!(closed_by_peer(&mut tcp).await, "server must close the TCP connection");
+    tcp.write_all(&client_frame(0x1, b"ok \xff\xfe"))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await,
+        Some((1007, "invalid UTF-8".into()))
+    );
+    assert!(
+        closed_by_peer(&mut tcp).await,
+        "server must close the TCP connection"
+    );
 
     // Invalid UTF-8 in a close reason is also 1007.
     let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
-    tcp.write_all(&client_frame(0x8, b"\x03\xe8\xff\xfe")).await.unwrap();
-    assert_eq!(raw_read_close(&mut tcp, rest).await.map(|c| c.0), Some(1007));
+    tcp.write_all(&client_frame(0x8, b"\x03\xe8\xff\xfe"))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await.map(|c| c.0),
+        Some(1007)
+    );
     assert_still_serving(&server).await;
 }
 
@@ -114,7 +155,10 @@ async fn protocol_violations_close_with_1002() {
         }),
         ("unknown opcode", client_frame(0x3, b"hi")),
         ("unmasked frame", vec![0x81, 0x02, b'h', b'i']),
-        ("control frame over 125 bytes", client_frame(0x9, &[0u8; 126])),
+        (
+            "control frame over 125 bytes",
+            client_frame(0x9, &[0u8; 126]),
+        ),
         ("close code 999", client_frame(0x8, &999u16.to_be_bytes())),
         ("close code 1005", client_frame(0x8, &1005u16.to_be_bytes())),
         ("close code 5000", client_frame(0x8, &5000u16.to_be_bytes())),
@@ -122,7 +166,11 @@ async fn protocol_violations_close_with_1002() {
     for (name, frame) in cases {
         let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
         tcp.write_all(&frame).await.unwrap();
-        assert_eq!(raw_read_close(&mut tcp, rest).await.map(|c| c.0), Some(1002), "{name}");
+        assert_eq!(
+            raw_read_close(&mut tcp, rest).await.map(|c| c.0),
+            Some(1002),
+            "{name}"
+        );
     }
     assert_still_serving(&server).await;
 }
@@ -133,9 +181,15 @@ async fn a_panicking_handler_closes_its_connection_with_1011_only() {
     let mut bystander = connect(server.addr, "/ws").await;
     let mut victim = connect(server.addr, "/panic").await;
     victim.send(WsMessage::text("trigger")).await.unwrap();
-    assert_eq!(read_until_close(&mut victim).await.1, Some((1011, "internal error".into())));
+    assert_eq!(
+        read_until_close(&mut victim).await.1,
+        Some((1011, "internal error".into()))
+    );
     bystander.send(WsMessage::text("unaffected")).await.unwrap();
-    assert_eq!(within(bystander.next()).await.unwrap().unwrap(), WsMessage::text("unaffected"));
+    assert_eq!(
+        within(bystander.next()).await.unwrap().unwrap(),
+        WsMessage::text("unaffected")
+    );
     assert_eq!(server.metrics().handler_panics, 1);
 }
 
@@ -143,12 +197,18 @@ async fn a_panicking_handler_closes_its_connection_with_1011_only() {
 async fn a_client_that_vanishes_mid_message_frees_its_connection() {
     let server = start().await;
     let (mut tcp, _) = raw_upgrade(server.addr, "/ws").await;
-    wait_until("the connection is open", || server.metrics().connections_open == 1).await;
+    wait_until("the connection is open", || {
+        server.metrics().connections_open == 1
+    })
+    .await;
     // A frame header announcing 1000 bytes, 10 of them sent, then the client is gone.
     let frame = client_frame(0x2, &[1u8; 1000]);
     tcp.write_all(&frame[..18]).await.unwrap();
     drop(tcp);
-    wait_until("the open-connection counter is back to zero", || server.metrics().connections_open == 0).await;
+    wait_until("the open-connection counter is back to zero", || {
+        server.metrics().connections_open == 0
+    })
+    .await;
     assert_still_serving(&server).await;
 }
 
@@ -157,12 +217,20 @@ async fn a_handshake_that_never_completes_is_closed_after_the_timeout() {
     let config = Config::default().handshake_timeout(Duration::from_millis(300));
     let server = TestServer::start(app(config).0).await;
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     // Others are served meanwhile.
     assert_still_serving(&server).await;
-    assert!(closed_by_peer(&mut slow).await, "the slow handshake must be closed");
-    assert!(started.elapsed() >= Duration::from_millis(250), "closed too early");
+    assert!(
+        closed_by_peer(&mut slow).await,
+        "the slow handshake must be closed"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed too early"
+    );
 }
 
 #[tokio::test]
@@ -174,7 +242,10 @@ async fn connections_over_the_limit_get_503_and_existing_ones_are_unaffected() {
     assert_eq!(r.status, 503, "{}", r.status_line);
     assert_eq!(server.metrics().connections_refused, 1);
     a.send(WsMessage::text("a")).await.unwrap();
-    assert_eq!(within(a.next()).await.unwrap().unwrap(), WsMessage::text("a"));
+    assert_eq!(
+        within(a.next()).await.unwrap().unwrap(),
+        WsMessage::text("a")
+    );
     // Once one leaves, a new client gets in.
     drop(a);
     wait_until("a slot is free", || server.metrics().connections_open == 1).await;
@@ -186,7 +257,10 @@ async fn connections_over_the_limit_get_503_and_existing_ones_are_unaffected() {
         }
     };
     c.send(WsMessage::text("c")).await.unwrap();
-    assert_eq!(within(c.next()).await.unwrap().unwrap(), WsMessage::text("c"));
+    assert_eq!(
+        within(c.next()).await.unwrap().unwrap(),
+        WsMessage::text("c")
+    );
 }
 
 #[tokio::test]
@@ -207,19 +281,29 @@ async fn graceful_shutdown_flushes_queued_messages_then_sends_1001() {
     server.handle.shutdown();
     for ws in &mut clients {
         let (before, close) = read_until_close(ws).await;
-        let expected: Vec<_> = (0..40).map(|i| WsMessage::text(format!("msg {i}"))).collect();
+        let expected: Vec<_> = (0..40)
+            .map(|i| WsMessage::text(format!("msg {i}")))
+            .collect();
         assert_eq!(before, expected);
         assert_eq!(close, Some((1001, "server shutting down".into())));
     }
     let result = within(server.task).await.unwrap();
     assert!(result.is_ok());
-    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err(), "listener must be closed");
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "listener must be closed"
+    );
 }
 
 #[tokio::test]
 async fn idle_limits_come_from_the_app_unless_a_route_overrides_them() {
-    let limits = Limits::default().idle_timeout(Duration::from_millis(200)).ping_interval(Duration::from_secs(60));
+    let limits = Limits::default()
+        .idle_timeout(Duration::from_millis(200))
+        .ping_interval(Duration::from_secs(60));
     let server = TestServer::start(app(Config::default().limits(limits)).0).await;
     let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
-    assert_eq!(raw_read_close(&mut tcp, rest).await, Some((1001, "idle timeout".into())));
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await,
+        Some((1001, "idle timeout".into()))
+    );
 }

@@ -39,14 +39,34 @@ async fn tokens_in_query_strings_are_not_logged() {
         .with_writer(move || writer.clone())
         .init();
 
-    let client = TestClient::new(App::new().websocket("/ws/<room>", fails).websocket("/early", fails_early)).unwrap();
-    let mut ws = client.connect("/ws/lobby?token=SECRET-TOKEN-123").await.unwrap();
-    assert_eq!(ws.receive_close().await.unwrap().code.map(|c| c.0), Some(1011));
-    let err = client.connect("/early?token=SECRET-TOKEN-456").await.unwrap_err();
+    let client = TestClient::new(
+        App::new()
+            .websocket("/ws/<room>", fails)
+            .websocket("/early", fails_early),
+    )
+    .unwrap();
+    let mut ws = client
+        .connect("/ws/lobby?token=SECRET-TOKEN-123")
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.receive_close().await.unwrap().code.map(|c| c.0),
+        Some(1011)
+    );
+    let err = client
+        .connect("/early?token=SECRET-TOKEN-456")
+        .await
+        .unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 500);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("deliberate failure") && logs.contains("failure before accept"), "{logs}");
+    assert!(
+        logs.contains("deliberate failure") && logs.contains("failure before accept"),
+        "{logs}"
+    );
     assert!(logs.contains("route=/ws/<room>"), "{logs}");
-    assert!(!logs.contains("SECRET-TOKEN"), "a token reached the logs:\n{logs}");
+    assert!(
+        !logs.contains("SECRET-TOKEN"),
+        "a token reached the logs:\n{logs}"
+    );
 }

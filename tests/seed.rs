@@ -9,14 +9,14 @@ use wsframe::CloseCode;
 use wsframe::testing::TestClient;
 use wsframe_tests::*;
 
+#[path = "../examples/auth.rs"]
+mod auth;
 #[path = "../examples/basic.rs"]
 mod basic;
 #[path = "../examples/methods.rs"]
 mod methods;
 #[path = "../examples/parameters.rs"]
 mod parameters;
-#[path = "../examples/auth.rs"]
-mod auth;
 
 #[tokio::test]
 async fn basic_answers_message_received() {
@@ -24,13 +24,19 @@ async fn basic_answers_message_received() {
     let mut ws = client.connect("/ws").await.unwrap();
     for text in ["hello", "second"] {
         ws.send_text(text).await.unwrap();
-        assert_eq!(ws.receive_text().await.unwrap(), format!("Message received: {text}"));
+        assert_eq!(
+            ws.receive_text().await.unwrap(),
+            format!("Message received: {text}")
+        );
     }
 
     let server = TestServer::start(basic::app()).await;
     let mut ws = connect(server.addr, "/ws").await;
     ws.send(WsMessage::text("over tcp")).await.unwrap();
-    assert_eq!(within(ws.next()).await.unwrap().unwrap(), WsMessage::text("Message received: over tcp"));
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        WsMessage::text("Message received: over tcp")
+    );
 }
 
 #[tokio::test]
@@ -42,8 +48,14 @@ async fn methods_receive_three_kinds_send_three_kinds_then_close_1000() {
     ws.send_json(&serde_json::json!({"n": 1})).await.unwrap();
     assert_eq!(ws.receive_text().await.unwrap(), "Hello");
     assert_eq!(&ws.receive_bytes().await.unwrap()[..], b"bytes");
-    assert_eq!(ws.receive_json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "hello"}));
-    assert_eq!(ws.receive_close().await.unwrap().code, Some(CloseCode::NORMAL));
+    assert_eq!(
+        ws.receive_json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "hello"})
+    );
+    assert_eq!(
+        ws.receive_close().await.unwrap().code,
+        Some(CloseCode::NORMAL)
+    );
 }
 
 #[tokio::test]
@@ -62,7 +74,11 @@ async fn parameters_client_connected_and_bad_input_rejected() {
 #[tokio::test]
 async fn auth_session_cookie_or_token_else_rejected() {
     let client = TestClient::new(auth::app()).unwrap();
-    let mut ws = client.connect("/ws").cookie("session", "abc").await.unwrap();
+    let mut ws = client
+        .connect("/ws")
+        .cookie("session", "abc")
+        .await
+        .unwrap();
     assert_eq!(ws.receive_text().await.unwrap(), "Session: abc");
     let mut ws = client.connect("/ws?token=t0k").await.unwrap();
     assert_eq!(ws.receive_text().await.unwrap(), "Session: t0k");
@@ -73,6 +89,10 @@ async fn auth_session_cookie_or_token_else_rejected() {
     let server = TestServer::start(auth::app()).await;
     let r = raw_request(server.addr, &upgrade_request("/ws", "", &[])).await;
     assert_eq!(r.status, 403);
-    let r = raw_request(server.addr, &upgrade_request("/ws", "Cookie: session=abc\r\n", &[])).await;
+    let r = raw_request(
+        server.addr,
+        &upgrade_request("/ws", "Cookie: session=abc\r\n", &[]),
+    )
+    .await;
     assert_eq!(r.status, 101);
 }

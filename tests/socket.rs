@@ -57,7 +57,10 @@ async fn typed(mut ws: TypedWebSocket<Command, Sum>) -> wsframe::Result<()> {
     }
 }
 
-async fn report_disconnect(mut ws: WebSocket, State(reports): State<Reports>) -> wsframe::Result<()> {
+async fn report_disconnect(
+    mut ws: WebSocket,
+    State(reports): State<Reports>,
+) -> wsframe::Result<()> {
     loop {
         match ws.receive_text().await {
             Ok(_) => continue,
@@ -105,16 +108,20 @@ async fn halves(ws: WebSocket) -> wsframe::Result<()> {
     tokio::spawn(async move { greeter.send_text("from another task").await })
         .await
         .map_err(Error::custom)??;
-    receiver
-        .take(3)
-        .map(Ok)
-        .forward(sender)
-        .await
+    receiver.take(3).map(Ok).forward(sender).await
 }
 
 async fn explicit_protocol(mut ws: WebSocket) -> wsframe::Result<()> {
-    let wanted = if ws.offered_protocols().iter().any(|p| p == "special") { "special" } else { "missing" };
-    if ws.accept_with(Accept::new().protocol(wanted).header("x-server", "wsframe")).await.is_err() {
+    let wanted = if ws.offered_protocols().iter().any(|p| p == "special") {
+        "special"
+    } else {
+        "missing"
+    };
+    if ws
+        .accept_with(Accept::new().protocol(wanted).header("x-server", "wsframe"))
+        .await
+        .is_err()
+    {
         ws.accept().await?;
     }
     let protocol = ws.protocol().unwrap_or("none").to_string();
@@ -161,7 +168,10 @@ async fn echoes_text_and_binary_over_tcp() {
         assert_eq!(within(ws.next()).await.unwrap().unwrap(), message);
     }
     let m = server.metrics();
-    assert_eq!((m.connections_open, m.messages_in, m.messages_out), (1, 4, 4));
+    assert_eq!(
+        (m.connections_open, m.messages_in, m.messages_out),
+        (1, 4, 4)
+    );
 }
 
 #[tokio::test]
@@ -171,7 +181,10 @@ async fn json_and_typed_messages() {
     let mut ws = connect(server.addr, "/json").await;
     ws.send(WsMessage::text(r#"{"x":1,"y":2}"#)).await.unwrap();
     let reply = within(ws.next()).await.unwrap().unwrap();
-    assert_eq!(serde_json::from_str::<Point>(reply.to_text().unwrap()).unwrap(), Point { x: 2, y: 2 });
+    assert_eq!(
+        serde_json::from_str::<Point>(reply.to_text().unwrap()).unwrap(),
+        Point { x: 2, y: 2 }
+    );
 
     let client = TestClient::new(app(tx)).unwrap();
     let mut ws = client.connect("/typed").await.unwrap();
@@ -179,7 +192,10 @@ async fn json_and_typed_messages() {
     assert_eq!(ws.receive_text().await.unwrap(), r#"{"sum":42}"#);
     ws.send_text("not json").await.unwrap();
     let close = ws.receive_close().await.unwrap();
-    assert_eq!((close.code, close.reason.as_str()), (Some(CloseCode::UNSUPPORTED_DATA), "bad command"));
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (Some(CloseCode::UNSUPPORTED_DATA), "bad command")
+    );
 }
 
 #[tokio::test]
@@ -187,7 +203,12 @@ async fn disconnect_carries_the_peers_code_and_reason() {
     let (tx, mut rx) = reports();
     let server = TestServer::start(app(tx.clone())).await;
     let mut ws = connect(server.addr, "/disconnect").await;
-    ws.close(Some(CloseFrame { code: 4001.into(), reason: "bye now".into() })).await.unwrap();
+    ws.close(Some(CloseFrame {
+        code: 4001.into(),
+        reason: "bye now".into(),
+    }))
+    .await
+    .unwrap();
     assert_eq!(within(rx.recv()).await.unwrap(), "Some(4001) bye now");
     // The server echoes the close and closes TCP; the client sees a clean end.
     let (_, _) = read_until_close(&mut ws).await;
@@ -205,7 +226,10 @@ async fn a_vanished_client_is_a_disconnect_without_code() {
     let ws = connect(server.addr, "/disconnect").await;
     drop(ws);
     assert_eq!(within(rx.recv()).await.unwrap(), "None connection lost");
-    wait_until("the connection is released", || server.metrics().connections_open == 0).await;
+    wait_until("the connection is released", || {
+        server.metrics().connections_open == 0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -214,7 +238,10 @@ async fn receive_text_on_binary_is_a_clear_error() {
     let client = TestClient::new(app(tx)).unwrap();
     let mut ws = client.connect("/text-only").await.unwrap();
     ws.send_bytes(vec![1u8, 2, 3]).await.unwrap();
-    assert_eq!(ws.receive_text().await.unwrap(), "expected a text message, received a binary message");
+    assert_eq!(
+        ws.receive_text().await.unwrap(),
+        "expected a text message, received a binary message"
+    );
     ws.send_text("still open").await.unwrap();
     assert_eq!(ws.receive_text().await.unwrap(), "still open");
 }
@@ -224,7 +251,9 @@ async fn pings_are_answered_and_close_noticed_while_the_handler_only_sends() {
     let (tx, mut rx) = reports();
     let server = TestServer::start(app(tx)).await;
     let mut ws = connect(server.addr, "/only-sends").await;
-    ws.send(WsMessage::Ping(b"are you there".to_vec().into())).await.unwrap();
+    ws.send(WsMessage::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
     let pong = loop {
         match within(ws.next()).await.unwrap().unwrap() {
             WsMessage::Pong(payload) => break payload,
@@ -233,7 +262,12 @@ async fn pings_are_answered_and_close_noticed_while_the_handler_only_sends() {
         }
     };
     assert_eq!(&pong[..], b"are you there");
-    ws.close(Some(CloseFrame { code: 4002.into(), reason: "stop".into() })).await.unwrap();
+    ws.close(Some(CloseFrame {
+        code: 4002.into(),
+        reason: "stop".into(),
+    }))
+    .await
+    .unwrap();
     assert_eq!(within(rx.recv()).await.unwrap(), "Some(4002) stop");
 }
 
@@ -247,7 +281,10 @@ async fn split_halves_are_stream_and_sink_and_the_sender_clones_into_tasks() {
         ws.send_text(text).await.unwrap();
         assert_eq!(ws.receive_text().await.unwrap(), text);
     }
-    assert_eq!(ws.receive_close().await.unwrap().code, Some(CloseCode::NORMAL));
+    assert_eq!(
+        ws.receive_close().await.unwrap().code,
+        Some(CloseCode::NORMAL)
+    );
 }
 
 #[tokio::test]
@@ -255,22 +292,47 @@ async fn subprotocol_negotiation() {
     let (tx, _rx) = reports();
     let server = TestServer::start(app(tx.clone())).await;
     // The first protocol the client offers that the route supports.
-    let request = format!("Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n");
-    let r = raw_request(server.addr, &upgrade_request("/chat", &request, &[])).await;
-    assert_eq!((r.status, r.header("sec-websocket-protocol")), (101, Some("chat.v1")));
+    let offer = "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n";
+    let r = raw_request(server.addr, &upgrade_request("/chat", offer, &[])).await;
+    assert_eq!(
+        (r.status, r.header("sec-websocket-protocol")),
+        (101, Some("chat.v1"))
+    );
     // No match: none selected.
-    let r = raw_request(server.addr, &upgrade_request("/chat", "Sec-WebSocket-Protocol: mqtt\r\n", &[])).await;
+    let r = raw_request(
+        server.addr,
+        &upgrade_request("/chat", "Sec-WebSocket-Protocol: mqtt\r\n", &[]),
+    )
+    .await;
     assert_eq!((r.status, r.header("sec-websocket-protocol")), (101, None));
 
     let client = TestClient::new(app(tx)).unwrap();
-    let ws = client.connect("/chat").protocols(["chat.v2", "chat.v1"]).await.unwrap();
+    let ws = client
+        .connect("/chat")
+        .protocols(["chat.v2", "chat.v1"])
+        .await
+        .unwrap();
     assert_eq!(ws.protocol(), Some("chat.v2"));
     // The handler names an offered protocol explicitly, with an extra header.
-    let mut ws = client.connect("/explicit").protocols(["chat.v1", "special"]).await.unwrap();
-    assert_eq!((ws.protocol(), ws.headers().get("x-server").map(|v| v.to_str().unwrap())), (Some("special"), Some("wsframe")));
+    let mut ws = client
+        .connect("/explicit")
+        .protocols(["chat.v1", "special"])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ws.protocol(),
+            ws.headers().get("x-server").map(|v| v.to_str().unwrap())
+        ),
+        (Some("special"), Some("wsframe"))
+    );
     assert_eq!(ws.receive_text().await.unwrap(), "special");
     // Naming one the client did not offer is an error; the handler falls back.
-    let mut ws = client.connect("/explicit").protocols(["chat.v1"]).await.unwrap();
+    let mut ws = client
+        .connect("/explicit")
+        .protocols(["chat.v1"])
+        .await
+        .unwrap();
     assert_eq!(ws.protocol(), Some("chat.v1"));
     assert_eq!(ws.receive_text().await.unwrap(), "chat.v1");
 }
@@ -286,7 +348,9 @@ async fn a_silent_peer_is_pinged_then_closed_and_a_live_one_stays() {
     let started = tokio::time::Instant::now();
     let mut pings = 0;
     while started.elapsed() < Duration::from_millis(1200) {
-        if let Ok(Some(Ok(WsMessage::Ping(_)))) = tokio::time::timeout(Duration::from_millis(50), live.next()).await {
+        if let Ok(Some(Ok(WsMessage::Ping(_)))) =
+            tokio::time::timeout(Duration::from_millis(50), live.next()).await
+        {
             pings += 1;
         }
     }
@@ -302,5 +366,8 @@ async fn a_silent_peer_is_pinged_then_closed_and_a_live_one_stays() {
 
     // A raw client that never answers: ping, then close 1001 "idle timeout".
     let (mut tcp, rest) = raw_upgrade(server.addr, "/idle").await;
-    assert_eq!(raw_read_close(&mut tcp, rest).await, Some((1001, "idle timeout".into())));
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await,
+        Some((1001, "idle timeout".into()))
+    );
 }

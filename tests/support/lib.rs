@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wsframe::{App, ServerHandle};
 
 /// A server running on 127.0.0.1 with a free port.
@@ -39,7 +39,9 @@ pub type Client = WebSocketStream<TcpStream>;
 
 /// Connect a tokio-tungstenite client over real TCP.
 pub async fn connect(addr: SocketAddr, path: &str) -> Client {
-    try_connect(addr, path, &[]).await.expect("WebSocket connect")
+    try_connect(addr, path, &[])
+        .await
+        .expect("WebSocket connect")
 }
 
 /// Connect with extra request headers; the error carries a refused handshake.
@@ -103,7 +105,11 @@ pub async fn read_response(tcp: &mut TcpStream) -> RawResponse {
         }
         let mut chunk = [0u8; 4096];
         let n = within(tcp.read(&mut chunk)).await.expect("read response");
-        assert!(n > 0, "connection closed before a full response head: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed before a full response head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
@@ -135,7 +141,11 @@ pub async fn read_response(tcp: &mut TcpStream) -> RawResponse {
             rest.extend_from_slice(&chunk[..n]);
         }
     }
-    let body = if status == 101 { Vec::new() } else { rest.drain(..length.min(rest.len())).collect() };
+    let body = if status == 101 {
+        Vec::new()
+    } else {
+        rest.drain(..length.min(rest.len())).collect()
+    };
     RawResponse {
         status_line,
         status,
@@ -184,14 +194,22 @@ pub async fn within<F: std::future::Future>(fut: F) -> F::Output {
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// Read frames until a close frame; returns its code and reason. Data frames before
 /// it are returned too, so tests can check what came first.
-pub async fn read_until_close(client: &mut Client) -> (Vec<tokio_tungstenite::tungstenite::Message>, Option<(u16, String)>) {
+pub async fn read_until_close(
+    client: &mut Client,
+) -> (
+    Vec<tokio_tungstenite::tungstenite::Message>,
+    Option<(u16, String)>,
+) {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let mut before = Vec::new();
@@ -201,7 +219,10 @@ pub async fn read_until_close(client: &mut Client) -> (Vec<tokio_tungstenite::tu
                 // Keep reading: that sends our echo of the close and waits for the
                 // server to end the connection, as a well-behaved client does.
                 while let Some(Ok(_)) = within(client.next()).await {}
-                return (before, frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())));
+                return (
+                    before,
+                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
+                );
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             Some(Ok(m)) => before.push(m),
@@ -265,7 +286,9 @@ pub fn parse_close(bytes: &[u8]) -> Option<(u16, String)> {
 /// plus any bytes that followed the 101.
 pub async fn raw_upgrade(addr: SocketAddr, path: &str) -> (TcpStream, Vec<u8>) {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(&upgrade_request(path, "", &[])).await.unwrap();
+    tcp.write_all(&upgrade_request(path, "", &[]))
+        .await
+        .unwrap();
     let response = read_response(&mut tcp).await;
     assert_eq!(response.status, 101, "{response:?}");
     (tcp, response.rest)
@@ -280,7 +303,10 @@ pub async fn raw_read_close(tcp: &mut TcpStream, mut buf: Vec<u8>) -> Option<(u1
             let len = (buf[1] & 0x7F) as usize;
             let (header, len) = match len {
                 126 if buf.len() >= 4 => (4, u16::from_be_bytes([buf[2], buf[3]]) as usize),
-                127 if buf.len() >= 10 => (10, u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize),
+                127 if buf.len() >= 10 => (
+                    10,
+                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+                ),
                 126 | 127 => break,
                 n => (2, n),
             };

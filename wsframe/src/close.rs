@@ -104,7 +104,9 @@ mod tests {
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
             assert!(!CloseCode(code).is_sendable(), "{code}");
         }
-        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 3000, 4999] {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 3000, 4999,
+        ] {
             assert!(CloseCode(code).is_sendable(), "{code}");
         }
     }

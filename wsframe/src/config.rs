@@ -216,15 +216,13 @@ impl Origins {
             return true;
         }
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self.allowed.iter().any(|o| *o == origin) {
+        if self.allowed.contains(&origin) {
             return true;
         }
-        if self.same_origin {
-            if let (Some(host), Some((_, origin_host))) = (host, origin.split_once("://")) {
-                return origin_host.eq_ignore_ascii_case(host);
-            }
+        match (self.same_origin, host, origin.split_once("://")) {
+            (true, Some(host), Some((_, origin_host))) => origin_host.eq_ignore_ascii_case(host),
+            _ => false,
         }
-        false
     }
 }
 

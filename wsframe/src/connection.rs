@@ -90,9 +90,7 @@ impl Driver {
             let timer = match closing_deadline {
                 Some(deadline) => deadline,
                 None if ping_sent => last_heard + limits.get_idle_timeout(),
-                None => {
-                    last_heard + limits.get_ping_interval().min(limits.get_idle_timeout())
-                }
+                None => last_heard + limits.get_ping_interval().min(limits.get_idle_timeout()),
             };
             let can_deliver = in_tx.as_ref().is_none_or(|tx| tx.capacity() > 0);
             let closing = closing_deadline.is_some();
@@ -236,7 +234,9 @@ impl Driver {
             Exit::Graceful => linger(socket).await,
             Exit::Reset => drop(socket),
         }
-        counters.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .connections_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 
         if !handler_done {
             tokio::select! {

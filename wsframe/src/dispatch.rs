@@ -141,7 +141,9 @@ async fn route(
                         }
                         Err(e) => {
                             warn!(error = %e, "upgrade failed after 101");
-                            let _ = start.ready.send(Err(Error::custom(format!("upgrade failed: {e}"))));
+                            let _ = start
+                                .ready
+                                .send(Err(Error::custom(format!("upgrade failed: {e}"))));
                             start.driver.handler.abort();
                         }
                     }
@@ -234,7 +236,10 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     // The handler either decides (accept or refuse) or ends without deciding. A decision
     // is always sent before the handler ends, so `biased` sees it first when both are ready.
     let decided = {
-        let handle = guard.0.as_mut().expect("handler handle present until taken");
+        let handle = guard
+            .0
+            .as_mut()
+            .expect("handler handle present until taken");
         tokio::select! {
             biased;
             decision = decision_rx => decision.map_err(|_| None),
@@ -243,7 +248,10 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     };
     match decided {
         Ok(Decision::Accept { protocol, headers }) => {
-            let handler = guard.0.take().expect("handler handle present until taken here");
+            let handler = guard
+                .0
+                .take()
+                .expect("handler handle present until taken here");
             Handshake::Accept {
                 protocol,
                 headers,
@@ -281,11 +289,17 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                 Ok(Err(e)) => error!(error = %e, "handler failed before accepting the connection"),
                 Err(e) if e.is_panic() => {
                     Counters::inc(&app.counters.handler_panics);
-                    error!(panic = panic_message(e), "handler panicked before accepting the connection");
+                    error!(
+                        panic = panic_message(e),
+                        "handler panicked before accepting the connection"
+                    );
                 }
                 Err(e) => error!(error = %e, "handler was cancelled before accepting"),
             });
-            Handshake::Refuse(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+            Handshake::Refuse(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            ))
         }
     }
 }

@@ -122,7 +122,10 @@ impl fmt::Display for Error {
         match self {
             Error::Disconnected(d) => d.fmt(f),
             Error::UnexpectedMessage { expected, received } => {
-                write!(f, "expected a {expected} message, received a {received} message")
+                write!(
+                    f,
+                    "expected a {expected} message, received a {received} message"
+                )
             }
             Error::Json(e) => write!(f, "invalid JSON message: {e}"),
             Error::Accept(m) => write!(f, "cannot accept: {m}"),

@@ -224,7 +224,10 @@ impl<T: Clone + Send + Sync + 'static> FromHandshake for State<T> {
     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
         req.state::<T>().map(State).ok_or_else(|| {
             let name = std::any::type_name::<T>();
-            tracing::error!(state = name, "handler asks for state that was never registered");
+            tracing::error!(
+                state = name,
+                "handler asks for state that was never registered"
+            );
             Rejection::internal(format!(
                 "state `{name}` is not registered; add it with App::state"
             ))

@@ -26,6 +26,7 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
 }
 
 /// Check an upgrade request; returns the `Sec-WebSocket-Key` or the answer to send.
+#[allow(clippy::result_large_err)] // cold path: once per refused handshake
 pub(crate) fn validate(
     method: &Method,
     version: Version,
@@ -63,7 +64,11 @@ pub(crate) fn validate(
         );
         return Err(r);
     }
-    let key = match headers.get_all(header::SEC_WEBSOCKET_KEY).iter().collect::<Vec<_>>()[..] {
+    let key = match headers
+        .get_all(header::SEC_WEBSOCKET_KEY)
+        .iter()
+        .collect::<Vec<_>>()[..]
+    {
         [key] if is_valid_key(key.as_bytes()) => key.clone(),
         [] => return Err(bad("missing Sec-WebSocket-Key header")),
         _ => {
@@ -152,24 +157,38 @@ mod tests {
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
 
-    fn check(extra: &[(&'static str, &'static str)], drop: &str) -> Result<HeaderValue, StatusCode> {
+    fn check(
+        extra: &[(&'static str, &'static str)],
+        drop: &str,
+    ) -> Result<HeaderValue, StatusCode> {
         let mut pairs: Vec<_> = GOOD.iter().copied().filter(|(k, _)| *k != drop).collect();
         pairs.extend_from_slice(extra);
-        validate(&Method::GET, Version::HTTP_11, &headers(&pairs), &Origins::default())
-            .map_err(|r| r.status())
+        validate(
+            &Method::GET,
+            Version::HTTP_11,
+            &headers(&pairs),
+            &Origins::default(),
+        )
+        .map_err(|r| r.status())
     }
 
     #[test]
     fn accepts_a_good_request_and_derives_the_rfc_accept_key() {
         let key = check(&[], "").unwrap();
         let r = switching_protocols(&key, Some("chat"), HeaderMap::new());
-        assert_eq!(r.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            r.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
         assert_eq!(r.headers()["sec-websocket-protocol"], "chat");
     }
 
     #[test]
     fn rejects_each_defect_with_its_status() {
-        assert_eq!(check(&[], "sec-websocket-key"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(
+            check(&[], "sec-websocket-key"),
+            Err(StatusCode::BAD_REQUEST)
+        );
         assert_eq!(
             check(&[("sec-websocket-key", "short")], "sec-websocket-key"),
             Err(StatusCode::BAD_REQUEST)
@@ -179,9 +198,17 @@ mod tests {
             Err(StatusCode::UPGRADE_REQUIRED)
         );
         assert_eq!(check(&[], "connection"), Err(StatusCode::BAD_REQUEST));
-        assert_eq!(check(&[("origin", "http://evil.example")], ""), Err(StatusCode::FORBIDDEN));
+        assert_eq!(
+            check(&[("origin", "http://evil.example")], ""),
+            Err(StatusCode::FORBIDDEN)
+        );
         assert!(check(&[("origin", "http://localhost:1")], "").is_ok());
-        let post = validate(&Method::POST, Version::HTTP_11, &headers(GOOD), &Origins::default());
+        let post = validate(
+            &Method::POST,
+            Version::HTTP_11,
+            &headers(GOOD),
+            &Origins::default(),
+        );
         assert_eq!(post.unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -16,18 +16,22 @@ use crate::CloseCode;
 /// use wsframe::{CloseCode, Rejection};
 /// let r = Rejection::unauthorized("missing token");
 /// assert_eq!(r.status(), 401);
-/// assert_eq!(r.body(), "missing token");
+/// assert_eq!(r.body(), b"missing token");
 ///
 /// #[derive(serde::Serialize)]
 /// struct Problem { error: &'static str }
 /// let r = Rejection::json(http::StatusCode::FORBIDDEN, &Problem { error: "banned" });
-/// assert_eq!(r.body(), r#"{"error":"banned"}"#);
+/// assert_eq!(r.body(), br#"{"error":"banned"}"#);
 ///
 /// let r = Rejection::close(CloseCode::POLICY_VIOLATION, "token expired");
 /// assert_eq!(r.close_code(), Some(CloseCode::POLICY_VIOLATION));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Rejection {
+pub struct Rejection(Box<Inner>);
+
+/// Boxed so that `Result<T, Rejection>` stays small on the success path.
+#[derive(Clone, Debug)]
+struct Inner {
     status: StatusCode,
     body: Bytes,
     content_type: &'static str,
@@ -40,25 +44,25 @@ const TEXT: &str = "text/plain; charset=utf-8";
 impl Rejection {
     /// Answer with `status` and a text body.
     pub fn new(status: StatusCode, body: impl Into<String>) -> Rejection {
-        Rejection {
+        Rejection(Box::new(Inner {
             status,
             body: Bytes::from(body.into()),
             content_type: TEXT,
             headers: HeaderMap::new(),
             close: None,
-        }
+        }))
     }
 
     /// Answer with `status` and a JSON body.
     pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Rejection {
         match serde_json::to_vec(value) {
-            Ok(body) => Rejection {
+            Ok(body) => Rejection(Box::new(Inner {
                 status,
                 body: Bytes::from(body),
                 content_type: "application/json",
                 headers: HeaderMap::new(),
                 close: None,
-            },
+            })),
             Err(e) => Rejection::internal(format!("rejection body is not JSON: {e}")),
         }
     }
@@ -92,46 +96,46 @@ impl Rejection {
     /// that need a close code rather than an HTTP status (browsers hide the status of
     /// a refused handshake from scripts).
     pub fn close(code: CloseCode, reason: impl Into<String>) -> Rejection {
-        Rejection {
-            close: Some((code, reason.into())),
-            ..Rejection::new(StatusCode::SWITCHING_PROTOCOLS, "")
-        }
+        let mut rejection = Rejection::new(StatusCode::SWITCHING_PROTOCOLS, "");
+        rejection.0.close = Some((code, reason.into()));
+        rejection
     }
 
     /// This rejection with an extra response header (e.g. `WWW-Authenticate`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Rejection {
-        self.headers.append(name, value);
+        self.0.headers.append(name, value);
         self
     }
 
     /// The HTTP status (101 for accept-then-close).
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The response body.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.0.body
     }
 
     /// The close code, for accept-then-close rejections.
     pub fn close_code(&self) -> Option<CloseCode> {
-        self.close.as_ref().map(|(c, _)| *c)
+        self.0.close.as_ref().map(|(c, _)| *c)
     }
 
     pub(crate) fn take_close(&mut self) -> Option<(CloseCode, String)> {
-        self.close.take()
+        self.0.close.take()
     }
 
     pub(crate) fn into_response(self) -> http::Response<Full<Bytes>> {
-        let mut response = http::Response::new(Full::new(self.body));
-        *response.status_mut() = self.status;
+        let inner = *self.0;
+        let mut response = http::Response::new(Full::new(inner.body));
+        *response.status_mut() = inner.status;
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static(self.content_type),
+            HeaderValue::from_static(inner.content_type),
         );
-        for (name, value) in &self.headers {
+        for (name, value) in &inner.headers {
             headers.append(name, value.clone());
         }
         response

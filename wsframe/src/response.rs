@@ -48,7 +48,10 @@ fn with_type(body: Bytes, content_type: &'static str) -> Response {
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        with_type(Bytes::from_static(self.as_bytes()), "text/plain; charset=utf-8")
+        with_type(
+            Bytes::from_static(self.as_bytes()),
+            "text/plain; charset=utf-8",
+        )
     }
 }
 

@@ -276,13 +276,18 @@ mod tests {
     #[test]
     fn conflicts_name_both_routes() {
         let mut r = Router::new();
-        r.insert(RoutePattern::parse("/ws/<id>").unwrap(), 1).unwrap();
-        r.insert(RoutePattern::parse("/ws/static").unwrap(), 2).unwrap();
+        r.insert(RoutePattern::parse("/ws/<id>").unwrap(), 1)
+            .unwrap();
+        r.insert(RoutePattern::parse("/ws/static").unwrap(), 2)
+            .unwrap();
         let e = r
             .insert(RoutePattern::parse("/ws/<name>").unwrap(), 3)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`/ws/<name>`") && e.contains("`/ws/<id>`"), "{e}");
+        assert!(
+            e.contains("`/ws/<name>`") && e.contains("`/ws/<id>`"),
+            "{e}"
+        );
         let e = r
             .insert(RoutePattern::parse("/ws/<id>").unwrap(), 4)
             .unwrap_err()
@@ -293,7 +298,8 @@ mod tests {
     #[test]
     fn matches_and_decodes() {
         let mut r = Router::new();
-        r.insert(RoutePattern::parse("/ws/<id>").unwrap(), "one").unwrap();
+        r.insert(RoutePattern::parse("/ws/<id>").unwrap(), "one")
+            .unwrap();
         r.insert(RoutePattern::parse("/files/<path..>").unwrap(), "files")
             .unwrap();
         let m = r.at("/ws/a%20b").unwrap();

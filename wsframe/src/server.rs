@@ -154,7 +154,9 @@ impl Server {
             let app = inner.clone();
             match limit.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    inner.lifecycle.spawn(serve_connection(app, stream, peer, Some(permit)));
+                    inner
+                        .lifecycle
+                        .spawn(serve_connection(app, stream, peer, Some(permit)));
                 }
                 Err(_) => {
                     Counters::inc(&app.counters.connections_refused);
@@ -169,8 +171,14 @@ impl Server {
         }
         drop(listener);
         let grace = inner.config.shutdown_grace;
-        if tokio::time::timeout(grace, inner.lifecycle.wait()).await.is_err() {
-            warn!(?grace, "grace period over; dropping the remaining connections");
+        if tokio::time::timeout(grace, inner.lifecycle.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                ?grace,
+                "grace period over; dropping the remaining connections"
+            );
             inner.lifecycle.terminate();
             inner.lifecycle.wait().await;
         }

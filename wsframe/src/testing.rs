@@ -115,7 +115,10 @@ impl TestClient {
         self.app.lifecycle.begin_shutdown();
     }
 
-    async fn send(&self, request: Request<Empty<Bytes>>) -> Result<http::Response<hyper::body::Incoming>> {
+    async fn send(
+        &self,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>> {
         let (client_io, server_io) = tokio::io::duplex(64 << 10);
         let app = self.app.clone();
         let peer = next_peer();
@@ -144,7 +147,10 @@ fn next_peer() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], PORT.fetch_add(1, Ordering::Relaxed)))
 }
 
-async fn collect(response: http::Response<hyper::body::Incoming>, timeout: Duration) -> Result<Bytes> {
+async fn collect(
+    response: http::Response<hyper::body::Incoming>,
+    timeout: Duration,
+) -> Result<Bytes> {
     tokio::time::timeout(timeout, response.into_body().collect())
         .await
         .map_err(|_| Error::Timeout("the response body"))?
@@ -203,17 +209,23 @@ impl Connect<'_> {
             return Err(Error::Handshake { status, body });
         }
         let expected = derive_accept_key(key.as_bytes());
-        if response.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(|v| v.as_bytes())
+        if response
+            .headers()
+            .get(header::SEC_WEBSOCKET_ACCEPT)
+            .map(|v| v.as_bytes())
             != Some(expected.as_bytes())
         {
-            return Err(Error::custom("server answered a wrong Sec-WebSocket-Accept"));
+            return Err(Error::custom(
+                "server answered a wrong Sec-WebSocket-Accept",
+            ));
         }
         let headers = response.headers().clone();
         let upgraded = tokio::time::timeout(timeout, hyper::upgrade::on(&mut response))
             .await
             .map_err(|_| Error::Timeout("the upgrade"))?
             .map_err(http_error)?;
-        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
         Ok(TestWebSocket {
             socket,
             timeout,
@@ -318,7 +330,9 @@ impl TestWebSocket {
                         return Err(Error::Disconnected(disconnect(frame)));
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed))
+                    Some(Err(
+                        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                    ))
                     | None => return Err(Error::Disconnected(Disconnect::default())),
                     Some(Err(e)) => return Err(Error::Protocol(e)),
                 }

@@ -54,7 +54,9 @@ impl Sender {
     }
 
     fn implicit_accept(&self) -> Result<()> {
-        self.shared.decide_accept(None, HeaderMap::new()).map(|_| ())
+        self.shared
+            .decide_accept(None, HeaderMap::new())
+            .map(|_| ())
     }
 
     fn disconnected(&self) -> Error {

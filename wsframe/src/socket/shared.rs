@@ -84,7 +84,7 @@ impl ConnShared {
         match std::mem::replace(&mut *state, AcceptState::Accepted) {
             AcceptState::Pending { decision, ready } => {
                 let protocol = match protocol {
-                    Some(p) if self.offered.iter().any(|o| *o == p) => Some(p),
+                    Some(p) if self.offered.contains(&p) => Some(p),
                     Some(p) => {
                         *state = AcceptState::Pending { decision, ready };
                         return Err(Error::Accept(format!(
