@@ -5,7 +5,8 @@ Usage (the server, e.g. examples/echo, must already listen on 127.0.0.1:PORT):
 
     python3 tests/autobahn/run.py --port PORT \
         [--outdir tests/autobahn/reports] [--wstest .venv-autobahn/bin/wstest] \
-        [--timeout 300] [--cases 1.*,2.*] [--min-cases 517] [--no-run]
+        [--timeout 300] [--cases 1.*,2.*] [--exclude-cases 12.*,13.*]
+        [--min-cases 517] [--no-run]
 
 Steps:
   1. render tests/autobahn/fuzzingclient.json ({port}, {outdir} placeholders)
@@ -139,6 +140,9 @@ def main():
     p.add_argument("--timeout", type=float, default=300, help="time limit for wstest, seconds")
     p.add_argument("--cases", help="comma-separated case patterns overriding the template "
                                    "(e.g. '1.*,9.1.1'); implies --min-cases 1 unless given")
+    p.add_argument("--exclude-cases", help="comma-separated case patterns to exclude "
+                                           "(e.g. '12.*,13.*' to skip permessage-deflate); "
+                                           "implies --min-cases 1 unless given")
     p.add_argument("--min-cases", type=int, help=f"minimum cases in report (default {FULL_SUITE})")
     p.add_argument("--wait", type=float, default=10,
                    help="seconds to wait for the port to accept connections first")
@@ -146,7 +150,8 @@ def main():
     args = p.parse_args()
 
     outdir = os.path.abspath(args.outdir)
-    min_cases = args.min_cases if args.min_cases is not None else (1 if args.cases else FULL_SUITE)
+    min_cases = args.min_cases if args.min_cases is not None else (
+        1 if args.cases or args.exclude_cases else FULL_SUITE)
     problems = []
 
     if not args.no_run:
@@ -155,6 +160,8 @@ def main():
             spec = render(json.load(f), {"port": args.port, "outdir": outdir})
         if args.cases:
             spec["cases"] = [c.strip() for c in args.cases.split(",") if c.strip()]
+        if args.exclude_cases:
+            spec["exclude-cases"] = [c.strip() for c in args.exclude_cases.split(",") if c.strip()]
         spec_path = os.path.join(outdir, "fuzzingclient.json")
         with open(spec_path, "w") as f:
             json.dump(spec, f, indent=2)
