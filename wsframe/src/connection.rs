@@ -75,6 +75,7 @@ impl Driver {
         Counters::inc(&counters.connections_open);
 
         let mut in_tx = Some(in_tx);
+        let mut senders_gone = false;
         let mut handler_done = false;
         let mut shutdown_seen = false;
         let mut closing_deadline: Option<Instant> = None;
@@ -92,7 +93,11 @@ impl Driver {
                 None if ping_sent => last_heard + limits.get_idle_timeout(),
                 None => last_heard + limits.get_ping_interval().min(limits.get_idle_timeout()),
             };
-            let can_deliver = in_tx.as_ref().is_none_or(|tx| tx.capacity() > 0);
+            // Read when the handler has room, or nobody receives any more (then data is
+            // dropped, but pings and the peer's close are still handled).
+            let can_deliver = in_tx
+                .as_ref()
+                .is_none_or(|tx| tx.is_closed() || tx.capacity() > 0);
             let closing = closing_deadline.is_some();
 
             tokio::select! {
@@ -121,12 +126,20 @@ impl Driver {
                     }
                     record_our_close(&shared, code, reason);
                 }
-                item = out_rx.recv(), if !closing => {
+                item = out_rx.recv(), if !closing && !senders_gone => {
                     let Some(item) = item else {
-                        // Every sender is gone; the handler arm decides what happens next.
+                        // Every sender is gone; the handler's end decides what happens next.
+                        senders_gone = true;
                         continue;
                     };
-                    match write_batch(&mut socket, item, &mut out_rx, &counters).await {
+                    // A peer that reads nothing for the idle timeout is gone or hostile.
+                    let written = tokio::time::timeout(
+                        limits.get_idle_timeout(),
+                        write_batch(&mut socket, item, &mut out_rx, &counters),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(WsError::Io(std::io::ErrorKind::TimedOut.into())));
+                    match written {
                         Ok(None) => {}
                         Ok(Some((code, reason))) => {
                             if send_close(&mut socket, code, &reason).await.is_err() {
