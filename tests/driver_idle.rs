@@ -48,14 +48,21 @@ async fn dropped_handles_do_not_spin_the_driver() {
         let server = TestServer::start(app).await;
         let mut ws = connect(server.addr, route).await;
         if route == "/drops-receiver" {
-            assert_eq!(within(ws.next()).await.unwrap().unwrap(), WsMessage::text("sender still works"));
+            assert_eq!(
+                within(ws.next()).await.unwrap().unwrap(),
+                WsMessage::text("sender still works")
+            );
         }
         let (ticks, wall) = (cpu_ticks(), Instant::now());
         // Data nobody reads, then a ping that must still be answered.
         for i in 0..50 {
-            ws.send(WsMessage::text(format!("unread {i}"))).await.unwrap();
+            ws.send(WsMessage::text(format!("unread {i}")))
+                .await
+                .unwrap();
         }
-        ws.send(WsMessage::Ping(b"p".to_vec().into())).await.unwrap();
+        ws.send(WsMessage::Ping(b"p".to_vec().into()))
+            .await
+            .unwrap();
         loop {
             match within(ws.next()).await.unwrap().unwrap() {
                 WsMessage::Pong(p) if &p[..] == b"p" => break,
@@ -65,9 +72,16 @@ async fn dropped_handles_do_not_spin_the_driver() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let used_ms = (cpu_ticks() - ticks) * 10;
         let wall_ms = wall.elapsed().as_millis() as u64;
-        assert!(used_ms * 4 < wall_ms, "{route}: {used_ms} ms of CPU in {wall_ms} ms: the driver spins");
+        assert!(
+            used_ms * 4 < wall_ms,
+            "{route}: {used_ms} ms of CPU in {wall_ms} ms: the driver spins"
+        );
         // The handler's end closes the connection normally.
         release_tx.send(()).unwrap();
-        assert_eq!(read_until_close(&mut ws).await.1.map(|c| c.0), Some(1000), "{route}");
+        assert_eq!(
+            read_until_close(&mut ws).await.1.map(|c| c.0),
+            Some(1000),
+            "{route}"
+        );
     }
 }

@@ -249,13 +249,16 @@ async fn connections_over_the_limit_get_503_and_existing_ones_are_unaffected() {
     // Once one leaves, a new client gets in.
     drop(a);
     wait_until("a slot is free", || server.metrics().connections_open == 1).await;
-    let mut c = loop {
-        // The slot is released when the connection task ends, just after the counter.
-        match try_connect(server.addr, "/ws", &[]).await {
-            Ok(c) => break c,
-            Err(_) => tokio::task::yield_now().await,
+    // The slot is released when the connection task ends, just after the counter.
+    let mut c = within(async {
+        loop {
+            match try_connect(server.addr, "/ws", &[]).await {
+                Ok(c) => break c,
+                Err(_) => tokio::task::yield_now().await,
+            }
         }
-    };
+    })
+    .await;
     c.send(WsMessage::text("c")).await.unwrap();
     assert_eq!(
         within(c.next()).await.unwrap().unwrap(),

@@ -10,6 +10,7 @@ pub(crate) struct Counters {
     pub(crate) connections_open: AtomicU64,
     pub(crate) connections_total: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
     pub(crate) messages_in: AtomicU64,
@@ -47,6 +48,7 @@ impl Metrics {
             connections_open: c.connections_open.load(Relaxed),
             connections_total: c.connections_total.load(Relaxed),
             connections_refused: c.connections_refused.load(Relaxed),
+            accept_errors: c.accept_errors.load(Relaxed),
             handshakes_rejected: c.handshakes_rejected.load(Relaxed),
             handler_panics: c.handler_panics.load(Relaxed),
             messages_in: c.messages_in.load(Relaxed),
@@ -67,6 +69,8 @@ pub struct MetricsSnapshot {
     pub connections_total: u64,
     /// TCP connections refused with 503 because `max_connections` was reached.
     pub connections_refused: u64,
+    /// Failed `accept` calls (e.g. out of file descriptors); the server keeps accepting.
+    pub accept_errors: u64,
     /// Handshakes answered with an HTTP error (guards, bad requests, refused origins).
     pub handshakes_rejected: u64,
     /// Handlers that panicked.

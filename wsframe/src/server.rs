@@ -145,6 +145,7 @@ impl Server {
                 Err(e) => {
                     // EMFILE/ENFILE and friends: keep the loop alive, give the
                     // process a moment to release descriptors.
+                    Counters::inc(&inner.counters.accept_errors);
                     warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
