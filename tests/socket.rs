@@ -128,9 +128,19 @@ async fn explicit_protocol(mut ws: WebSocket) -> wsframe::Result<()> {
     ws.send_text(protocol).await
 }
 
+/// Sends 2,000 messages of 1 KiB as fast as it can: far more than the queue and the
+/// socket buffers hold, so its sends must wait for the client.
+async fn flood(ws: WebSocket) -> wsframe::Result<()> {
+    for i in 0..2000 {
+        ws.send_text(format!("{i:04} {}", "x".repeat(1019))).await?;
+    }
+    ws.close(CloseCode::NORMAL, "all sent").await
+}
+
 fn app(reports: Reports) -> App {
     App::new()
         .state(reports)
+        .websocket("/flood", flood)
         .websocket("/echo", echo)
         .websocket("/json", json)
         .websocket("/typed", typed)
@@ -370,4 +380,18 @@ async fn a_silent_peer_is_pinged_then_closed_and_a_live_one_stays() {
         raw_read_close(&mut tcp, rest).await,
         Some((1001, "idle timeout".into()))
     );
+}
+
+#[tokio::test]
+async fn handler_sends_wait_for_room_and_are_never_dropped() {
+    let (tx, _rx) = reports();
+    let config = wsframe::Config::default().outgoing_queue(4);
+    let client = TestClient::new(app(tx).config(config)).unwrap();
+    let mut ws = client.connect("/flood").await.unwrap();
+    for i in 0..2000 {
+        let text = ws.receive_text().await.unwrap();
+        assert_eq!(&text[..4], format!("{i:04}"), "message {i} out of order or lost");
+    }
+    let close = ws.receive_close().await.unwrap();
+    assert_eq!(close.reason, "all sent");
 }

@@ -335,3 +335,10 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Every Rust snippet of the guide is compiled (and run, unless `no_run`) as a doctest.
+#[cfg(doctest)]
+pub mod book {
+    #[doc = include_str!("../../book/src/getting-started.md")]
+    pub struct GettingStarted;
+}

@@ -77,6 +77,9 @@ pub use socket::{Accept, Receiver, Sender, TypedWebSocket, WebSocket};
 
 pub use bytes::Bytes;
 pub use http;
+/// The procedural macros (the `#[websocket]` attribute lands here).
+#[doc(hidden)]
+pub use wsframe_macros as macros;
 
 /// The names most handlers need: `use wsframe::prelude::*;`.
 pub mod prelude {
