@@ -390,7 +390,11 @@ async fn handler_sends_wait_for_room_and_are_never_dropped() {
     let mut ws = client.connect("/flood").await.unwrap();
     for i in 0..2000 {
         let text = ws.receive_text().await.unwrap();
-        assert_eq!(&text[..4], format!("{i:04}"), "message {i} out of order or lost");
+        assert_eq!(
+            &text[..4],
+            format!("{i:04}"),
+            "message {i} out of order or lost"
+        );
     }
     let close = ws.receive_close().await.unwrap();
     assert_eq!(close.reason, "all sent");

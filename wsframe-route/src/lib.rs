@@ -115,10 +115,7 @@ pub fn parse_route(route: &str) -> Result<RouteSpec, Vec<RouteError>> {
             ));
         }
         for item in query.split('&').filter(|_| !query.is_empty()) {
-            match item
-                .strip_prefix('<')
-                .and_then(|i| i.strip_suffix('>'))
-            {
+            match item.strip_prefix('<').and_then(|i| i.strip_suffix('>')) {
                 Some(name) if name.ends_with("..") => errors.push(RouteError::new(
                     format!("query parameter `<{name}>` cannot take the rest of the path"),
                     format!("write `<{}>`", name.trim_end_matches('.')),
@@ -197,7 +194,9 @@ pub fn parse_path(pattern: &str) -> Result<PathPattern, Vec<RouteError>> {
             }
             if rest && i != last {
                 errors.push(RouteError::new(
-                    format!("`<{name}..>` takes the rest of the path, so it must be the last segment"),
+                    format!(
+                        "`<{name}..>` takes the rest of the path, so it must be the last segment"
+                    ),
                     format!("move `<{name}..>` to the end, or write `<{name}>` for one segment"),
                 ));
                 continue;
@@ -286,7 +285,10 @@ mod tests {
             ]
         );
         assert_eq!(r.query, ["d", "e"]);
-        assert_eq!(parse_route("/").unwrap().path.segments, [Segment::Static("".into())]);
+        assert_eq!(
+            parse_route("/").unwrap().path.segments,
+            [Segment::Static("".into())]
+        );
     }
 
     #[test]

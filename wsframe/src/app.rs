@@ -38,9 +38,13 @@ enum RouteKind {
 impl Route {
     /// A WebSocket route served by `handler` (see [`WsHandler`]).
     pub fn websocket<H: WsHandler<Args>, Args: 'static>(pattern: &str, handler: H) -> Route {
+        Route::from_boxed(pattern, crate::handler::boxed(handler))
+    }
+
+    pub(crate) fn from_boxed(pattern: &str, handler: BoxedWsHandler) -> Route {
         Route {
             pattern: pattern.to_string(),
-            kind: RouteKind::WebSocket(crate::handler::boxed(handler)),
+            kind: RouteKind::WebSocket(handler),
             protocols: Vec::new(),
             limits: RouteLimits::default(),
         }
@@ -79,6 +83,37 @@ impl Route {
     pub fn pattern(&self) -> &str {
         &self.pattern
     }
+}
+
+/// Anything that can be registered as a route: a [`Route`], or the item a
+/// `#[websocket]` handler becomes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a route",
+    note = "annotate the handler with `#[websocket(\"/path\")]`, or build a `Route::websocket(..)`"
+)]
+pub trait IntoRoute {
+    /// The route.
+    fn into_route(self) -> Route;
+}
+
+impl IntoRoute for Route {
+    fn into_route(self) -> Route {
+        self
+    }
+}
+
+/// A list of routes for [`App::routes`]: `routes![chat, echo]`.
+///
+/// ```
+/// use wsframe::{routes, App, Route, WebSocket};
+/// async fn echo(ws: WebSocket) {}
+/// let app = App::new().routes(routes![Route::websocket("/echo", echo)]);
+/// ```
+#[macro_export]
+macro_rules! routes {
+    ($($route:expr),* $(,)?) => {
+        ::std::vec![$($crate::IntoRoute::into_route($route)),*]
+    };
 }
 
 /// A WebSocket application: routes, shared state and configuration.
@@ -128,9 +163,9 @@ impl App {
         self
     }
 
-    /// Add a route.
-    pub fn route(mut self, route: Route) -> App {
-        self.routes.push(route);
+    /// Add a route: a [`Route`], or a handler annotated with `#[websocket]`.
+    pub fn route(mut self, route: impl IntoRoute) -> App {
+        self.routes.push(route.into_route());
         self
     }
 

@@ -180,6 +180,7 @@ fn head(
                 .iter(),
         ),
         state: app.state.clone(),
+        cache: Default::default(),
     }
 }
 

@@ -93,6 +93,28 @@ from_param_via_fromstr! {
     bool => "`true` or `false`", char => "a single character",
 }
 
+/// A relative path from a `<rest..>` parameter; `..` segments are refused so that a
+/// client cannot climb out of a directory.
+#[diagnostic::do_not_recommend]
+impl FromParam for std::path::PathBuf {
+    fn from_param(param: &str) -> Result<Self, String> {
+        if param.split('/').any(|s| s == "..") || param.starts_with('/') {
+            return Err(format!("`{param}` leaves its directory"));
+        }
+        Ok(std::path::PathBuf::from(param))
+    }
+}
+
+#[cfg(feature = "uuid")]
+#[diagnostic::do_not_recommend]
+impl FromParam for uuid::Uuid {
+    fn from_param(param: &str) -> Result<Self, String> {
+        param
+            .parse()
+            .map_err(|_| format!("`{param}` is not a UUID"))
+    }
+}
+
 #[diagnostic::do_not_recommend]
 impl FromParam for String {
     fn from_param(param: &str) -> Result<Self, String> {

@@ -22,6 +22,11 @@ pub(crate) type BoxedWsHandler = Arc<
 /// What a handler may return: `()` or `Result<(), E>` with `E: Into<wsframe::Error>`.
 ///
 /// An error (other than a disconnect) closes the connection with 1011 and is logged.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid return type for a WebSocket handler",
+    label = "handlers return `()` or `Result<(), E>`",
+    note = "return `wsframe::Result<()>` to use `?` on wsframe's errors, or `()`"
+)]
 pub trait HandlerResult: Send {
     /// The result as wsframe's error type.
     fn into_result(self) -> Result<()>;

@@ -36,10 +36,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod app;
 mod close;
 mod config;
 mod connection;
+mod depends;
 mod dispatch;
 mod error;
 mod extract;
@@ -58,9 +62,10 @@ mod shutdown;
 mod socket;
 pub mod testing;
 
-pub use app::{App, Route};
+pub use app::{App, IntoRoute, Route};
 pub use close::CloseCode;
 pub use config::{Config, Limits, Origins, RouteLimits};
+pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
 pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
@@ -77,14 +82,13 @@ pub use socket::{Accept, Receiver, Sender, TypedWebSocket, WebSocket};
 
 pub use bytes::Bytes;
 pub use http;
-/// The procedural macros (the `#[websocket]` attribute lands here).
-#[doc(hidden)]
-pub use wsframe_macros as macros;
+pub use wsframe_macros::{dependency, websocket};
 
 /// The names most handlers need: `use wsframe::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         App, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest, Message,
         PeerAddr, Query, Rejection, Route, RouteLimits, State, TypedWebSocket, WebSocket,
+        dependency, routes, websocket,
     };
 }

@@ -38,6 +38,8 @@ pub struct HandshakeRequest {
     pub(crate) peer: SocketAddr,
     pub(crate) protocols: Vec<String>,
     pub(crate) state: Arc<http::Extensions>,
+    /// Dependency results of this handshake (FastAPI's per-request cache).
+    pub(crate) cache: std::sync::Mutex<http::Extensions>,
 }
 
 impl HandshakeRequest {
@@ -58,6 +60,7 @@ impl HandshakeRequest {
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             protocols: Vec::new(),
             state: Arc::new(http::Extensions::new()),
+            cache: Default::default(),
         }
     }
 
@@ -156,6 +159,21 @@ impl HandshakeRequest {
     /// App state of type `T`, registered with [`App::state`](crate::App::state).
     pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.state.get::<T>().cloned()
+    }
+
+    pub(crate) fn cached<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get::<T>()
+            .cloned()
+    }
+
+    pub(crate) fn store<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(value);
     }
 }
 

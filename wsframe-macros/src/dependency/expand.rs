@@ -1,0 +1,86 @@
+//! Turns a [`Dependency`] model into a unit struct implementing `Dependency` and
+//! `FromHandshake`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::parse::Dependency;
+use crate::args;
+
+pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
+    let Dependency {
+        docs,
+        attrs,
+        vis,
+        item,
+        args,
+        output,
+        fallible,
+        krate,
+    } = dependency;
+    let name = &item.sig.ident;
+    let req = format_ident!("__wsframe_req");
+    let on_reject = quote!(return ::core::result::Result::Err(rejection));
+    let mut extractions = Vec::new();
+    let mut call_args = Vec::new();
+    for (index, arg) in args.iter().enumerate() {
+        let var = args::var(index);
+        extractions.push(args::extraction(arg, &var, krate, &req, &on_reject));
+        call_args.push(var);
+    }
+    let mut sig = item.sig.clone();
+    sig.ident = format_ident!("call");
+    let block = &item.block;
+    let result = if *fallible {
+        let span = match &sig.output {
+            syn::ReturnType::Type(_, ty) => ty.span(),
+            syn::ReturnType::Default => name.span(),
+        };
+        quote_spanned! {span=>
+            #krate::__private::DependencyResult::into_dependency_result(__wsframe_out)
+        }
+    } else {
+        quote!(::core::result::Result::Ok(__wsframe_out))
+    };
+
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #name;
+
+        impl #name {
+            #[doc = "The dependency as written; `#[depends(..)]` extracts its arguments and calls it."]
+            #(#attrs)*
+            #vis #sig #block
+        }
+
+        impl #krate::Dependency for #name {
+            type Output = #output;
+
+            fn resolve(
+                &self,
+                #req: &#krate::HandshakeRequest,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<#output, #krate::Rejection>,
+            > + ::core::marker::Send {
+                async move {
+                    #(#extractions)*
+                    let __wsframe_out = #name::call(#(#call_args),*).await;
+                    #result
+                }
+            }
+        }
+
+        impl #krate::FromHandshake for #name {
+            type Rejection = #krate::Rejection;
+
+            async fn from_handshake(
+                #req: &#krate::HandshakeRequest,
+            ) -> ::core::result::Result<Self, #krate::Rejection> {
+                #krate::__private::depend(#req, #name).await.map(|_| #name)
+            }
+        }
+    }
+}

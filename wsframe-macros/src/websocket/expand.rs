@@ -1,0 +1,120 @@
+//! Turns a validated [`Route`] model into code: a unit struct named like the handler
+//! (so `routes![name]` and `App::route(name)` work) implementing `IntoRoute`, whose
+//! route runs the guards, extracts every argument and calls the handler, which stays
+//! callable as `name::handler(..)`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::parse::{Handler, Route};
+use crate::args::{self, Kind};
+
+pub(crate) fn expand(route: &Route) -> TokenStream {
+    let Route {
+        path,
+        protocols,
+        limits,
+        guards,
+        krate,
+        handler,
+        ..
+    } = route;
+    let Handler {
+        docs,
+        attrs,
+        vis,
+        item,
+        args,
+    } = handler;
+    let name = &item.sig.ident;
+    let req = format_ident!("__wsframe_req");
+    let ws = format_ident!("__wsframe_ws");
+    let on_reject = quote!(return #krate::__private::reject(#ws, rejection).await);
+
+    let guard_checks = guards.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            if let ::core::result::Result::Err(rejection) =
+                #krate::__private::extract::<#ty>(&#req).await
+            {
+                #on_reject;
+            }
+        }
+    });
+
+    let mut extractions = Vec::new();
+    let mut socket = TokenStream::new();
+    let mut call_args = Vec::new();
+    for (index, arg) in args.iter().enumerate() {
+        let var = args::var(index);
+        if let Kind::Socket = arg.kind {
+            let ty = arg.ty();
+            socket = quote_spanned! {ty.span()=>
+                let #var: #ty = <#ty as #krate::FromWebSocket>::from_websocket(#ws);
+            };
+        } else {
+            extractions.push(args::extraction(arg, &var, krate, &req, &on_reject));
+        }
+        call_args.push(var);
+    }
+
+    let mut sig = item.sig.clone();
+    sig.ident = format_ident!("handler");
+    let block = &item.block;
+    let ret_span = match &sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => name.span(),
+    };
+    let result = quote_spanned! {ret_span=>
+        #krate::HandlerResult::into_result(__wsframe_out)
+    };
+    let protocols = (!protocols.is_empty()).then(|| quote!(.protocols([#(#protocols),*])));
+    let limits = limits.iter().map(|(key, value)| quote!(.#key(#value)));
+
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #name;
+
+        impl #name {
+            #[doc = "The handler as written; its route extracts the arguments and calls it."]
+            #(#attrs)*
+            #vis #sig #block
+        }
+
+        impl #krate::IntoRoute for #name {
+            fn into_route(self) -> #krate::Route {
+                #krate::__private::websocket_route(
+                    #path,
+                    |#ws: #krate::WebSocket, #req: ::std::sync::Arc<#krate::HandshakeRequest>| async move {
+                        #(#guard_checks)*
+                        #(#extractions)*
+                        #socket
+                        let __wsframe_out = #name::handler(#(#call_args),*).await;
+                        #result
+                    },
+                )
+                #protocols
+                .limits(#krate::RouteLimits::new() #(#limits)*)
+            }
+        }
+    }
+}
+
+/// What stands in for a handler whose attribute has errors: the name stays defined.
+pub(crate) fn placeholder(route: &Route) -> TokenStream {
+    let name = &route.handler.item.sig.ident;
+    let vis = &route.handler.vis;
+    let krate = &route.krate;
+    quote! {
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name;
+
+        impl #krate::IntoRoute for #name {
+            fn into_route(self) -> #krate::Route {
+                ::core::unreachable!("this route did not compile")
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The model of a `#[websocket]` route: the route literal, the options and the
+//! handler's arguments, each bound and validated, every mistake collected.
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, Ident, ItemFn, LitStr, Path, Token, Type, Visibility};
+
+use crate::args::{self, Arg, Kind};
+use crate::diagnostics::{Diagnostics, did_you_mean};
+
+const WHAT: &str = "a #[websocket] handler";
+const OPTIONS: &[&str] = &[
+    "protocols",
+    "max_message_size",
+    "max_frame_size",
+    "idle_timeout",
+    "ping_interval",
+    "guards",
+    "crate",
+];
+
+pub(crate) struct Route {
+    /// The path part of the route literal (what the runtime registers).
+    pub(crate) path: String,
+    pub(crate) protocols: Vec<LitStr>,
+    /// `max_message_size = expr` and friends, in the order written.
+    pub(crate) limits: Vec<(Ident, Expr)>,
+    pub(crate) guards: Vec<Type>,
+    pub(crate) krate: Path,
+    pub(crate) handler: Handler,
+}
+
+pub(crate) struct Handler {
+    pub(crate) docs: Vec<Attribute>,
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) item: ItemFn,
+    pub(crate) args: Vec<Arg>,
+}
+
+enum RawOption {
+    Value(Ident, Expr),
+    List(Ident, Punctuated<Type, Token![,]>),
+}
+
+impl RawOption {
+    fn key(&self) -> &Ident {
+        match self {
+            RawOption::Value(k, _) | RawOption::List(k, _) => k,
+        }
+    }
+}
+
+fn parse_attr(input: ParseStream) -> syn::Result<(Option<LitStr>, Vec<RawOption>)> {
+    if input.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let lit: LitStr = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "the first argument of #[websocket] is the route, a string literal like \"/ws/<id>\"",
+        )
+    })?;
+    let mut options = Vec::new();
+    while !input.is_empty() {
+        input.parse::<Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        let key = Ident::parse_any(input)?;
+        if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            options.push(RawOption::Value(key, input.parse()?));
+        } else if input.peek(syn::token::Paren) {
+            let content;
+            syn::parenthesized!(content in input);
+            options.push(RawOption::List(
+                key,
+                Punctuated::parse_terminated(&content)?,
+            ));
+        } else {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("expected `{key} = …` or `{key}(…)`"),
+            ));
+        }
+    }
+    Ok((Some(lit), options))
+}
+
+/// Build the model; `None` when the item is not a function at all.
+pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics) -> Option<Route> {
+    let mut item: ItemFn = match syn::parse2(item) {
+        Ok(item) => item,
+        Err(e) => {
+            diag.syn(e, "put #[websocket(\"/path\")] on an `async fn`");
+            return None;
+        }
+    };
+    let (lit, raw_options) = match parse_attr.parse2(attr) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            diag.syn(
+                e,
+                "write the route first, then options: #[websocket(\"/ws/<id>\", protocols = [\"chat\"])]",
+            );
+            (None, Vec::new())
+        }
+    };
+    let lit = lit.unwrap_or_else(|| {
+        diag.error(
+            Span::call_site(),
+            "#[websocket] needs a route",
+            "write #[websocket(\"/ws\")]",
+        );
+        LitStr::new("/", Span::call_site())
+    });
+
+    let mut protocols = Vec::new();
+    let mut limits = Vec::new();
+    let mut guards = Vec::new();
+    let mut krate = None;
+    let mut seen: Vec<String> = Vec::new();
+    for option in raw_options {
+        let key = option.key().to_string();
+        if seen.contains(&key) {
+            diag.error_on(
+                option.key(),
+                format!("option `{key}` is given twice"),
+                "keep one",
+            );
+            continue;
+        }
+        seen.push(key.clone());
+        match (key.as_str(), option) {
+            ("protocols", RawOption::Value(_, Expr::Array(array))) => {
+                for element in array.elems {
+                    match element {
+                        Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => protocols.push(s),
+                        other => diag.error_on(
+                            &other,
+                            "a subprotocol is a string literal",
+                            "write protocols = [\"chat.v2\", \"chat.v1\"]",
+                        ),
+                    }
+                }
+            }
+            (
+                "max_message_size" | "max_frame_size" | "idle_timeout" | "ping_interval",
+                RawOption::Value(k, value),
+            ) => limits.push((k, value)),
+            ("guards", RawOption::List(_, list)) => guards.extend(list),
+            (
+                "crate",
+                RawOption::Value(
+                    _,
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }),
+                ),
+            ) => match s.parse::<Path>() {
+                Ok(path) => krate = Some(path),
+                Err(_) => diag.error_on(
+                    &s,
+                    format!("`{}` is not a path", s.value()),
+                    "name the crate that re-exports wsframe, e.g. crate = \"my_app::wsframe\"",
+                ),
+            },
+            (known, option) if OPTIONS.contains(&known) => {
+                let help = match known {
+                    "protocols" => "write protocols = [\"chat.v1\"]",
+                    "guards" => "write guards(RequireAdmin, rate_limit)",
+                    "crate" => "write crate = \"path::to::wsframe\"",
+                    _ => "write the limit as an expression, e.g. max_message_size = 1 << 20",
+                };
+                diag.error_on(
+                    option.key(),
+                    format!("option `{known}` has the wrong form"),
+                    help,
+                );
+            }
+            (unknown, option) => {
+                let help = match did_you_mean(unknown, OPTIONS.iter().copied()) {
+                    Some(close) => format!(
+                        "did you mean `{close}`? the options are: {}",
+                        OPTIONS.join(", ")
+                    ),
+                    None => format!("the options are: {}", OPTIONS.join(", ")),
+                };
+                diag.error_on(option.key(), format!("unknown option `{unknown}`"), help);
+            }
+        }
+    }
+
+    // The route literal.
+    let (path, path_params, query_params) = match wsframe_route::parse_route(&lit.value()) {
+        Ok(spec) => (
+            spec.path.source.clone(),
+            spec.path.params().map(str::to_string).collect(),
+            spec.query,
+        ),
+        Err(errors) => {
+            for e in errors {
+                diag.error(lit.span(), e.message, e.help);
+            }
+            (lit.value(), Vec::new(), Vec::new())
+        }
+    };
+
+    // The handler.
+    args::check_signature(&item.sig, WHAT, diag);
+    let mut args = args::read(&mut item.sig, WHAT, diag);
+    bind_route_params(&mut args, &path_params, &query_params, &lit, diag);
+    let sockets: Vec<&Arg> = args
+        .iter()
+        .filter(|a| matches!(a.kind, Kind::Socket))
+        .collect();
+    match sockets.as_slice() {
+        [] => diag.error_on(
+            &item.sig.ident,
+            format!("{WHAT} takes a `WebSocket` argument"),
+            "add an argument `ws: WebSocket` (or `ws: TypedWebSocket<In, Out>`)",
+        ),
+        [_] => {}
+        [_, extra @ ..] => {
+            for arg in extra {
+                diag.error_on(
+                    &arg.arg,
+                    format!("{WHAT} takes exactly one `WebSocket` argument"),
+                    "remove this one; to send from elsewhere, clone a sender with `ws.sender()`",
+                );
+            }
+        }
+    }
+
+    let (docs, attrs) = item.attrs.drain(..).partition(|a| a.path().is_ident("doc"));
+    let vis = item.vis.clone();
+    Some(Route {
+        path,
+        protocols,
+        limits,
+        guards,
+        krate: krate.unwrap_or_else(args::default_crate),
+        handler: Handler {
+            docs,
+            attrs,
+            vis,
+            item,
+            args,
+        },
+    })
+}
+
+/// Bind `<param>` and `?<q>` to the arguments of those names; report parameters
+/// without an argument (with a "did you mean" for a near-miss name).
+fn bind_route_params(
+    args: &mut [Arg],
+    path_params: &[String],
+    query_params: &[String],
+    lit: &LitStr,
+    diag: &mut Diagnostics,
+) {
+    let declared = path_params
+        .iter()
+        .map(|p| (p, true))
+        .chain(query_params.iter().map(|q| (q, false)));
+    for (param, in_path) in declared {
+        let shown = if in_path {
+            format!("<{param}>")
+        } else {
+            format!("?<{param}>")
+        };
+        match args
+            .iter_mut()
+            .find(|a| a.name().as_deref() == Some(param.as_str()))
+        {
+            Some(arg) if arg.marked || matches!(arg.kind, Kind::Socket) => {
+                diag.error_on(
+                    &arg.arg,
+                    format!("argument `{param}` is bound to the route parameter `{shown}`"),
+                    "remove its attribute, or rename it if it is not the route parameter",
+                );
+            }
+            Some(arg) => {
+                arg.kind = if in_path {
+                    Kind::Path(param.clone())
+                } else {
+                    Kind::Query(param.clone(), args::option_inner(arg.ty()))
+                };
+            }
+            None => {
+                let unbound = args
+                    .iter()
+                    .filter(|a| matches!(a.kind, Kind::Extractor))
+                    .filter_map(|a| a.ident.as_ref());
+                let names: Vec<String> = unbound.map(|i| i.to_string()).collect();
+                match did_you_mean(param, names.iter().map(String::as_str)) {
+                    Some(close) => {
+                        let arg = args
+                            .iter()
+                            .find(|a| a.name().as_deref() == Some(close))
+                            .expect("candidate comes from the arguments");
+                        diag.error_on(
+                            arg.ident.as_ref().expect("named argument"),
+                            format!(
+                                "argument `{close}` does not match the route parameter `{shown}`"
+                            ),
+                            format!(
+                                "did you mean `{param}`? rename the argument to bind `{shown}`"
+                            ),
+                        );
+                    }
+                    None => diag.error(
+                        lit.span(),
+                        format!("route parameter `{shown}` has no argument named `{param}`"),
+                        format!(
+                            "expected an argument named `{param}`, e.g. `{param}: {}`",
+                            if in_path { "u64" } else { "Option<String>" }
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+}

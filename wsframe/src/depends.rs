@@ -1,0 +1,47 @@
+//! Dependencies (FastAPI's `Depends`): async functions marked `#[dependency]` whose
+//! arguments are extracted like a handler's, used with `#[depends(f)]` on a handler
+//! argument or in `guards(f)`. Each runs at most once per handshake: its result is
+//! cached and cloned to every user.
+
+use std::future::Future;
+
+use crate::{HandshakeRequest, Rejection};
+
+/// A dependency: what `#[dependency]` makes of an async function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a dependency",
+    label = "not marked with `#[dependency]`",
+    note = "mark the async fn with `#[wsframe::dependency]` to use it in `#[depends(..)]` or `guards(..)`"
+)]
+pub trait Dependency: Send + Sync + 'static {
+    /// What the dependency produces (cloned to each user in the handshake).
+    type Output: Clone + Send + Sync + 'static;
+
+    /// Run the dependency (its own arguments are extracted from `req`).
+    fn resolve(
+        &self,
+        req: &HandshakeRequest,
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send;
+}
+
+/// The cache slot of dependency `D`.
+struct Cached<D: Dependency>(D::Output);
+
+impl<D: Dependency> Clone for Cached<D> {
+    fn clone(&self) -> Self {
+        Cached(self.0.clone())
+    }
+}
+
+/// Resolve `dependency` once per handshake.
+pub(crate) async fn depend<D: Dependency>(
+    req: &HandshakeRequest,
+    dependency: D,
+) -> Result<D::Output, Rejection> {
+    if let Some(Cached(hit)) = req.cached::<Cached<D>>() {
+        return Ok(hit);
+    }
+    let output = dependency.resolve(req).await?;
+    req.store(Cached::<D>(output.clone()));
+    Ok(output)
+}
