@@ -5,30 +5,23 @@
 //!
 //! `WSFRAME_ADDR` sets the address (default 127.0.0.1:8080).
 
-use wsframe::{App, Cookies, FromHandshake, HandshakeRequest, Rejection, WebSocket};
+use wsframe::prelude::*;
 
 /// `get_cookie_or_token` in the seed.
-struct CookieOrToken(String);
-
-impl FromHandshake for CookieOrToken {
-    type Rejection = Rejection;
-    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
-        let session = Cookies::from_handshake(req)
-            .await
-            .ok()
-            .and_then(|c| c.get("session").map(str::to_string));
-        session
-            .or_else(|| req.query_param("token"))
-            .map(CookieOrToken)
-            .ok_or_else(|| {
-                Rejection::forbidden("a `session` cookie or a `token` query parameter is required")
-            })
-    }
+#[dependency]
+async fn get_cookie_or_token(
+    #[cookie] session: Option<String>,
+    #[query] token: Option<String>,
+) -> Result<String, Rejection> {
+    session.or(token).ok_or_else(|| {
+        Rejection::forbidden("a `session` cookie or a `token` query parameter is required")
+    })
 }
 
+#[websocket("/ws")]
 async fn websocket_endpoint(
     mut ws: WebSocket,
-    CookieOrToken(cookie_or_token): CookieOrToken,
+    #[depends(get_cookie_or_token)] cookie_or_token: String,
 ) -> wsframe::Result<()> {
     ws.accept().await?;
     ws.send_text(format!("Session: {cookie_or_token}")).await
@@ -42,5 +35,5 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new().websocket("/ws", websocket_endpoint)
+    App::new().route(websocket_endpoint)
 }

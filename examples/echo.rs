@@ -4,13 +4,23 @@
 //!
 //! `WSFRAME_ADDR` sets the address (default 127.0.0.1:8080).
 
-use wsframe::{App, Route, RouteLimits, WebSocket};
+use wsframe::prelude::*;
 
-async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+async fn echo_messages(mut ws: WebSocket) -> wsframe::Result<()> {
     while let Ok(message) = ws.receive().await {
         ws.send(message).await?;
     }
     Ok(())
+}
+
+#[websocket("/ws")]
+async fn echo(ws: WebSocket) -> wsframe::Result<()> {
+    echo_messages(ws).await
+}
+
+#[websocket("/ws/large", max_message_size = 64 << 20, max_frame_size = 16 << 20)]
+async fn echo_large(ws: WebSocket) -> wsframe::Result<()> {
+    echo_messages(ws).await
 }
 
 #[tokio::main]
@@ -27,13 +37,6 @@ async fn main() -> wsframe::Result<()> {
 /// The echo app (tests include this file and serve the same app).
 pub fn app() -> App {
     App::new()
-        .websocket("/ws", echo)
-        .route(
-            Route::websocket("/ws/large", echo).limits(
-                RouteLimits::new()
-                    .max_message_size(64 << 20)
-                    .max_frame_size(16 << 20),
-            ),
-        )
+        .routes(routes![echo, echo_large])
         .get("/health", |_req| async { "ok" })
 }

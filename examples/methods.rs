@@ -3,8 +3,9 @@
 //!
 //! `WSFRAME_ADDR` sets the address (default 127.0.0.1:8080).
 
-use wsframe::{App, CloseCode, WebSocket};
+use wsframe::prelude::*;
 
+#[websocket("/ws")]
 async fn websocket_endpoint(mut ws: WebSocket) -> wsframe::Result<()> {
     ws.accept().await?;
 
@@ -32,5 +33,5 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new().websocket("/ws", websocket_endpoint)
+    App::new().route(websocket_endpoint)
 }

@@ -50,6 +50,7 @@ impl Arg {
 /// `what` names the item in messages ("a #[websocket] handler").
 pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> Vec<Arg> {
     let mut args = Vec::new();
+    let sig_ident = sig.ident.clone();
     for input in sig.inputs.iter_mut() {
         let pat_type = match input {
             FnArg::Receiver(receiver) => {
@@ -122,6 +123,17 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
             marker = Some((kind, attr.span()));
         }
         pat_type.attrs = kept;
+        if let Some(ident) = &ident
+            && *ident == sig_ident
+        {
+            diag.error_on(
+                ident,
+                format!("argument `{ident}` has the name of its function"),
+                format!(
+                    "rename the argument or the function: the attribute makes `{ident}` a unit struct, which a pattern of the same name would match"
+                ),
+            );
+        }
         if let (Some((Kind::Depends(path), _)), Some(ident)) = (&marker, &ident)
             && path.segments.last().is_some_and(|s| s.ident == *ident)
         {
@@ -201,29 +213,34 @@ pub(crate) fn extraction(
     on_reject: &TokenStream,
 ) -> TokenStream {
     let ty = arg.ty();
+    let parse = |ty: &Type| quote_spanned!(ty.span()=> <#ty as #krate::FromParam>::from_param);
     let expr = match &arg.kind {
         Kind::Socket => return TokenStream::new(),
-        Kind::Path(name) => quote_spanned! {ty.span()=>
-            #krate::__private::path_param::<#ty>(&#req, #name)
-        },
-        Kind::Query(name, Some(inner)) => quote_spanned! {ty.span()=>
-            #krate::__private::optional_query_param::<#inner>(&#req, #name)
-        },
-        Kind::Query(name, None) => quote_spanned! {ty.span()=>
-            #krate::__private::query_param::<#ty>(&#req, #name)
-        },
-        Kind::Cookie(name, Some(inner)) => quote_spanned! {ty.span()=>
-            #krate::__private::optional_cookie::<#inner>(&#req, #name)
-        },
-        Kind::Cookie(name, None) => quote_spanned! {ty.span()=>
-            #krate::__private::cookie::<#ty>(&#req, #name)
-        },
-        Kind::Depends(path) => quote_spanned! {path.span()=>
-            #krate::__private::depend(&#req, #path).await
-        },
-        Kind::Extractor => quote_spanned! {ty.span()=>
-            #krate::__private::extract::<#ty>(&#req).await
-        },
+        Kind::Path(name) => {
+            let parse = parse(ty);
+            quote!(#krate::__private::path_param(&#req, #name, #parse))
+        }
+        Kind::Query(name, Some(inner)) => {
+            let parse = parse(inner);
+            quote!(#krate::__private::optional_query_param(&#req, #name, #parse))
+        }
+        Kind::Query(name, None) => {
+            let parse = parse(ty);
+            quote!(#krate::__private::query_param(&#req, #name, #parse))
+        }
+        Kind::Cookie(name, Some(inner)) => {
+            let parse = parse(inner);
+            quote!(#krate::__private::optional_cookie(&#req, #name, #parse))
+        }
+        Kind::Cookie(name, None) => {
+            let parse = parse(ty);
+            quote!(#krate::__private::cookie(&#req, #name, #parse))
+        }
+        Kind::Depends(path) => {
+            let krate = respan(krate, path.span());
+            quote_spanned!(path.span()=> #krate::Dependency::cached(#path, &#req).await)
+        }
+        Kind::Extractor => extract(ty, krate, req),
     };
     quote! {
         let #var: #ty = match #expr {
@@ -231,6 +248,33 @@ pub(crate) fn extraction(
             ::core::result::Result::Err(rejection) => #on_reject,
         };
     }
+}
+
+/// `tokens` with every span set to `span`, so that errors about them point at the
+/// user's tokens rather than at the attribute.
+fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), respan(&group.stream(), span));
+                new.set_span(span);
+                TokenTree::Group(new)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
+/// `<T as FromHandshake>::from_handshake(&req)`, spanned on `T`, rejection converted.
+pub(crate) fn extract(ty: &Type, krate: &Path, req: &Ident) -> TokenStream {
+    let call = quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::from_handshake(&#req));
+    quote!(#krate::__private::extracted(#call.await))
 }
 
 /// Reject what no attribute can route: non-async, generic, variadic functions.

@@ -22,6 +22,18 @@ pub trait Dependency: Send + Sync + 'static {
         &self,
         req: &HandshakeRequest,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send;
+
+    /// The dependency's output for this handshake: resolved on first use, then cloned
+    /// from the handshake's cache (what `#[depends(..)]` calls).
+    fn cached(
+        self,
+        req: &HandshakeRequest,
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send
+    where
+        Self: Sized,
+    {
+        depend(req, self)
+    }
 }
 
 /// The cache slot of dependency `D`.
@@ -34,7 +46,7 @@ impl<D: Dependency> Clone for Cached<D> {
 }
 
 /// Resolve `dependency` once per handshake.
-pub(crate) async fn depend<D: Dependency>(
+async fn depend<D: Dependency>(
     req: &HandshakeRequest,
     dependency: D,
 ) -> Result<D::Output, Rejection> {

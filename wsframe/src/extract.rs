@@ -147,6 +147,7 @@ impl FromParam for String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query<T>(pub T);
 
+#[diagnostic::do_not_recommend]
 impl<T: DeserializeOwned + Send> FromHandshake for Query<T> {
     type Rejection = Rejection;
 
@@ -195,6 +196,7 @@ impl Cookies {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromHandshake for Cookies {
     type Rejection = std::convert::Infallible;
 
@@ -212,6 +214,7 @@ impl FromHandshake for Cookies {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+#[diagnostic::do_not_recommend]
 impl FromHandshake for PeerAddr {
     type Rejection = std::convert::Infallible;
 
@@ -240,6 +243,7 @@ impl FromHandshake for PeerAddr {
 #[derive(Clone, Debug)]
 pub struct State<T>(pub T);
 
+#[diagnostic::do_not_recommend]
 impl<T: Clone + Send + Sync + 'static> FromHandshake for State<T> {
     type Rejection = Rejection;
 
@@ -257,6 +261,7 @@ impl<T: Clone + Send + Sync + 'static> FromHandshake for State<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromHandshake for HeaderMap {
     type Rejection = std::convert::Infallible;
 
@@ -265,6 +270,7 @@ impl FromHandshake for HeaderMap {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromHandshake for PathParams {
     type Rejection = std::convert::Infallible;
 

@@ -32,12 +32,14 @@ pub trait HandlerResult: Send {
     fn into_result(self) -> Result<()>;
 }
 
+#[diagnostic::do_not_recommend]
 impl HandlerResult for () {
     fn into_result(self) -> Result<()> {
         Ok(())
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
     fn into_result(self) -> Result<()> {
         self.map_err(Into::into)

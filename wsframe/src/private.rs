@@ -4,9 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::{
-    Dependency, FromHandshake, FromParam, HandshakeRequest, Rejection, Result, Route, WebSocket,
-};
+use crate::{HandshakeRequest, Rejection, Result, Route, WebSocket};
 
 /// A WebSocket route whose handler does its own extraction.
 pub fn websocket_route<F, Fut>(pattern: &str, handler: F) -> Route
@@ -23,29 +21,34 @@ pub async fn reject(mut ws: WebSocket, rejection: Rejection) -> Result<()> {
     Ok(())
 }
 
-/// A path parameter through [`FromParam`].
-pub fn path_param<T: FromParam>(req: &HandshakeRequest, name: &str) -> Result<T, Rejection> {
-    req.params().parse(name)
+/// The parser of a parameter type, `<T as FromParam>::from_param`: the macro names the
+/// trait at the user's type so that a missing impl is reported there.
+pub type Parse<T> = fn(&str) -> Result<T, String>;
+
+/// A path parameter.
+pub fn path_param<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
+    let raw = req
+        .params()
+        .get(name)
+        .ok_or_else(|| Rejection::bad_request(format!("missing path parameter `{name}`")))?;
+    parse(raw).map_err(|e| Rejection::bad_request(format!("invalid path parameter `{name}`: {e}")))
 }
 
 /// A required query parameter: missing or unparsable is a 400 naming it.
-pub fn query_param<T: FromParam>(req: &HandshakeRequest, name: &str) -> Result<T, Rejection> {
-    match optional_query_param(req, name)? {
-        Some(value) => Ok(value),
-        None => Err(Rejection::bad_request(format!(
-            "missing query parameter `{name}`"
-        ))),
-    }
+pub fn query_param<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
+    optional_query_param(req, name, parse)?
+        .ok_or_else(|| Rejection::bad_request(format!("missing query parameter `{name}`")))
 }
 
 /// An optional query parameter: missing is `None`, unparsable is a 400 naming it.
-pub fn optional_query_param<T: FromParam>(
+pub fn optional_query_param<T>(
     req: &HandshakeRequest,
     name: &str,
+    parse: Parse<T>,
 ) -> Result<Option<T>, Rejection> {
     req.query_param(name)
         .map(|raw| {
-            T::from_param(&raw).map_err(|e| {
+            parse(&raw).map_err(|e| {
                 Rejection::bad_request(format!("invalid query parameter `{name}`: {e}"))
             })
         })
@@ -53,37 +56,27 @@ pub fn optional_query_param<T: FromParam>(
 }
 
 /// A required cookie: missing or unparsable is a 400 naming it.
-pub fn cookie<T: FromParam>(req: &HandshakeRequest, name: &str) -> Result<T, Rejection> {
-    match optional_cookie(req, name)? {
-        Some(value) => Ok(value),
-        None => Err(Rejection::bad_request(format!("missing cookie `{name}`"))),
-    }
+pub fn cookie<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
+    optional_cookie(req, name, parse)?
+        .ok_or_else(|| Rejection::bad_request(format!("missing cookie `{name}`")))
 }
 
 /// An optional cookie.
-pub fn optional_cookie<T: FromParam>(
+pub fn optional_cookie<T>(
     req: &HandshakeRequest,
     name: &str,
+    parse: Parse<T>,
 ) -> Result<Option<T>, Rejection> {
     req.cookie(name)
         .map(|raw| {
-            T::from_param(&raw)
-                .map_err(|e| Rejection::bad_request(format!("invalid cookie `{name}`: {e}")))
+            parse(&raw).map_err(|e| Rejection::bad_request(format!("invalid cookie `{name}`: {e}")))
         })
         .transpose()
 }
 
-/// An extractor or guard.
-pub async fn extract<T: FromHandshake>(req: &HandshakeRequest) -> Result<T, Rejection> {
-    T::from_handshake(req).await.map_err(Into::into)
-}
-
-/// A dependency, resolved once per handshake.
-pub async fn depend<D: Dependency>(
-    req: &HandshakeRequest,
-    dependency: D,
-) -> Result<D::Output, Rejection> {
-    crate::depends::depend(req, dependency).await
+/// An extractor's result with its rejection converted.
+pub fn extracted<T, R: Into<Rejection>>(result: Result<T, R>) -> Result<T, Rejection> {
+    result.map_err(Into::into)
 }
 
 /// Turn a dependency function's return value into its result.
@@ -97,6 +90,3 @@ impl<T, E: Into<Rejection>> DependencyResult<T> for std::result::Result<T, E> {
         self.map_err(Into::into)
     }
 }
-
-/// Checks a handler's return type where the user wrote it.
-pub fn assert_handler_result<T: crate::HandlerResult>() {}

@@ -79,7 +79,35 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
             async fn from_handshake(
                 #req: &#krate::HandshakeRequest,
             ) -> ::core::result::Result<Self, #krate::Rejection> {
-                #krate::__private::depend(#req, #name).await.map(|_| #name)
+                #krate::Dependency::cached(#name, #req).await.map(|_| #name)
+            }
+        }
+    }
+}
+
+/// What stands in for a dependency whose attribute has errors.
+pub(crate) fn placeholder(dependency: &Dependency) -> TokenStream {
+    let Dependency {
+        vis,
+        item,
+        output,
+        krate,
+        ..
+    } = dependency;
+    let name = &item.sig.ident;
+    quote! {
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #name;
+
+        impl #krate::Dependency for #name {
+            type Output = #output;
+
+            async fn resolve(
+                &self,
+                _: &#krate::HandshakeRequest,
+            ) -> ::core::result::Result<#output, #krate::Rejection> {
+                ::core::unreachable!("this dependency did not compile")
             }
         }
     }

@@ -13,7 +13,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut diag = Diagnostics::default();
     match parse::parse(attr, item.clone(), &mut diag) {
         Some(dependency) if diag.is_empty() => expand::expand(&dependency),
-        _ => {
+        Some(dependency) => {
+            // Keep the name a dependency so that its users add no errors of their own.
+            let mut tokens = diag.into_tokens();
+            tokens.extend(expand::placeholder(&dependency));
+            tokens
+        }
+        None => {
             let mut tokens = diag.into_tokens();
             tokens.extend(item);
             tokens

@@ -33,10 +33,9 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let on_reject = quote!(return #krate::__private::reject(#ws, rejection).await);
 
     let guard_checks = guards.iter().map(|ty| {
-        quote_spanned! {ty.span()=>
-            if let ::core::result::Result::Err(rejection) =
-                #krate::__private::extract::<#ty>(&#req).await
-            {
+        let extract = args::extract(ty, krate, &req);
+        quote! {
+            if let ::core::result::Result::Err(rejection) = #extract {
                 #on_reject;
             }
         }
@@ -61,12 +60,12 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let mut sig = item.sig.clone();
     sig.ident = format_ident!("handler");
     let block = &item.block;
-    let ret_span = match &sig.output {
-        syn::ReturnType::Type(_, ty) => ty.span(),
-        syn::ReturnType::Default => name.span(),
-    };
-    let result = quote_spanned! {ret_span=>
-        #krate::HandlerResult::into_result(__wsframe_out)
+    let result = match &sig.output {
+        syn::ReturnType::Type(_, ty) => {
+            let into = quote_spanned!(ty.span()=> <#ty as #krate::HandlerResult>::into_result);
+            quote!(#into(__wsframe_out))
+        }
+        syn::ReturnType::Default => quote!(#krate::HandlerResult::into_result(__wsframe_out)),
     };
     let protocols = (!protocols.is_empty()).then(|| quote!(.protocols([#(#protocols),*])));
     let limits = limits.iter().map(|(key, value)| quote!(.#key(#value)));

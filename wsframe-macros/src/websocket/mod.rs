@@ -14,9 +14,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Some(route) if diag.is_empty() => expand::expand(&route),
         Some(route) => {
             // Keep the name defined so that `routes![name]` elsewhere does not add
-            // errors of its own; the compile fails on ours.
+            // errors of its own; the compile fails on ours. (Not for a method: a struct
+            // cannot stand inside an impl block.)
             let mut tokens = diag.into_tokens();
-            tokens.extend(expand::placeholder(&route));
+            if route.handler.item.sig.receiver().is_none() {
+                tokens.extend(expand::placeholder(&route));
+            }
             tokens
         }
         None => {

@@ -100,23 +100,23 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
         }
     };
     let (lit, raw_options) = match parse_attr.parse2(attr) {
-        Ok(parsed) => parsed,
+        Ok((Some(lit), options)) => (lit, options),
+        Ok((None, _)) => {
+            diag.error(
+                Span::call_site(),
+                "#[websocket] needs a route",
+                "write #[websocket(\"/ws\")]",
+            );
+            (LitStr::new("/", Span::call_site()), Vec::new())
+        }
         Err(e) => {
             diag.syn(
                 e,
                 "write the route first, then options: #[websocket(\"/ws/<id>\", protocols = [\"chat\"])]",
             );
-            (None, Vec::new())
+            (LitStr::new("/", Span::call_site()), Vec::new())
         }
     };
-    let lit = lit.unwrap_or_else(|| {
-        diag.error(
-            Span::call_site(),
-            "#[websocket] needs a route",
-            "write #[websocket(\"/ws\")]",
-        );
-        LitStr::new("/", Span::call_site())
-    });
 
     let mut protocols = Vec::new();
     let mut limits = Vec::new();
@@ -318,7 +318,14 @@ fn bind_route_params(
                     }
                     None => diag.error(
                         lit.span(),
-                        format!("route parameter `{shown}` has no argument named `{param}`"),
+                        format!(
+                            "{} `{shown}` has no argument named `{param}`",
+                            if in_path {
+                                "route parameter"
+                            } else {
+                                "query parameter"
+                            }
+                        ),
                         format!(
                             "expected an argument named `{param}`, e.g. `{param}: {}`",
                             if in_path { "u64" } else { "Option<String>" }

@@ -1,0 +1,58 @@
+//! Compile-time behaviour of the attributes: every mistake in `ui/fail/<theme>/` is a
+//! compile error at the user's span with a help line (the reviewed `.stderr` beside
+//! it); every form in `ui/pass/` compiles under `#![deny(warnings)]`.
+
+use std::path::{Path, PathBuf};
+
+#[test]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("ui/fail/*/*.rs");
+    cases.pass("ui/pass/*.rs");
+}
+
+fn stderr_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            stderr_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "stderr") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_stderr_points_into_its_own_case_and_says_how_to_fix_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    stderr_files(&root.join("ui/fail"), &mut files);
+    assert!(
+        files.len() >= 20,
+        "expected at least 20 compile-fail cases, found {}",
+        files.len()
+    );
+    for file in files {
+        let stderr = std::fs::read_to_string(&file).unwrap();
+        let case = file.with_extension("rs");
+        let relative = case
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let arrows: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.trim_start().starts_with("--> "))
+            .collect();
+        assert!(!arrows.is_empty(), "{relative}: no location in its .stderr");
+        assert!(
+            arrows.iter().all(|l| l.contains(&relative)),
+            "{relative}: an error points outside the case:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("help:"),
+            "{relative}: no help line in its .stderr:\n{stderr}"
+        );
+        assert!(case.exists(), "{relative}: .stderr without its case");
+    }
+}

@@ -1,0 +1,6 @@
+use wsframe::prelude::*;
+
+#[websocket]
+async fn chat(_ws: WebSocket) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use wsframe::prelude::*;
+
+#[websocket("ws/<room>")]
+async fn chat(ws: WebSocket, room: String) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use wsframe::prelude::*;
+
+#[websocket("/ws")]
+fn chat(ws: WebSocket) {}
+
+fn main() {}
