@@ -311,3 +311,31 @@ async fn conflicting_and_malformed_routes_fail_at_start_naming_them() {
     assert!(message.contains("`/ws/<id`"), "{message}");
     assert!(message.contains("`/a` is registered twice"), "{message}");
 }
+
+#[tokio::test]
+async fn an_origin_allow_list_replaces_the_same_origin_rule() {
+    let config = wsframe::Config::default()
+        .origins(wsframe::Origins::only().allow("https://app.example.com"));
+    let server = TestServer::start(app().config(config)).await;
+    let cases = [
+        ("Origin: https://app.example.com\r\n", 101),
+        ("Origin: https://APP.example.com/\r\n", 101),
+        ("Origin: http://localhost\r\n", 403),
+        ("Origin: https://evil.example\r\n", 403),
+        ("", 101),
+    ];
+    for (origin, status) in cases {
+        let r = raw_request(server.addr, &upgrade_request("/ws", origin, &[])).await;
+        assert_eq!(r.status, status, "{origin:?}");
+    }
+    let any = TestServer::start(
+        app().config(wsframe::Config::default().origins(wsframe::Origins::any())),
+    )
+    .await;
+    let r = raw_request(
+        any.addr,
+        &upgrade_request("/ws", "Origin: https://evil.example\r\n", &[]),
+    )
+    .await;
+    assert_eq!(r.status, 101);
+}

@@ -99,6 +99,18 @@ async fn oversized_message_and_frame_close_with_1009() {
         Some((1009, "message too big".into()))
     );
 
+    // One frame over the frame limit (4 MiB on /large) is refused from its header: only
+    // the 10-byte header is sent, never the payload.
+    let (mut tcp, rest) = raw_upgrade(server.addr, "/large").await;
+    let mut header = vec![0x82u8, 0x80 | 127];
+    header.extend_from_slice(&(5u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]); // mask key
+    tcp.write_all(&header).await.unwrap();
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await.map(|c| c.0),
+        Some(1009)
+    );
+
     // The default limit is 1 MiB; /large raises it for its route only.
     let mut big = connect(server.addr, "/large").await;
     let payload = vec![7u8; 3 << 20];
@@ -303,10 +315,26 @@ async fn idle_limits_come_from_the_app_unless_a_route_overrides_them() {
     let limits = Limits::default()
         .idle_timeout(Duration::from_millis(200))
         .ping_interval(Duration::from_secs(60));
-    let server = TestServer::start(app(Config::default().limits(limits)).0).await;
+    let (app, _) = app(Config::default().limits(limits));
+    let patient = RouteLimits::new().idle_timeout(Duration::from_secs(60));
+    let app = app.route(Route::websocket("/patient", echo).limits(patient));
+    let server = TestServer::start(app).await;
+    let started = std::time::Instant::now();
     let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
+    let (mut patient, _) = raw_upgrade(server.addr, "/patient").await;
     assert_eq!(
         raw_read_close(&mut tcp, rest).await,
         Some((1001, "idle timeout".into()))
     );
+    // The route that overrides the idle timeout outlives the app-wide one by far.
+    tokio::time::sleep_until((started + Duration::from_millis(800)).into()).await;
+    patient
+        .write_all(&client_frame(0x1, b"still here"))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = within(tokio::io::AsyncReadExt::read(&mut patient, &mut buf))
+        .await
+        .unwrap();
+    assert_eq!(&buf[..n], b"\x81\x0astill here");
 }

@@ -65,9 +65,10 @@ impl Route {
         }
     }
 
-    /// Subprotocols this route supports, in order of the server's preference. The first
-    /// one the client offers that is listed here is selected, unless the handler's
-    /// `accept_with` names another offered one; with no match none is selected.
+    /// Subprotocols this route supports. The first one in the client's list that the
+    /// route supports is selected (the client's order of preference wins), unless the
+    /// handler's `accept_with` names another offered one; with no match none is
+    /// selected.
     pub fn protocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Route {
         self.protocols = protocols.into_iter().map(Into::into).collect();
         self

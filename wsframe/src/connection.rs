@@ -8,6 +8,7 @@
 //! code: the handler is a separate task whose end (return, error, panic) decides the
 //! close code.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
@@ -45,6 +46,8 @@ pub(crate) struct Driver {
     pub(crate) limits: Limits,
     pub(crate) close_timeout: Duration,
     pub(crate) lifecycle: Lifecycle,
+    /// The connection-limit slot, released with the socket.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 /// How the socket loop ended, which decides how the TCP connection is released.
@@ -69,36 +72,45 @@ impl Driver {
             limits,
             close_timeout,
             lifecycle,
+            permit,
         } = self;
         let counters = shared.counters.clone();
         Counters::inc(&counters.connections_total);
         Counters::inc(&counters.connections_open);
+        let idle = limits.get_idle_timeout();
+        let ping_interval = limits.get_ping_interval().min(idle);
 
         let mut in_tx = Some(in_tx);
         let mut senders_gone = false;
         let mut handler_done = false;
         let mut shutdown_seen = false;
-        let mut closing_deadline: Option<Instant> = None;
+        let mut closing = false;
         let mut last_heard = Instant::now();
         let mut ping_sent = false;
 
         // Pinned once: creating these futures in every iteration would cost a lock each.
         let terminated = lifecycle.terminated();
         let shutting_down = lifecycle.shutting_down();
-        tokio::pin!(terminated, shutting_down);
+        // One timer for pings, idleness and the close handshake. It is not moved on
+        // every message: when it fires it is re-armed from the time last heard.
+        let timer = sleep_until(last_heard + ping_interval);
+        tokio::pin!(terminated, shutting_down, timer);
+
+        // Start waiting for the peer's answer to our close frame.
+        macro_rules! await_close_reply {
+            () => {{
+                closing = true;
+                out_rx.close();
+                timer.as_mut().reset(Instant::now() + close_timeout);
+            }};
+        }
 
         let exit = loop {
-            let timer = match closing_deadline {
-                Some(deadline) => deadline,
-                None if ping_sent => last_heard + limits.get_idle_timeout(),
-                None => last_heard + limits.get_ping_interval().min(limits.get_idle_timeout()),
-            };
             // Read when the handler has room, or nobody receives any more (then data is
             // dropped, but pings and the peer's close are still handled).
             let can_deliver = in_tx
                 .as_ref()
                 .is_none_or(|tx| tx.is_closed() || tx.capacity() > 0);
-            let closing = closing_deadline.is_some();
 
             tokio::select! {
                 biased;
@@ -108,23 +120,27 @@ impl Driver {
                 }
                 outcome = &mut handler, if !handler_done => {
                     handler_done = true;
+                    let (code, reason) = handler_close_code(outcome, &counters);
                     if !closing {
-                        let (code, reason) = handler_close_code(outcome, &counters);
-                        match flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters).await {
-                            Ok(()) => closing_deadline = Some(Instant::now() + close_timeout),
-                            Err(_) => break Exit::Reset,
+                        let sent = bounded(close_timeout, &lifecycle,
+                            flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters)).await;
+                        if sent.is_err() {
+                            break Exit::Reset;
                         }
                         record_our_close(&shared, code, reason);
+                        await_close_reply!();
                     }
                 }
                 _ = &mut shutting_down, if !shutdown_seen && !closing => {
                     shutdown_seen = true;
                     let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
-                    match flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters).await {
-                        Ok(()) => closing_deadline = Some(Instant::now() + close_timeout),
-                        Err(_) => break Exit::Reset,
+                    let sent = bounded(close_timeout, &lifecycle,
+                        flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters)).await;
+                    if sent.is_err() {
+                        break Exit::Reset;
                     }
                     record_our_close(&shared, code, reason);
+                    await_close_reply!();
                 }
                 item = out_rx.recv(), if !closing && !senders_gone => {
                     let Some(item) = item else {
@@ -133,21 +149,14 @@ impl Driver {
                         continue;
                     };
                     // A peer that reads nothing for the idle timeout is gone or hostile.
-                    let written = tokio::time::timeout(
-                        limits.get_idle_timeout(),
-                        write_batch(&mut socket, item, &mut out_rx, &counters),
-                    )
-                    .await
-                    .unwrap_or_else(|_| Err(WsError::Io(std::io::ErrorKind::TimedOut.into())));
-                    match written {
+                    match bounded(idle, &lifecycle, write_batch(&mut socket, item, &mut out_rx, &counters)).await {
                         Ok(None) => {}
                         Ok(Some((code, reason))) => {
-                            if send_close(&mut socket, code, &reason).await.is_err() {
+                            if bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await.is_err() {
                                 break Exit::Reset;
                             }
-                            out_rx.close();
                             record_our_close(&shared, code, &reason);
-                            closing_deadline = Some(Instant::now() + close_timeout);
+                            await_close_reply!();
                         }
                         Err(e) => {
                             debug!(error = %e, "write failed");
@@ -171,8 +180,9 @@ impl Driver {
                             deliver(&in_tx, Message::Binary(bytes));
                         }
                         Some(Ok(WsMessage::Ping(_))) => {
-                            // tungstenite queued the pong; send it now.
-                            if socket.flush().await.is_err() {
+                            // tungstenite queued the pong (only the latest one, so a ping
+                            // flood cannot grow a queue); send it now.
+                            if bounded(idle, &lifecycle, socket.flush()).await.is_err() {
                                 break Exit::Reset;
                             }
                         }
@@ -184,13 +194,14 @@ impl Driver {
                             });
                             // The handler sees the disconnect once it has read what came before.
                             in_tx = None;
-                            out_rx.close();
                             if !closing {
                                 // tungstenite queued the echo of the peer's close; send it.
-                                if socket.flush().await.is_err() {
-                                    break Exit::Reset;
+                                // Once it is out, tungstenite reports the close as done.
+                                match bounded(close_timeout, &lifecycle, socket.flush()).await {
+                                    Ok(()) => await_close_reply!(),
+                                    Err(WsError::ConnectionClosed) => break Exit::Clean,
+                                    Err(_) => break Exit::Reset,
                                 }
-                                closing_deadline = Some(Instant::now() + close_timeout);
                             }
                         }
                         Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Clean,
@@ -198,7 +209,7 @@ impl Driver {
                             Some((code, reason)) if !closing => {
                                 debug!(error = %e, code = code.0, "closing on protocol failure");
                                 record_our_close(&shared, code, reason);
-                                let _ = send_close(&mut socket, code, reason).await;
+                                let _ = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, reason)).await;
                                 break Exit::Graceful;
                             }
                             _ => {
@@ -214,24 +225,34 @@ impl Driver {
                     }
                 }
                 _ = reserve_slot(&in_tx), if !can_deliver => {}
-                _ = sleep_until(timer) => {
+                _ = &mut timer => {
+                    let now = Instant::now();
                     if closing {
                         debug!("peer did not answer our close frame in time");
                         break Exit::Graceful;
                     }
-                    let silent = last_heard.elapsed();
-                    if silent >= limits.get_idle_timeout() {
+                    if !can_deliver {
+                        // We are not reading (the handler is behind): the peer's silence
+                        // is ours, not its.
+                        last_heard = now;
+                        ping_sent = false;
+                    }
+                    let idle_at = last_heard + idle;
+                    if now >= idle_at {
                         let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
                         record_our_close(&shared, code, reason);
-                        let _ = send_close(&mut socket, code, reason).await;
+                        let _ = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, reason)).await;
                         break Exit::Graceful;
                     }
-                    if !ping_sent && silent >= limits.get_ping_interval() {
+                    if !ping_sent && now >= last_heard + ping_interval {
                         ping_sent = true;
-                        if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        let ping = socket.send(WsMessage::Ping(Default::default()));
+                        if bounded(idle, &lifecycle, ping).await.is_err() {
                             break Exit::Reset;
                         }
                     }
+                    let next = if ping_sent { idle_at } else { (last_heard + ping_interval).min(idle_at) };
+                    timer.as_mut().reset(next);
                 }
             }
         };
@@ -250,6 +271,7 @@ impl Driver {
         counters
             .connections_open
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        drop(permit);
 
         if !handler_done {
             tokio::select! {
@@ -257,6 +279,21 @@ impl Driver {
                 _ = lifecycle.terminated() => handler.abort(),
             }
         }
+    }
+}
+
+/// Run a socket write, giving up after `limit` or when the server terminates: a peer
+/// that does not read must not hold the driver (nor shutdown) hostage.
+async fn bounded<T>(
+    limit: Duration,
+    lifecycle: &Lifecycle,
+    write: impl Future<Output = std::result::Result<T, WsError>>,
+) -> std::result::Result<T, WsError> {
+    tokio::select! {
+        biased;
+        result = write => result,
+        _ = lifecycle.terminated() => Err(WsError::Io(std::io::ErrorKind::Interrupted.into())),
+        _ = tokio::time::sleep(limit) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
     }
 }
 

@@ -32,8 +32,10 @@ use crate::{ConnectionId, Error, HandshakeRequest, Result};
 /// What the connection watchdog needs to know about its requests.
 #[derive(Default)]
 pub(crate) struct ConnState {
-    /// The upgrade decision was made: the handshake timeout no longer applies.
+    /// The connection was upgraded: the handshake timeout no longer applies.
     pub(crate) decided: AtomicBool,
+    /// A handshake is being decided (its own time limit applies meanwhile).
+    pub(crate) deciding: AtomicBool,
     /// Plain HTTP requests answered (keep-alive activity).
     pub(crate) requests: AtomicU64,
     /// The connection-limit slot; it moves to the WebSocket connection on upgrade.
@@ -109,8 +111,22 @@ async fn route(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let request = head(app, &req, params, ws.route.clone(), peer);
     drop(req);
-    let outcome = run_handler(app, ws, request).await;
-    conn.decided.store(true, Ordering::Release);
+    conn.deciding.store(true, Ordering::Release);
+    let outcome =
+        tokio::time::timeout(app.config.handshake_timeout, run_handler(app, ws, request)).await;
+    conn.deciding.store(false, Ordering::Release);
+    let Ok(outcome) = outcome else {
+        // Dropping the unfinished decision aborts the handler.
+        warn!("a guard or handler did not decide within the handshake timeout");
+        Counters::inc(&app.counters.handshakes_rejected);
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the handshake was not decided in time",
+        );
+    };
+    if let Handshake::Accept { .. } = outcome {
+        conn.decided.store(true, Ordering::Release);
+    }
     match outcome {
         Handshake::Accept {
             protocol,
@@ -124,10 +140,10 @@ async fn route(
                 app.config.write_buffer_size,
             );
             let span = start.span.clone();
-            let permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let mut start = start;
+            start.driver.permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
             app.lifecycle.spawn(
                 async move {
-                    let _permit = permit;
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             let socket = WebSocketStream::from_raw_socket(
@@ -265,6 +281,7 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                         limits: ws.limits.clone(),
                         close_timeout: app.config.close_timeout,
                         lifecycle: app.lifecycle.clone(),
+                        permit: None,
                     },
                     ready: ready_tx,
                     span,
@@ -272,8 +289,17 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
             }
         }
         Ok(Decision::Reject(rejection)) => {
-            // The handler may go on (e.g. after `close()` before `accept()`); let it.
-            guard.0.take();
+            // The handler may go on (e.g. after `close()` before `accept()`); let it,
+            // but not past the server's termination.
+            if let Some(mut handler) = guard.0.take() {
+                let lifecycle = app.lifecycle.clone();
+                app.lifecycle.spawn(async move {
+                    tokio::select! {
+                        _ = &mut handler => {}
+                        _ = lifecycle.terminated() => handler.abort(),
+                    }
+                });
+            }
             Handshake::Refuse(rejection.into_response())
         }
         Err(outcome) => {

@@ -127,7 +127,13 @@ impl Rejection {
     }
 
     pub(crate) fn into_response(self) -> http::Response<Full<Bytes>> {
-        let inner = *self.0;
+        let mut inner = *self.0;
+        if !(inner.status.is_client_error() || inner.status.is_server_error()) {
+            // A refusal must not look like success (a bare 101 would be a broken
+            // handshake); the guard's mistake is logged and answered as a server error.
+            tracing::error!(status = %inner.status, "a rejection must carry a 4xx or 5xx status");
+            inner.status = StatusCode::INTERNAL_SERVER_ERROR;
+        }
         let mut response = http::Response::new(Full::new(inner.body));
         *response.status_mut() = inner.status;
         let headers = response.headers_mut();

@@ -240,8 +240,12 @@ pub(crate) async fn serve_connection<IO>(
             _ = app.lifecycle.terminated() => return,
             _ = sleep_until(deadline), if !state.decided.load(Ordering::Acquire) => {
                 let requests = state.requests.load(Ordering::Relaxed);
-                if requests != seen_requests {
-                    // A keep-alive connection that is still being used.
+                if state.decided.load(Ordering::Acquire) {
+                    continue; // upgraded just now; hyper is finishing the handover
+                }
+                if requests != seen_requests || state.deciding.load(Ordering::Acquire) {
+                    // A keep-alive connection still in use, or a handshake being
+                    // decided under its own time limit.
                     seen_requests = requests;
                     deadline = Instant::now() + timeout;
                     continue;

@@ -161,13 +161,30 @@ impl Sink<Message> for Sender {
             .map_err(|_| Error::Disconnected(this.shared.disconnect()))
     }
 
+    /// Messages are handed to the connection's writer queue by `start_send`; the writer
+    /// sends them as soon as the socket allows, so there is nothing to wait for here.
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        // Queued messages are written by the connection's driver as soon as it can.
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Closing the sink closes the connection with 1000 after what is queued (as
+    /// `StreamExt::forward` does when its stream ends).
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        let sink = this
+            .sink
+            .get_or_insert_with(|| PollSender::new(this.tx.clone()));
+        match sink.poll_reserve(cx) {
+            Poll::Ready(Ok(())) => {
+                let close = Outgoing::Close(CloseCode::NORMAL, String::new());
+                // Sent, or the connection is already closed: both mean closed.
+                let _ = sink.send_item(close);
+                sink.close();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
