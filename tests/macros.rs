@@ -330,3 +330,19 @@ fn the_handler_stays_nameable() {
     let _handler = typed::handler;
     let _dependency = get_cookie_or_token::call;
 }
+
+#[websocket("/users/<id>")]
+async fn by_uuid(ws: WebSocket, id: uuid::Uuid) -> wsframe::Result<()> {
+    ws.send_text(id.to_string()).await
+}
+
+#[tokio::test]
+async fn uuid_path_parameters_behind_the_feature() {
+    let client = TestClient::new(App::new().route(by_uuid)).unwrap();
+    let id = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+    let mut ws = client.connect(&format!("/users/{id}")).await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), id);
+    let err = client.connect("/users/42").await.unwrap_err();
+    assert_eq!(err.status().unwrap().as_u16(), 400);
+    assert!(err.to_string().contains("`42` is not a UUID"), "{err}");
+}

@@ -20,7 +20,9 @@ async fn get_cookie_or_token(
     #[cookie] session: Option<String>,
     #[query] token: Option<String>,
 ) -> Result<String, Rejection> {
-    session.or(token).ok_or_else(|| Rejection::forbidden("no session"))
+    session
+        .or(token)
+        .ok_or_else(|| Rejection::forbidden("no session"))
 }
 
 #[websocket("/ws/<client_id>?<q>")]
@@ -33,7 +35,8 @@ async fn chat(
 ) -> wsframe::Result<()> {
     ws.accept().await?;
     while let Ok(text) = ws.receive_text().await {
-        ws.send_text(format!("Client #{client_id}: {text} ({q:?}, {token})")).await?;
+        ws.send_text(format!("Client #{client_id}: {text} ({q:?}, {token})"))
+            .await?;
     }
     Ok(())
 }

@@ -38,7 +38,11 @@ async fn profile(#[depends(user)] name: String, State(_db): State<Db>) -> String
 
 #[dependency]
 async fn require_admin(#[depends(user)] name: String) -> Result<(), Rejection> {
-    if name == "admin" { Ok(()) } else { Err(Rejection::forbidden("admins only")) }
+    if name == "admin" {
+        Ok(())
+    } else {
+        Err(Rejection::forbidden("admins only"))
+    }
 }
 
 struct RateLimit;
@@ -50,7 +54,9 @@ impl FromHandshake for RateLimit {
     }
 }
 
-/// Documented handlers keep their docs.
+/// Documented handlers keep their docs; other attributes (this lint level) apply to the
+/// function.
+#[allow(clippy::too_many_arguments)]
 #[websocket(
     "/rooms/<room_name>/<rest..>?<page>&<sort>",
     protocols = ["chat.v2", "chat.v1"],
