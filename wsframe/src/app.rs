@@ -9,7 +9,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::{Counters, Metrics};
 use crate::response::{BoxedHttpHandler, IntoResponse};
 use crate::router::{RoutePattern, Router};
-use crate::{Config, Error, HandshakeRequest, Limits, Result, RouteLimits};
+use crate::{Config, Error, HandshakeRequest, Hub, Limits, Result, RouteLimits};
 
 /// One route: a WebSocket endpoint or a plain HTTP GET endpoint at a pattern.
 ///
@@ -139,6 +139,7 @@ pub struct App {
     routes: Vec<Route>,
     state: http::Extensions,
     metrics: Metrics,
+    hub: Hub,
 }
 
 impl Default for App {
@@ -150,12 +151,19 @@ impl Default for App {
 impl App {
     /// An app with no routes and the default [`Config`].
     pub fn new() -> App {
+        let counters = Arc::new(Counters::default());
         App {
             config: Config::default(),
             routes: Vec::new(),
             state: http::Extensions::new(),
-            metrics: Metrics(Arc::new(Counters::default())),
+            hub: Hub::new(counters.clone()),
+            metrics: Metrics(counters),
         }
+    }
+
+    /// The app's broadcast hub, for code outside handlers (handlers take `hub: Hub`).
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
     }
 
     /// Replace the configuration.
@@ -256,12 +264,15 @@ impl App {
                     .join("\n"),
             ));
         }
+        let mut state = self.state;
+        state.insert(self.hub.clone());
         Ok(Arc::new(AppInner {
             config: self.config,
             router,
-            state: Arc::new(self.state),
+            state: Arc::new(state),
             counters: self.metrics.0,
             lifecycle: Lifecycle::default(),
+            hub: self.hub,
         }))
     }
 }
@@ -273,6 +284,7 @@ pub(crate) struct AppInner {
     pub(crate) state: Arc<http::Extensions>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) lifecycle: Lifecycle,
+    pub(crate) hub: Hub,
 }
 
 #[derive(Default)]

@@ -261,7 +261,7 @@ impl Default for Config {
             max_connections: 10_000,
             read_buffer_size: 4 << 10,
             write_buffer_size: 4 << 10,
-            outgoing_queue: 64,
+            outgoing_queue: 256,
             incoming_queue: 16,
             origins: Origins::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -308,8 +308,9 @@ impl Config {
         self
     }
 
-    /// Capacity, in messages, of each connection's outgoing queue (default 64). A
-    /// handler's `send_*().await` waits for room when the queue is full.
+    /// Capacity, in messages, of each connection's outgoing queue (default 256). A
+    /// handler's `send_*().await` waits for room when the queue is full; a hub message
+    /// that does not fit meets the slow-consumer policy.
     pub fn outgoing_queue(mut self, messages: usize) -> Self {
         self.outgoing_queue = messages.max(1);
         self

@@ -27,8 +27,8 @@ use tracing::{debug, error, warn};
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Counters;
-use crate::socket::{ConnShared, Outgoing};
-use crate::{CloseCode, Disconnect, Limits, Message, Result};
+use crate::socket::{ConnShared, Outbox, Outgoing};
+use crate::{CloseCode, Disconnect, Hub, Limits, Message, Result};
 
 pub(crate) type Io = TokioIo<Upgraded>;
 pub(crate) type Socket = WebSocketStream<Io>;
@@ -40,12 +40,12 @@ const LINGER: Duration = Duration::from_secs(2);
 
 pub(crate) struct Driver {
     pub(crate) shared: Arc<ConnShared>,
-    pub(crate) out_rx: mpsc::Receiver<Outgoing>,
     pub(crate) in_tx: mpsc::Sender<Message>,
     pub(crate) handler: JoinHandle<Result<()>>,
     pub(crate) limits: Limits,
     pub(crate) close_timeout: Duration,
     pub(crate) lifecycle: Lifecycle,
+    pub(crate) hub: Hub,
     /// The connection-limit slot, released with the socket.
     pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
@@ -66,12 +66,12 @@ impl Driver {
     pub(crate) async fn run(self, mut socket: Socket) {
         let Driver {
             shared,
-            mut out_rx,
             in_tx,
             mut handler,
             limits,
             close_timeout,
             lifecycle,
+            hub,
             permit,
         } = self;
         let counters = shared.counters.clone();
@@ -80,8 +80,9 @@ impl Driver {
         let idle = limits.get_idle_timeout();
         let ping_interval = limits.get_ping_interval().min(idle);
 
+        let outbox = &shared.outbox;
+        let mut batch = Vec::new();
         let mut in_tx = Some(in_tx);
-        let mut senders_gone = false;
         let mut handler_done = false;
         let mut shutdown_seen = false;
         let mut closing = false;
@@ -100,7 +101,7 @@ impl Driver {
         macro_rules! await_close_reply {
             () => {{
                 closing = true;
-                out_rx.close();
+                outbox.close();
                 timer.as_mut().reset(Instant::now() + close_timeout);
             }};
         }
@@ -123,7 +124,7 @@ impl Driver {
                     let (code, reason) = handler_close_code(outcome, &counters);
                     if !closing {
                         let sent = bounded(close_timeout, &lifecycle,
-                            flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters)).await;
+                            flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, &counters)).await;
                         if sent.is_err() {
                             break Exit::Reset;
                         }
@@ -135,21 +136,27 @@ impl Driver {
                     shutdown_seen = true;
                     let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
                     let sent = bounded(close_timeout, &lifecycle,
-                        flush_queue_then_close(&mut socket, &mut out_rx, code, reason, &counters)).await;
+                        flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, &counters)).await;
                     if sent.is_err() {
                         break Exit::Reset;
                     }
                     record_our_close(&shared, code, reason);
                     await_close_reply!();
                 }
-                item = out_rx.recv(), if !closing && !senders_gone => {
-                    let Some(item) = item else {
-                        // Every sender is gone; the handler's end decides what happens next.
-                        senders_gone = true;
+                _ = std::future::poll_fn(|cx| outbox.poll_ready(cx)), if !closing => {
+                    if let Some((code, reason)) = outbox.drain(&mut batch, MAX_BATCH) {
+                        // The slow-consumer policy: close ahead of the queue.
+                        Counters::inc(&counters.slow_consumer_closes);
+                        record_our_close(&shared, code, &reason);
+                        let sent = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await;
+                        if sent.is_err() {
+                            break Exit::Reset;
+                        }
+                        await_close_reply!();
                         continue;
-                    };
+                    }
                     // A peer that reads nothing for the idle timeout is gone or hostile.
-                    match bounded(idle, &lifecycle, write_batch(&mut socket, item, &mut out_rx, &counters)).await {
+                    match bounded(idle, &lifecycle, write_batch(&mut socket, &mut batch, &counters)).await {
                         Ok(None) => {}
                         Ok(Some((code, reason))) => {
                             if bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await.is_err() {
@@ -257,9 +264,11 @@ impl Driver {
             }
         };
 
-        // Wake the handler: receives and sends now fail with the disconnect.
+        // Wake the handler: receives and sends now fail with the disconnect. Leave the
+        // hub: registry, key, rooms (with presence events).
         drop(in_tx);
-        out_rx.close();
+        outbox.close();
+        hub.deregister(&shared);
         match exit {
             Exit::Clean => {
                 let mut io = socket.into_inner();
@@ -377,20 +386,18 @@ async fn send_close(
     socket.close(Some(frame)).await
 }
 
-/// Write `first` and whatever else is queued (up to [`MAX_BATCH`]), then flush once.
-/// Returns a close request met in the queue.
+/// Write the drained `batch` in order, then flush once. Returns a close request met in
+/// the batch (what followed it is discarded: nothing is sent after a close).
 async fn write_batch(
     socket: &mut Socket,
-    first: Outgoing,
-    out_rx: &mut mpsc::Receiver<Outgoing>,
+    batch: &mut Vec<Outgoing>,
     counters: &Counters,
 ) -> std::result::Result<Option<(CloseCode, String)>, WsError> {
-    let mut next = Some(first);
     let (mut count, mut bytes) = (0u64, 0u64);
     let mut close = None;
-    while let Some(item) = next.take() {
+    for item in batch.drain(..) {
         match item {
-            Outgoing::Message(message) => {
+            Outgoing::Message { message, .. } => {
                 bytes += message.len() as u64;
                 count += 1;
                 socket.feed(message).await?;
@@ -400,10 +407,8 @@ async fn write_batch(
                 break;
             }
         }
-        if count < MAX_BATCH as u64 {
-            next = out_rx.try_recv().ok();
-        }
     }
+    batch.clear();
     // Counted before the flush, so a peer that has read a message sees it counted.
     Counters::add(&counters.messages_out, count);
     Counters::add(&counters.bytes_out, bytes);
@@ -412,23 +417,27 @@ async fn write_batch(
 }
 
 /// Write what is already queued, then the close frame (a close request found in the
-/// queue wins over `code`).
+/// queue wins over `code`; a slow-consumer close skips the queue).
 async fn flush_queue_then_close(
     socket: &mut Socket,
-    out_rx: &mut mpsc::Receiver<Outgoing>,
+    outbox: &Outbox,
+    batch: &mut Vec<Outgoing>,
     code: CloseCode,
     reason: &str,
     counters: &Counters,
 ) -> std::result::Result<(), WsError> {
-    out_rx.close();
-    let mut close = None;
-    while close.is_none() {
-        let Ok(item) = out_rx.try_recv() else { break };
-        close = write_batch(socket, item, out_rx, counters).await?;
-    }
-    match close {
-        Some((code, reason)) => send_close(socket, code, &reason).await,
-        None => send_close(socket, code, reason).await,
+    outbox.close();
+    loop {
+        if let Some((code, reason)) = outbox.drain(batch, MAX_BATCH) {
+            batch.clear();
+            return send_close(socket, code, &reason).await;
+        }
+        if batch.is_empty() {
+            return send_close(socket, code, reason).await;
+        }
+        if let Some((code, reason)) = write_batch(socket, batch, counters).await? {
+            return send_close(socket, code, &reason).await;
+        }
     }
 }
 

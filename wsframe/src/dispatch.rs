@@ -156,6 +156,7 @@ async fn route(
                             start.driver.run(socket).await;
                         }
                         Err(e) => {
+                            start.driver.hub.deregister(&start.driver.shared);
                             warn!(error = %e, "upgrade failed after 101");
                             let _ = start
                                 .ready
@@ -235,7 +236,6 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     let span = info_span!("ws", id = %id, route = %ws.route, peer = %request.peer);
     let (decision_tx, decision_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = oneshot::channel();
-    let (out_tx, out_rx) = mpsc::channel(app.config.outgoing_queue);
     let (in_tx, in_rx) = mpsc::channel(app.config.incoming_queue);
     let shared = Arc::new(ConnShared::new(
         id,
@@ -243,10 +243,10 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
         request.protocols.clone(),
         ws.protocols.clone(),
         app.counters.clone(),
-        decision_tx,
-        ready_rx,
+        app.config.outgoing_queue,
+        (decision_tx, ready_rx),
     ));
-    let socket = WebSocket::new(shared.clone(), out_tx, in_rx);
+    let socket = WebSocket::new(shared.clone(), in_rx);
     let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));
     let mut guard = AbortOnDrop(Some(handler));
 
@@ -269,18 +269,20 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                 .0
                 .take()
                 .expect("handler handle present until taken here");
+            // Registered now, so that the handler's `hub.join` right after `accept` finds it.
+            app.hub.register(shared.clone());
             Handshake::Accept {
                 protocol,
                 headers,
                 start: Box::new(Start {
                     driver: Driver {
                         shared,
-                        out_rx,
                         in_tx,
                         handler,
                         limits: ws.limits.clone(),
                         close_timeout: app.config.close_timeout,
                         lifecycle: app.lifecycle.clone(),
+                        hub: app.hub.clone(),
                         permit: None,
                     },
                     ready: ready_tx,

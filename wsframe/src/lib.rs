@@ -49,6 +49,7 @@ mod error;
 mod extract;
 mod handler;
 mod handshake;
+mod hub;
 mod id;
 mod lifecycle;
 mod message;
@@ -69,6 +70,7 @@ pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
 pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
+pub use hub::{Hub, Presence, Room};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};
@@ -78,7 +80,7 @@ pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{PathParams, RoutePattern};
 pub use server::{Server, ServerHandle};
 pub use shutdown::shutdown_signal;
-pub use socket::{Accept, Receiver, Sender, TypedWebSocket, WebSocket};
+pub use socket::{Accept, Member, Receiver, Sender, SlowConsumer, TypedWebSocket, WebSocket};
 
 pub use bytes::Bytes;
 pub use http;
@@ -87,8 +89,8 @@ pub use wsframe_macros::{dependency, websocket};
 /// The names most handlers need: `use wsframe::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest, Message,
-        PeerAddr, Query, Rejection, Route, RouteLimits, State, TypedWebSocket, WebSocket,
-        dependency, routes, websocket,
+        App, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest, Hub, Message,
+        PeerAddr, Query, Rejection, Route, RouteLimits, SlowConsumer, State, TypedWebSocket,
+        WebSocket, dependency, routes, websocket,
     };
 }

@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub(crate) accept_errors: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
+    pub(crate) slow_consumer_drops: AtomicU64,
+    pub(crate) slow_consumer_closes: AtomicU64,
     pub(crate) messages_in: AtomicU64,
     pub(crate) messages_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
@@ -51,6 +53,8 @@ impl Metrics {
             accept_errors: c.accept_errors.load(Relaxed),
             handshakes_rejected: c.handshakes_rejected.load(Relaxed),
             handler_panics: c.handler_panics.load(Relaxed),
+            slow_consumer_drops: c.slow_consumer_drops.load(Relaxed),
+            slow_consumer_closes: c.slow_consumer_closes.load(Relaxed),
             messages_in: c.messages_in.load(Relaxed),
             messages_out: c.messages_out.load(Relaxed),
             bytes_in: c.bytes_in.load(Relaxed),
@@ -75,6 +79,10 @@ pub struct MetricsSnapshot {
     pub handshakes_rejected: u64,
     /// Handlers that panicked.
     pub handler_panics: u64,
+    /// Hub messages dropped because a recipient's queue was full.
+    pub slow_consumer_drops: u64,
+    /// Connections closed with 1013 because their queue was full.
+    pub slow_consumer_closes: u64,
     /// Data messages received.
     pub messages_in: u64,
     /// Data messages sent.

@@ -1,5 +1,6 @@
 //! [`Sender`] and [`Receiver`]: the two halves of a [`WebSocket`](super::WebSocket).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,7 +11,6 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
 
 use super::{ConnShared, Outgoing};
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
@@ -22,13 +22,13 @@ use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Byte
 /// never dropped. After the connection closes they fail with [`Error::Disconnected`].
 pub struct Sender {
     shared: Arc<ConnShared>,
-    tx: mpsc::Sender<Outgoing>,
-    sink: Option<PollSender<Outgoing>>,
+    /// For the `Sink` impl: waiting for room in the queue.
+    room: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
 }
 
 impl Clone for Sender {
     fn clone(&self) -> Self {
-        Sender::new(self.shared.clone(), self.tx.clone())
+        Sender::new(self.shared.clone())
     }
 }
 
@@ -41,15 +41,15 @@ impl std::fmt::Debug for Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(shared: Arc<ConnShared>, tx: mpsc::Sender<Outgoing>) -> Sender {
-        Sender {
-            shared,
-            tx,
-            sink: None,
-        }
+    pub(crate) fn new(shared: Arc<ConnShared>) -> Sender {
+        Sender { shared, room: None }
     }
 
     pub(crate) fn shared(&self) -> &ConnShared {
+        &self.shared
+    }
+
+    pub(crate) fn shared_arc(&self) -> &Arc<ConnShared> {
         &self.shared
     }
 
@@ -65,7 +65,11 @@ impl Sender {
 
     async fn push(&self, item: Outgoing) -> Result<()> {
         self.implicit_accept()?;
-        self.tx.send(item).await.map_err(|_| self.disconnected())
+        self.shared
+            .outbox
+            .push(item)
+            .await
+            .map_err(|_| self.disconnected())
     }
 
     /// The connection's id.
@@ -75,8 +79,11 @@ impl Sender {
 
     /// Send a message; waits while the outgoing queue is full.
     pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.push(Outgoing::Message(message.into().into_tungstenite()))
-            .await
+        self.push(Outgoing::Message {
+            message: message.into().into_tungstenite(),
+            from_hub: false,
+        })
+        .await
     }
 
     /// Send a text message.
@@ -118,9 +125,9 @@ impl Sender {
         }
     }
 
-    /// Whether the connection has closed.
+    /// Whether the connection has closed (or is closing).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.shared.outbox.is_closed()
     }
 }
 
@@ -141,24 +148,38 @@ impl Sink<Message> for Sender {
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.implicit_accept()?;
-        let this = &mut *self;
-        let sink = this
-            .sink
-            .get_or_insert_with(|| PollSender::new(this.tx.clone()));
-        match sink.poll_reserve(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(this.disconnected())),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.shared.outbox.is_closed() {
+                self.room = None;
+                return Poll::Ready(Err(self.disconnected()));
+            }
+            if self.shared.outbox.has_room() {
+                self.room = None;
+                return Poll::Ready(Ok(()));
+            }
+            let shared = self.shared.clone();
+            let room = self
+                .room
+                .get_or_insert_with(|| Box::pin(async move { shared.outbox.room().await }));
+            match room.as_mut().poll(cx) {
+                Poll::Ready(()) => self.room = None,
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
-        let this = &mut *self;
-        let Some(sink) = this.sink.as_mut() else {
-            return Err(Error::custom("start_send called without poll_ready"));
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        let item = Outgoing::Message {
+            message: item.into_tungstenite(),
+            from_hub: false,
         };
-        sink.send_item(Outgoing::Message(item.into_tungstenite()))
-            .map_err(|_| Error::Disconnected(this.shared.disconnect()))
+        // Another sender may have taken the room poll_ready saw; then wait is not
+        // possible here, so the message goes in one over the bound rather than be lost.
+        self.shared
+            .outbox
+            .try_push(item)
+            .or_else(|item| self.shared.outbox.push_over_bound(item))
+            .map_err(|_| self.disconnected())
     }
 
     /// Messages are handed to the connection's writer queue by `start_send`; the writer
@@ -169,22 +190,11 @@ impl Sink<Message> for Sender {
 
     /// Closing the sink closes the connection with 1000 after what is queued (as
     /// `StreamExt::forward` does when its stream ends).
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = &mut *self;
-        let sink = this
-            .sink
-            .get_or_insert_with(|| PollSender::new(this.tx.clone()));
-        match sink.poll_reserve(cx) {
-            Poll::Ready(Ok(())) => {
-                let close = Outgoing::Close(CloseCode::NORMAL, String::new());
-                // Sent, or the connection is already closed: both mean closed.
-                let _ = sink.send_item(close);
-                sink.close();
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(_)) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
-        }
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let close = Outgoing::Close(CloseCode::NORMAL, String::new());
+        // Queued, or the connection is already closed: both mean closed.
+        let _ = self.shared.outbox.push_over_bound(close);
+        Poll::Ready(Ok(()))
     }
 }
 

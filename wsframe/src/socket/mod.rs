@@ -30,6 +30,8 @@
 //! ```
 
 mod halves;
+mod membership;
+mod outbox;
 pub(crate) mod shared;
 mod typed;
 
@@ -42,7 +44,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 pub use halves::{Receiver, Sender};
-pub(crate) use shared::{ConnShared, Decision, Outgoing};
+pub use outbox::SlowConsumer;
+pub(crate) use outbox::{Admission, Outbox, Outgoing};
+pub(crate) use shared::{ConnShared, Decision};
 pub use typed::TypedWebSocket;
 
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
@@ -127,13 +131,9 @@ impl std::fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(
-        shared: Arc<ConnShared>,
-        tx: mpsc::Sender<Outgoing>,
-        rx: mpsc::Receiver<Message>,
-    ) -> WebSocket {
+    pub(crate) fn new(shared: Arc<ConnShared>, rx: mpsc::Receiver<Message>) -> WebSocket {
         WebSocket {
-            sender: Sender::new(shared.clone(), tx),
+            sender: Sender::new(shared.clone()),
             receiver: Receiver::new(shared, rx),
         }
     }
@@ -248,6 +248,10 @@ impl WebSocket {
         self.sender.is_closed()
     }
 
+    pub(crate) fn shared_arc(&self) -> &Arc<ConnShared> {
+        self.sender.shared_arc()
+    }
+
     /// Refuse (or, for [`Rejection::close`], accept then close) the handshake on a
     /// guard's behalf.
     pub(crate) async fn reject(&mut self, mut rejection: Rejection) {
@@ -261,5 +265,59 @@ impl WebSocket {
                 self.shared().decide_reject(rejection);
             }
         }
+    }
+}
+
+/// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`] or a
+/// [`TypedWebSocket`] (`hub.join("lobby", &ws)`).
+#[derive(Clone)]
+pub struct Member(pub(crate) Arc<ConnShared>);
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Member").field(&self.0.id).finish()
+    }
+}
+
+impl Member {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.0.id
+    }
+}
+
+impl From<&WebSocket> for Member {
+    fn from(ws: &WebSocket) -> Self {
+        Member(ws.shared_arc().clone())
+    }
+}
+
+impl From<&Sender> for Member {
+    fn from(sender: &Sender) -> Self {
+        Member(sender.shared_arc().clone())
+    }
+}
+
+impl<In, Out> From<&TypedWebSocket<In, Out>> for Member {
+    fn from(ws: &TypedWebSocket<In, Out>) -> Self {
+        Member(ws.inner().shared_arc().clone())
+    }
+}
+
+impl From<&WebSocket> for ConnectionId {
+    fn from(ws: &WebSocket) -> Self {
+        ws.id()
+    }
+}
+
+impl From<&Sender> for ConnectionId {
+    fn from(sender: &Sender) -> Self {
+        sender.id()
+    }
+}
+
+impl<In, Out> From<&TypedWebSocket<In, Out>> for ConnectionId {
+    fn from(ws: &TypedWebSocket<In, Out>) -> Self {
+        ws.inner().id()
     }
 }

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use http::HeaderMap;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite;
 
+use super::Outbox;
+use super::membership::Membership;
 use crate::metrics::Counters;
-use crate::{CloseCode, ConnectionId, Disconnect, Error, Rejection, Result};
+use crate::{ConnectionId, Disconnect, Error, Rejection, Result};
 
 /// What the handler decided about the handshake.
 pub(crate) enum Decision {
@@ -18,12 +19,6 @@ pub(crate) enum Decision {
         headers: HeaderMap,
     },
     Reject(Rejection),
-}
-
-/// An item of a connection's outgoing queue.
-pub(crate) enum Outgoing {
-    Message(tungstenite::Message),
-    Close(CloseCode, String),
 }
 
 enum AcceptState {
@@ -41,6 +36,10 @@ pub(crate) struct ConnShared {
     pub(crate) offered: Vec<String>,
     pub(crate) supported: Arc<[String]>,
     pub(crate) counters: Arc<Counters>,
+    /// The outgoing queue, drained by the driver.
+    pub(crate) outbox: Outbox,
+    /// Key and rooms in the hub.
+    pub(crate) membership: Membership,
     accept: Mutex<AcceptState>,
     accepted: AtomicBool,
     protocol: OnceLock<Option<String>>,
@@ -54,8 +53,8 @@ impl ConnShared {
         offered: Vec<String>,
         supported: Arc<[String]>,
         counters: Arc<Counters>,
-        decision: oneshot::Sender<Decision>,
-        ready: oneshot::Receiver<Result<()>>,
+        queue_capacity: usize,
+        (decision, ready): (oneshot::Sender<Decision>, oneshot::Receiver<Result<()>>),
     ) -> ConnShared {
         ConnShared {
             id,
@@ -63,6 +62,8 @@ impl ConnShared {
             offered,
             supported,
             counters,
+            outbox: Outbox::new(queue_capacity),
+            membership: Membership::default(),
             accept: Mutex::new(AcceptState::Pending { decision, ready }),
             accepted: AtomicBool::new(false),
             protocol: OnceLock::new(),
@@ -142,6 +143,11 @@ impl ConnShared {
                 *self.accept.lock().unwrap_or_else(|e| e.into_inner()),
                 AcceptState::Pending { .. }
             )
+    }
+
+    /// Whether the handshake was accepted.
+    pub(crate) fn is_accepted(&self) -> bool {
+        self.accepted.load(Ordering::Acquire)
     }
 
     pub(crate) fn protocol(&self) -> Option<&str> {

@@ -61,6 +61,10 @@ impl<In, Out> TypedWebSocket<In, Out> {
     pub fn into_inner(self) -> WebSocket {
         self.ws
     }
+
+    pub(crate) fn inner(&self) -> &WebSocket {
+        &self.ws
+    }
 }
 
 impl<In: DeserializeOwned, Out> TypedWebSocket<In, Out> {

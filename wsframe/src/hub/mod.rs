@@ -1,0 +1,345 @@
+//! The broadcast hub: a registry of live connections, personal messages, rooms and
+//! presence.
+//!
+//! # When a client cannot keep up
+//!
+//! Fan-out never waits for a client. Every connection has one bounded outgoing queue
+//! ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 messages by
+//! default). A hub message that finds a recipient's queue full meets the
+//! slow-consumer policy ([`SlowConsumer`]), set for the app with [`Hub::set_policy`]
+//! and per room with [`Room::set_policy`]:
+//!
+//! - [`SlowConsumer::Close`] (the default): the connection is closed with 1013 (try
+//!   again later). The close frame goes out ahead of everything still queued, and the
+//!   client can reconnect and resynchronise instead of silently missing messages.
+//! - [`SlowConsumer::DropNewest`]: the message that does not fit is dropped.
+//! - [`SlowConsumer::DropOldest`]: the oldest hub message in the queue is dropped to make
+//!   room.
+//!
+//! Drops and slow-consumer closes are counted in the app's
+//! [`MetricsSnapshot`](crate::MetricsSnapshot). A handler's own `send_*().await` is
+//! never subject to the policy: it waits for room. Each recipient receives messages in
+//! the order they were queued for it.
+//!
+//! # Sharing
+//!
+//! A broadcast is encoded once (JSON is serialized once) and every recipient's queue
+//! holds the same reference-counted payload up to the socket write.
+//!
+//! # Example
+//!
+//! ```
+//! use wsframe::prelude::*;
+//! use wsframe::Hub;
+//!
+//! #[websocket("/ws/<client_id>")]
+//! async fn chat(mut ws: WebSocket, client_id: u64, hub: Hub) -> wsframe::Result<()> {
+//!     ws.accept().await?;
+//!     hub.join("lobby", &ws);
+//!     while let Ok(text) = ws.receive_text().await {
+//!         hub.room("lobby").broadcast_text(format!("Client #{client_id}: {text}"));
+//!     }
+//!     hub.room("lobby").broadcast_text(format!("Client #{client_id} left"));
+//!     Ok(())
+//! }
+//! ```
+
+mod room;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+pub use room::{Presence, Room};
+
+use crate::metrics::Counters;
+use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
+use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, Rejection, Result};
+
+/// Registry shards: connections are spread over these so that registering and
+/// broadcasting from many tasks do not meet on one lock.
+const SHARDS: usize = 16;
+
+/// The broadcast manager; cheap to clone. Take it as a handler argument (`hub: Hub`) or
+/// from [`App::hub`](crate::App::hub).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("connections", &self.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
+struct HubInner {
+    shards: Vec<RwLock<HashMap<ConnectionId, Arc<ConnShared>>>>,
+    keys: RwLock<HashMap<String, Vec<ConnectionId>>>,
+    rooms: RwLock<HashMap<Arc<str>, Arc<room::RoomInner>>>,
+    policy: AtomicU8,
+    counters: Arc<Counters>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn policy_to_u8(policy: SlowConsumer) -> u8 {
+    match policy {
+        SlowConsumer::Close => 1,
+        SlowConsumer::DropNewest => 2,
+        SlowConsumer::DropOldest => 3,
+    }
+}
+
+pub(crate) fn policy_from_u8(value: u8) -> Option<SlowConsumer> {
+    match value {
+        1 => Some(SlowConsumer::Close),
+        2 => Some(SlowConsumer::DropNewest),
+        3 => Some(SlowConsumer::DropOldest),
+        _ => None,
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(counters: Arc<Counters>) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                keys: RwLock::default(),
+                rooms: RwLock::default(),
+                policy: AtomicU8::new(policy_to_u8(SlowConsumer::default())),
+                counters,
+            }),
+        }
+    }
+
+    fn shard(&self, id: ConnectionId) -> &RwLock<HashMap<ConnectionId, Arc<ConnShared>>> {
+        &self.inner.shards[(id.seq() as usize) % SHARDS]
+    }
+
+    /// Add an accepted connection.
+    pub(crate) fn register(&self, conn: Arc<ConnShared>) {
+        write(self.shard(conn.id)).insert(conn.id, conn);
+    }
+
+    /// Remove a connection from the registry, its key and every room it joined.
+    pub(crate) fn deregister(&self, conn: &ConnShared) {
+        write(self.shard(conn.id)).remove(&conn.id);
+        let (key, rooms) = conn.membership.take();
+        if let Some(key) = &key {
+            let mut keys = write(&self.inner.keys);
+            if let Some(ids) = keys.get_mut(key) {
+                ids.retain(|id| *id != conn.id);
+                if ids.is_empty() {
+                    keys.remove(key);
+                }
+            }
+        }
+        for room in rooms {
+            self.room(&room).remove_member(conn.id, key.clone());
+        }
+    }
+
+    pub(crate) fn connection(&self, id: ConnectionId) -> Option<Arc<ConnShared>> {
+        read(self.shard(id)).get(&id).cloned()
+    }
+
+    /// The app-wide slow-consumer policy (see the module docs).
+    pub fn policy(&self) -> SlowConsumer {
+        policy_from_u8(self.inner.policy.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    /// Set the app-wide slow-consumer policy; rooms may override it.
+    pub fn set_policy(&self, policy: SlowConsumer) {
+        self.inner
+            .policy
+            .store(policy_to_u8(policy), Ordering::Relaxed);
+    }
+
+    /// Offer `message` to one connection under `policy`, counting drops.
+    pub(crate) fn deliver(
+        &self,
+        conn: &ConnShared,
+        message: &Message,
+        policy: SlowConsumer,
+    ) -> bool {
+        match conn
+            .outbox
+            .offer(message.clone().into_tungstenite(), policy)
+        {
+            Admission::Queued => true,
+            Admission::DisplacedOldest => {
+                Counters::inc(&self.inner.counters.slow_consumer_drops);
+                true
+            }
+            Admission::Dropped => {
+                Counters::inc(&self.inner.counters.slow_consumer_drops);
+                false
+            }
+            Admission::Closing | Admission::Gone => false,
+        }
+    }
+
+    /// Send to one connection (it may live on this node only, until a backplane joins
+    /// nodes). Returns whether it was queued.
+    pub fn send(&self, to: ConnectionId, message: impl Into<Message>) -> bool {
+        let message = message.into();
+        match self.connection(to) {
+            Some(conn) => self.deliver(&conn, &message, self.policy()),
+            None => false,
+        }
+    }
+
+    /// Send to every connection registered under `key` (see [`Hub::set_key`]); returns
+    /// how many were reached.
+    pub fn send_to_key(&self, key: &str, message: impl Into<Message>) -> usize {
+        let message = message.into();
+        let ids = read(&self.inner.keys).get(key).cloned().unwrap_or_default();
+        let policy = self.policy();
+        ids.into_iter()
+            .filter_map(|id| self.connection(id))
+            .filter(|conn| self.deliver(conn, &message, policy))
+            .count()
+    }
+
+    /// Send to every connection; returns how many were reached.
+    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        self.broadcast_filtered(message.into(), None)
+    }
+
+    /// Send to every connection but `except` (typically the sender).
+    pub fn broadcast_except(
+        &self,
+        except: impl Into<ConnectionId>,
+        message: impl Into<Message>,
+    ) -> usize {
+        self.broadcast_filtered(message.into(), Some(except.into()))
+    }
+
+    /// Send a text message to every connection.
+    pub fn broadcast_text(&self, text: impl Into<crate::Utf8Bytes>) -> usize {
+        self.broadcast(Message::Text(text.into()))
+    }
+
+    /// Serialize `value` once and send it to every connection as JSON text.
+    pub fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<usize> {
+        Ok(self.broadcast(Message::Text(serde_json::to_string(value)?.into())))
+    }
+
+    fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
+        let policy = self.policy();
+        let mut reached = 0;
+        for shard in &self.inner.shards {
+            for (id, conn) in read(shard).iter() {
+                if Some(*id) != except && self.deliver(conn, &message, policy) {
+                    reached += 1;
+                }
+            }
+        }
+        reached
+    }
+
+    /// Register a connection under a user key (e.g. a user id), so that
+    /// [`send_to_key`](Hub::send_to_key) reaches all of that user's connections.
+    /// Returns `false` when the connection is not accepted or already closed.
+    pub fn set_key(&self, member: impl Into<Member>, key: impl Into<String>) -> bool {
+        let Member(conn) = member.into();
+        if !conn.is_accepted() {
+            return false;
+        }
+        let key = key.into();
+        let Ok(old) = conn.membership.set_key(key.clone()) else {
+            return false;
+        };
+        let mut keys = write(&self.inner.keys);
+        if let Some(old) = old
+            && let Some(ids) = keys.get_mut(&old)
+        {
+            ids.retain(|other| *other != conn.id);
+            if ids.is_empty() {
+                keys.remove(&old);
+            }
+        }
+        keys.entry(key).or_default().push(conn.id);
+        drop(keys);
+        if conn.membership.is_closed() {
+            // It closed meanwhile; its clean-up may have missed this key.
+            self.forget_key(&conn);
+        }
+        true
+    }
+
+    fn forget_key(&self, conn: &ConnShared) {
+        let mut keys = write(&self.inner.keys);
+        keys.retain(|_, ids| {
+            ids.retain(|id| *id != conn.id);
+            !ids.is_empty()
+        });
+    }
+
+    /// Add a connection to `room` (creating the room). Returns `false` when the
+    /// connection is not accepted yet, already closed, or already a member.
+    pub fn join(&self, room: &str, member: impl Into<Member>) -> bool {
+        let Member(conn) = member.into();
+        if !conn.is_accepted() || !conn.membership.join(room) {
+            return false;
+        }
+        self.room(room).add_member(conn);
+        true
+    }
+
+    /// Remove a connection from `room`; returns whether it was a member.
+    pub fn leave(&self, room: &str, member: impl Into<Member>) -> bool {
+        let Member(conn) = member.into();
+        if !conn.membership.leave(room) {
+            return false;
+        }
+        self.room(room)
+            .remove_member(conn.id, conn.membership.key());
+        true
+    }
+
+    /// A handle to a room (rooms exist while they have members, presence subscribers or
+    /// a policy of their own).
+    pub fn room(&self, name: &str) -> Room {
+        Room::new(self.clone(), name)
+    }
+
+    /// Names of the rooms that exist now.
+    pub fn rooms(&self) -> Vec<String> {
+        read(&self.inner.rooms)
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    /// Open connections registered with the hub.
+    pub fn connection_count(&self) -> usize {
+        self.inner.shards.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// User keys registered now.
+    pub fn key_count(&self) -> usize {
+        read(&self.inner.keys).len()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl FromHandshake for Hub {
+    type Rejection = Rejection;
+
+    async fn from_handshake(req: &HandshakeRequest) -> std::result::Result<Self, Rejection> {
+        req.state::<Hub>()
+            .ok_or_else(|| Rejection::internal("the app has no hub"))
+    }
+}
