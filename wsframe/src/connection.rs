@@ -155,8 +155,18 @@ impl Driver {
                         await_close_reply!();
                         continue;
                     }
-                    // A peer that reads nothing for the idle timeout is gone or hostile.
-                    match bounded(idle, &lifecycle, write_batch(&mut socket, &mut batch, &counters)).await {
+                    // A peer that reads nothing for the idle timeout is gone or hostile; a
+                    // slow-consumer close preempts a write stuck on such a peer.
+                    let written = tokio::select! {
+                        biased;
+                        _ = std::future::poll_fn(|cx| outbox.poll_close_pending(cx)) => None,
+                        written = bounded(idle, &lifecycle, write_batch(&mut socket, &mut batch, &counters)) => Some(written),
+                    };
+                    let Some(written) = written else {
+                        batch.clear();
+                        continue;
+                    };
+                    match written {
                         Ok(None) => {}
                         Ok(Some((code, reason))) => {
                             if bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await.is_err() {

@@ -84,6 +84,30 @@ impl fmt::Display for ConnectionId {
     }
 }
 
+/// Parses the `Display` form, `<node as 16 hex digits>-<sequence>`.
+///
+/// ```
+/// use wsframe::{ConnectionId, NodeId};
+/// let id = ConnectionId::next(NodeId(0xab));
+/// assert_eq!(id.to_string().parse::<ConnectionId>().unwrap(), id);
+/// assert!("nope".parse::<ConnectionId>().is_err());
+/// ```
+impl std::str::FromStr for ConnectionId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a connection id (expected <16 hex digits>-<number>)");
+        let (node, seq) = s.split_once('-').ok_or_else(bad)?;
+        if node.len() != 16 {
+            return Err(bad());
+        }
+        Ok(ConnectionId {
+            node: NodeId(u64::from_str_radix(node, 16).map_err(|_| bad())?),
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -71,6 +71,8 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Mirror of the queue length (plus one for a pending close) for lock-free checks.
     len: AtomicUsize,
+    /// A slow-consumer close is waiting (checked while the driver is busy writing).
+    close_pending: AtomicBool,
     capacity: usize,
     writer: AtomicWaker,
     space: Notify,
@@ -85,6 +87,7 @@ impl Outbox {
                 close_now: None,
             }),
             len: AtomicUsize::new(0),
+            close_pending: AtomicBool::new(false),
             capacity: capacity.max(1),
             writer: AtomicWaker::new(),
             space: Notify::new(),
@@ -194,6 +197,7 @@ impl Outbox {
                     state.queue.clear();
                     state.closed = true;
                     self.len.store(1, Ordering::Release);
+                    self.close_pending.store(true, Ordering::Release);
                     drop(state);
                     self.writer.wake();
                     self.space.notify_waiters();
@@ -224,6 +228,19 @@ impl Outbox {
         }
     }
 
+    /// Ready when a slow-consumer close must preempt what the driver is writing.
+    pub(crate) fn poll_close_pending(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.close_pending.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.writer.register(cx.waker());
+        if self.close_pending.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Move up to `max` queued items into `batch`; returns a close that must be sent
     /// ahead of the queue, if the slow-consumer policy asked for one.
     pub(crate) fn drain(
@@ -234,6 +251,7 @@ impl Outbox {
         let mut state = self.lock();
         if let Some(close) = state.close_now.take() {
             self.len.store(0, Ordering::Release);
+            self.close_pending.store(false, Ordering::Release);
             return Some(close);
         }
         let n = state.queue.len().min(max);
