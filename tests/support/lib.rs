@@ -341,4 +341,7 @@ pub fn init_tracing() {
 pub mod book {
     #[doc = include_str!("../../book/src/getting-started.md")]
     pub struct GettingStarted;
+
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
 }

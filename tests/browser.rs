@@ -1,0 +1,65 @@
+//! The chat example in a real browser: Debian's Chromium driven by Playwright
+//! (`tests/browser/chat.mjs`): two pages join, one sends, the other shows
+//! `Client #1: hello`; closing one shows `Client #1 left` on the other. Under CI a
+//! missing browser is a failure; elsewhere the test says what to install and passes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use wsframe_tests::*;
+
+#[path = "../examples/chat.rs"]
+mod chat;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn missing(what: &str) -> bool {
+    let message = format!("{what} (run `.ci/setup-browser`)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED outside CI: {message}");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() && missing(&format!("no Chromium at {chromium}")) {
+        return;
+    }
+    let script_dir = workspace().join("tests/browser");
+    if !script_dir.join("node_modules/playwright-core").exists()
+        && missing("playwright-core is not installed in tests/browser")
+    {
+        return;
+    }
+    let server = TestServer::start(chat::app()).await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(script_dir.join("chat.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .env("CHROMIUM", &chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser test ran past two minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "browser test failed:\n{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == "3 passed, 0 failed"),
+        "{stdout}"
+    );
+}

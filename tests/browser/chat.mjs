@@ -1,0 +1,72 @@
+// Two real browser pages on the chat example: one sends, the other shows
+// `Client #1: hello`; closing the first shows `Client #1 left` on the other.
+//
+// usage: node chat.mjs http://127.0.0.1:PORT
+// CHROMIUM overrides the browser binary (default /usr/bin/chromium).
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const base = process.argv[2];
+if (!base) {
+  console.error("usage: node chat.mjs http://HOST:PORT");
+  process.exit(2);
+}
+const TIMEOUT = 15000;
+let passed = 0;
+let failed = 0;
+
+async function check(name, body) {
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed += 1;
+    console.log(`FAIL ${name}: ${error.message.split("\n")[0]}`);
+  }
+}
+
+const profile = mkdtempSync(join(tmpdir(), "wsframe-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+try {
+  const first = await context.newPage();
+  const second = await context.newPage();
+  await check("both pages load and connect", async () => {
+    await first.goto(`${base}/?client_id=1`);
+    await second.goto(`${base}/?client_id=2`);
+    await first.locator('body[data-connected="true"]').waitFor({ timeout: TIMEOUT });
+    await second.locator('body[data-connected="true"]').waitFor({ timeout: TIMEOUT });
+  });
+  await check("a message from page 1 shows on page 2", async () => {
+    await first.fill("#messageText", "hello");
+    await first.click("button[type=submit]");
+    await second
+      .locator("#messages li", { hasText: "Client #1: hello" })
+      .waitFor({ timeout: TIMEOUT });
+  });
+  await check("closing page 1 shows `Client #1 left` on page 2", async () => {
+    await first.close();
+    await second
+      .locator("#messages li", { hasText: "Client #1 left" })
+      .waitFor({ timeout: TIMEOUT });
+  });
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
