@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,31 +14,20 @@ use wsframe_tests::*;
 #[path = "../examples/chat.rs"]
 mod chat;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn missing(what: &str) -> bool {
-    let message = format!("{what} (run `.ci/setup-browser`)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED outside CI: {message}");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_page_in_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists() && missing(&format!("no Chromium at {chromium}")) {
+    if !Path::new(&chromium).exists()
+        && skip_missing(&format!("no Chromium at {chromium}"), ".ci/setup-browser")
+    {
         return;
     }
     let script_dir = workspace().join("tests/browser");
     if !script_dir.join("node_modules/playwright-core").exists()
-        && missing("playwright-core is not installed in tests/browser")
+        && skip_missing(
+            "playwright-core is not installed in tests/browser",
+            ".ci/setup-browser",
+        )
     {
         return;
     }

@@ -336,6 +336,25 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The workspace root.
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// An outside program a test needs is missing: under CI (`CI=true`) that fails the
+/// test; elsewhere the test says what to set up and returns `true` (skip).
+pub fn skip_missing(what: &str, setup: &str) -> bool {
+    let message = format!("{what} (run `{setup}`)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED outside CI: {message}");
+    true
+}
+
 /// Every Rust snippet of the guide is compiled (and run, unless `no_run`) as a doctest.
 #[cfg(doctest)]
 pub mod book {

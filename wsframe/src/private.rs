@@ -36,8 +36,11 @@ pub fn path_param<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Res
 
 /// A required query parameter: missing or unparsable is a 400 naming it.
 pub fn query_param<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
-    optional_query_param(req, name, parse)?
-        .ok_or_else(|| Rejection::bad_request(format!("missing query parameter `{name}`")))
+    required(
+        optional_query_param(req, name, parse)?,
+        "query parameter",
+        name,
+    )
 }
 
 /// An optional query parameter: missing is `None`, unparsable is a 400 naming it.
@@ -46,19 +49,12 @@ pub fn optional_query_param<T>(
     name: &str,
     parse: Parse<T>,
 ) -> Result<Option<T>, Rejection> {
-    req.query_param(name)
-        .map(|raw| {
-            parse(&raw).map_err(|e| {
-                Rejection::bad_request(format!("invalid query parameter `{name}`: {e}"))
-            })
-        })
-        .transpose()
+    parsed(req.query_param(name), "query parameter", name, parse)
 }
 
 /// A required cookie: missing or unparsable is a 400 naming it.
 pub fn cookie<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
-    optional_cookie(req, name, parse)?
-        .ok_or_else(|| Rejection::bad_request(format!("missing cookie `{name}`")))
+    required(optional_cookie(req, name, parse)?, "cookie", name)
 }
 
 /// An optional cookie.
@@ -67,11 +63,23 @@ pub fn optional_cookie<T>(
     name: &str,
     parse: Parse<T>,
 ) -> Result<Option<T>, Rejection> {
-    req.cookie(name)
-        .map(|raw| {
-            parse(&raw).map_err(|e| Rejection::bad_request(format!("invalid cookie `{name}`: {e}")))
-        })
-        .transpose()
+    parsed(req.cookie(name), "cookie", name, parse)
+}
+
+fn parsed<T>(
+    raw: Option<String>,
+    what: &str,
+    name: &str,
+    parse: Parse<T>,
+) -> Result<Option<T>, Rejection> {
+    raw.map(|raw| {
+        parse(&raw).map_err(|e| Rejection::bad_request(format!("invalid {what} `{name}`: {e}")))
+    })
+    .transpose()
+}
+
+fn required<T>(value: Option<T>, what: &str, name: &str) -> Result<T, Rejection> {
+    value.ok_or_else(|| Rejection::bad_request(format!("missing {what} `{name}`")))
 }
 
 /// An extractor's result with its rejection converted.

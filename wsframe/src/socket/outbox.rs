@@ -61,6 +61,12 @@ pub(crate) enum Admission {
     Gone,
 }
 
+enum Enqueue {
+    Queued,
+    Full(Outgoing),
+    Closed(Outgoing),
+}
+
 struct State {
     queue: VecDeque<Outgoing>,
     closed: bool,
@@ -100,32 +106,21 @@ impl Outbox {
 
     /// Queue `item`, waiting while the queue is full; `Err` once the connection closed.
     pub(crate) async fn push(&self, item: Outgoing) -> Result<(), Outgoing> {
-        let mut item = Some(item);
+        let mut item = item;
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.closed {
-                    return Err(item.take().expect("item present until queued"));
-                }
-                if state.queue.len() < self.capacity {
-                    state
-                        .queue
-                        .push_back(item.take().expect("item present until queued"));
-                    self.len.store(state.queue.len(), Ordering::Release);
-                    drop(state);
-                    self.writer.wake();
-                    return Ok(());
-                }
+            match self.enqueue(item, true) {
+                Enqueue::Queued => return Ok(()),
+                Enqueue::Closed(back) => return Err(back),
+                Enqueue::Full(back) => item = back,
             }
             notified.await;
         }
     }
 
-    /// Whether a `push` would queue at once; otherwise registers `cx` to be woken when
-    /// room is made (for the `Sink` half).
+    /// Whether a `push` would queue at once (or fail at once: closed).
     pub(crate) fn has_room(&self) -> bool {
         self.len.load(Ordering::Acquire) < self.capacity || self.is_closed()
     }
@@ -145,28 +140,33 @@ impl Outbox {
 
     /// Queue `item` if there is room now (for the `Sink` half after `room`).
     pub(crate) fn try_push(&self, item: Outgoing) -> Result<(), Outgoing> {
-        let mut state = self.lock();
-        if state.closed || state.queue.len() >= self.capacity {
-            return Err(item);
+        match self.enqueue(item, true) {
+            Enqueue::Queued => Ok(()),
+            Enqueue::Closed(item) | Enqueue::Full(item) => Err(item),
         }
-        state.queue.push_back(item);
-        self.len.store(state.queue.len(), Ordering::Release);
-        drop(state);
-        self.writer.wake();
-        Ok(())
     }
 
     /// Queue `item` even when full (rare races of the `Sink` half, and its close).
     pub(crate) fn push_over_bound(&self, item: Outgoing) -> Result<(), Outgoing> {
+        match self.enqueue(item, false) {
+            Enqueue::Queued => Ok(()),
+            Enqueue::Closed(item) | Enqueue::Full(item) => Err(item),
+        }
+    }
+
+    fn enqueue(&self, item: Outgoing, bounded: bool) -> Enqueue {
         let mut state = self.lock();
         if state.closed {
-            return Err(item);
+            return Enqueue::Closed(item);
+        }
+        if bounded && state.queue.len() >= self.capacity {
+            return Enqueue::Full(item);
         }
         state.queue.push_back(item);
         self.len.store(state.queue.len(), Ordering::Release);
         drop(state);
         self.writer.wake();
-        Ok(())
+        Enqueue::Queued
     }
 
     /// Offer a hub message; never waits.
