@@ -183,7 +183,7 @@ async fn presence_events_follow_joins_leaves_and_disconnects() {
     assert_eq!(hub.room("lobby").count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_disconnect_leaves_the_registry_and_rooms_empty() {
     let app = app();
     let hub = app.hub();

@@ -346,3 +346,53 @@ async fn uuid_path_parameters_behind_the_feature() {
     assert_eq!(err.status().unwrap().as_u16(), 400);
     assert!(err.to_string().contains("`42` is not a UUID"), "{err}");
 }
+
+#[websocket("/strict/<name>?<limit>")]
+async fn strict(
+    ws: WebSocket,
+    name: String,
+    limit: Option<u32>,
+    #[cookie] session: String,
+) -> wsframe::Result<()> {
+    ws.send_text(format!("{name} {limit:?} {session}")).await
+}
+
+#[tokio::test]
+async fn bad_optional_values_missing_cookies_and_non_utf8_paths_are_400s() {
+    let client = TestClient::new(App::new().route(strict)).unwrap();
+    let mut ws = client
+        .connect("/strict/ada")
+        .cookie("session", "s")
+        .await
+        .unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "ada None s");
+    for (uri, cookie, body) in [
+        (
+            "/strict/ada?limit=abc",
+            true,
+            "invalid query parameter `limit`: `abc` is not an integer from 0 to 4294967295",
+        ),
+        (
+            "/strict/ada?limit",
+            true,
+            "invalid query parameter `limit`: `` is not an integer from 0 to 4294967295",
+        ),
+        ("/strict/ada", false, "missing cookie `session`"),
+        (
+            "/strict/%FF",
+            true,
+            "invalid path parameter `name`: not UTF-8 once percent-decoded",
+        ),
+    ] {
+        let mut connect = client.connect(uri);
+        if cookie {
+            connect = connect.cookie("session", "s");
+        }
+        let err = connect.await.unwrap_err();
+        assert_eq!(err.status().unwrap().as_u16(), 400, "{uri}");
+        let wsframe::Error::Handshake { body: got, .. } = err else {
+            unreachable!()
+        };
+        assert_eq!(String::from_utf8_lossy(&got), body, "{uri}");
+    }
+}

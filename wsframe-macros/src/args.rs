@@ -244,8 +244,8 @@ pub(crate) fn extraction(
     };
     quote! {
         let #var: #ty = match #expr {
-            ::core::result::Result::Ok(value) => value,
-            ::core::result::Result::Err(rejection) => #on_reject,
+            ::core::result::Result::Ok(__wsframe_value) => __wsframe_value,
+            ::core::result::Result::Err(__wsframe_rejection) => #on_reject,
         };
     }
 }
@@ -292,6 +292,17 @@ pub(crate) fn check_signature(sig: &Signature, what: &str, diag: &mut Diagnostic
             format!("{what} cannot be generic"),
             "use concrete types: the route is built from one instance of the function",
         );
+    }
+    for input in &sig.inputs {
+        if let FnArg::Typed(arg) = input
+            && let Type::ImplTrait(impl_trait) = &*arg.ty
+        {
+            diag.error_on(
+                impl_trait,
+                format!("{what} cannot take an `impl Trait` argument"),
+                "name a concrete type: each argument is extracted as one known type",
+            );
+        }
     }
     if let Some(variadic) = &sig.variadic {
         diag.error_on(

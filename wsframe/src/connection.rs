@@ -145,8 +145,8 @@ impl Driver {
                 }
                 _ = std::future::poll_fn(|cx| outbox.poll_ready(cx)), if !closing => {
                     if let Some((code, reason)) = outbox.drain(&mut batch, MAX_BATCH) {
-                        // The slow-consumer policy: close ahead of the queue.
-                        Counters::inc(&counters.slow_consumer_closes);
+                        // The slow-consumer policy: close ahead of the queue (counted
+                        // by the hub where it decided).
                         record_our_close(&shared, code, &reason);
                         let sent = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await;
                         if sent.is_err() {

@@ -24,7 +24,7 @@ use crate::connection::{Driver, panic_message, protocol_config};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
 use crate::request::parse_protocols;
-use crate::response::{Response, plain};
+use crate::response::{IntoResponse, Response, plain};
 use crate::router::PathParams;
 use crate::socket::{ConnShared, Decision, WebSocket};
 use crate::{ConnectionId, Error, HandshakeRequest, Result};
@@ -68,7 +68,14 @@ async fn route(
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     let endpoint = matched.value;
-    let params = matched.params;
+    let params = match matched.params {
+        Ok(params) => params,
+        Err(name) => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            let body = format!("invalid path parameter `{name}`: not UTF-8 once percent-decoded");
+            return (StatusCode::BAD_REQUEST, body).into_response();
+        }
+    };
     let route_pattern = matched.pattern.as_str();
 
     if !is_upgrade_request(req.headers()) {

@@ -70,7 +70,7 @@ pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
 pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
-pub use hub::{Hub, Presence, Room};
+pub use hub::{Hub, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};

@@ -149,7 +149,8 @@ pub(crate) struct Router<T> {
 pub(crate) struct Matched<'a, T> {
     pub(crate) value: &'a T,
     pub(crate) pattern: &'a RoutePattern,
-    pub(crate) params: PathParams,
+    /// The parameters, or the name of one that is not UTF-8 once percent-decoded.
+    pub(crate) params: std::result::Result<PathParams, String>,
 }
 
 impl<T> Router<T> {
@@ -195,18 +196,22 @@ impl<T> Router<T> {
         let params = m
             .params
             .iter()
-            .map(|(k, v)| (k.to_string(), decode(v).into_owned()))
-            .collect();
+            .map(|(k, v)| match decode(v) {
+                Some(v) => Ok((k.to_string(), v.into_owned())),
+                None => Err(k.to_string()),
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map(PathParams);
         Some(Matched {
             value,
             pattern,
-            params: PathParams(params),
+            params,
         })
     }
 }
 
-fn decode(raw: &str) -> Cow<'_, str> {
-    percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
+fn decode(raw: &str) -> Option<Cow<'_, str>> {
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok()
 }
 
 #[cfg(test)]
@@ -267,9 +272,10 @@ mod tests {
             .unwrap();
         let m = r.at("/ws/a%20b").unwrap();
         assert_eq!(*m.value, "one");
-        assert_eq!(m.params.get("id"), Some("a b"));
+        assert_eq!(m.params.unwrap().get("id"), Some("a b"));
         let m = r.at("/files/a/b/c.txt").unwrap();
-        assert_eq!(m.params.get("path"), Some("a/b/c.txt"));
+        assert_eq!(m.params.unwrap().get("path"), Some("a/b/c.txt"));
+        assert_eq!(r.at("/ws/%FF").unwrap().params.unwrap_err(), "id");
         assert!(r.at("/nope").is_none());
         assert!(r.at("/ws/1/2").is_none());
     }

@@ -21,7 +21,7 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
     } = dependency;
     let name = &item.sig.ident;
     let req = format_ident!("__wsframe_req");
-    let on_reject = quote!(return ::core::result::Result::Err(rejection));
+    let on_reject = quote!(return ::core::result::Result::Err(__wsframe_rejection));
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for (index, arg) in args.iter().enumerate() {
@@ -52,6 +52,7 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
 
         impl #name {
             #[doc = "The dependency as written; `#[depends(..)]` extracts its arguments and calls it."]
+            #[allow(clippy::unused_async)]
             #(#attrs)*
             #vis #sig #block
         }

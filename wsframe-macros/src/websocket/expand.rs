@@ -30,12 +30,12 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let name = &item.sig.ident;
     let req = format_ident!("__wsframe_req");
     let ws = format_ident!("__wsframe_ws");
-    let on_reject = quote!(return #krate::__private::reject(#ws, rejection).await);
+    let on_reject = quote!(return #krate::__private::reject(#ws, __wsframe_rejection).await);
 
     let guard_checks = guards.iter().map(|ty| {
         let extract = args::extract(ty, krate, &req);
         quote! {
-            if let ::core::result::Result::Err(rejection) = #extract {
+            if let ::core::result::Result::Err(__wsframe_rejection) = #extract {
                 #on_reject;
             }
         }
@@ -78,6 +78,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
 
         impl #name {
             #[doc = "The handler as written; its route extracts the arguments and calls it."]
+            #[allow(clippy::unused_async)]
             #(#attrs)*
             #vis #sig #block
         }

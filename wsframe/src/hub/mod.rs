@@ -52,7 +52,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-pub use room::{Presence, Room};
+pub use room::{Presence, PresenceEvents, Room};
 
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
@@ -91,6 +91,15 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remove_key(keys: &mut HashMap<String, Vec<ConnectionId>>, key: &str, id: ConnectionId) {
+    if let Some(ids) = keys.get_mut(key) {
+        ids.retain(|other| *other != id);
+        if ids.is_empty() {
+            keys.remove(key);
+        }
+    }
 }
 
 pub(crate) fn policy_to_u8(policy: SlowConsumer) -> u8 {
@@ -137,13 +146,7 @@ impl Hub {
         write(self.shard(conn.id)).remove(&conn.id);
         let (key, rooms) = conn.membership.take();
         if let Some(key) = &key {
-            let mut keys = write(&self.inner.keys);
-            if let Some(ids) = keys.get_mut(key) {
-                ids.retain(|id| *id != conn.id);
-                if ids.is_empty() {
-                    keys.remove(key);
-                }
-            }
+            remove_key(&mut write(&self.inner.keys), key, conn.id);
         }
         for room in rooms {
             self.room(&room).remove_member(conn.id, key.clone());
@@ -186,7 +189,11 @@ impl Hub {
                 Counters::inc(&self.inner.counters.slow_consumer_drops);
                 false
             }
-            Admission::Closing | Admission::Gone => false,
+            Admission::Closing => {
+                Counters::inc(&self.inner.counters.slow_consumer_closes);
+                false
+            }
+            Admission::Gone => false,
         }
     }
 
@@ -258,54 +265,46 @@ impl Hub {
             return false;
         }
         let key = key.into();
-        let Ok(old) = conn.membership.set_key(key.clone()) else {
+        let mut membership = conn.membership.lock();
+        if membership.closed {
             return false;
-        };
+        }
         let mut keys = write(&self.inner.keys);
-        if let Some(old) = old
-            && let Some(ids) = keys.get_mut(&old)
-        {
-            ids.retain(|other| *other != conn.id);
-            if ids.is_empty() {
-                keys.remove(&old);
-            }
+        if let Some(old) = membership.key.replace(key.clone()) {
+            remove_key(&mut keys, &old, conn.id);
         }
         keys.entry(key).or_default().push(conn.id);
-        drop(keys);
-        if conn.membership.is_closed() {
-            // It closed meanwhile; its clean-up may have missed this key.
-            self.forget_key(&conn);
-        }
         true
-    }
-
-    fn forget_key(&self, conn: &ConnShared) {
-        let mut keys = write(&self.inner.keys);
-        keys.retain(|_, ids| {
-            ids.retain(|id| *id != conn.id);
-            !ids.is_empty()
-        });
     }
 
     /// Add a connection to `room` (creating the room). Returns `false` when the
     /// connection is not accepted yet, already closed, or already a member.
     pub fn join(&self, room: &str, member: impl Into<Member>) -> bool {
         let Member(conn) = member.into();
-        if !conn.is_accepted() || !conn.membership.join(room) {
+        if !conn.is_accepted() {
             return false;
         }
-        self.room(room).add_member(conn);
+        let mut membership = conn.membership.lock();
+        if membership.closed || membership.rooms.iter().any(|r| r == room) {
+            return false;
+        }
+        membership.rooms.push(room.to_string());
+        let key = membership.key.clone();
+        self.room(room).add_member(conn.clone(), key);
         true
     }
 
     /// Remove a connection from `room`; returns whether it was a member.
     pub fn leave(&self, room: &str, member: impl Into<Member>) -> bool {
         let Member(conn) = member.into();
-        if !conn.membership.leave(room) {
+        let mut membership = conn.membership.lock();
+        let before = membership.rooms.len();
+        membership.rooms.retain(|r| r != room);
+        if membership.rooms.len() == before {
             return false;
         }
-        self.room(room)
-            .remove_member(conn.id, conn.membership.key());
+        let key = membership.key.clone();
+        self.room(room).remove_member(conn.id, key);
         true
     }
 
@@ -341,5 +340,110 @@ impl FromHandshake for Hub {
     async fn from_handshake(req: &HandshakeRequest) -> std::result::Result<Self, Rejection> {
         req.state::<Hub>()
             .ok_or_else(|| Rejection::internal("the app has no hub"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Races between joins, leaves, key changes and clean-up, on real threads.
+
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    use http::HeaderMap;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::NodeId;
+    use crate::socket::Decision;
+
+    /// An accepted connection as the hub sees it (its decision channel kept open).
+    fn accepted(hub: &Hub) -> (Arc<ConnShared>, oneshot::Receiver<Decision>) {
+        let (decision_tx, decision_rx) = oneshot::channel();
+        let (_ready_tx, ready_rx) = oneshot::channel();
+        let conn = Arc::new(ConnShared::new(
+            ConnectionId::next(NodeId(1)),
+            Arc::from("/t"),
+            Vec::new(),
+            Arc::from(Vec::new()),
+            Arc::new(Counters::default()),
+            8,
+            (decision_tx, ready_rx),
+        ));
+        conn.decide_accept(None, HeaderMap::new()).unwrap();
+        hub.register(conn.clone());
+        (conn, decision_rx)
+    }
+
+    fn hub() -> Hub {
+        Hub::new(Arc::new(Counters::default()))
+    }
+
+    #[test]
+    fn a_successful_join_is_always_in_the_room() {
+        let hub = hub();
+        let lost = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let (hub, lost) = (hub.clone(), lost.clone());
+                scope.spawn(move || {
+                    for _ in 0..20_000 {
+                        let (conn, _keep) = accepted(&hub);
+                        assert!(hub.join("r", Member(conn.clone())));
+                        if !hub.room("r").contains(conn.id) {
+                            lost.fetch_add(1, Relaxed);
+                        }
+                        hub.leave("r", Member(conn.clone()));
+                        hub.deregister(&conn);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            lost.load(Relaxed),
+            0,
+            "joined members missing from their room"
+        );
+        assert!(hub.rooms().is_empty());
+    }
+
+    #[test]
+    fn joins_leaves_and_keys_racing_clean_up_leave_nothing_behind() {
+        let hub = hub();
+        for round in 0..5_000 {
+            let (conn, _keep) = accepted(&hub);
+            std::thread::scope(|scope| {
+                let (a, b) = (conn.clone(), conn.clone());
+                let (h1, h2) = (hub.clone(), hub.clone());
+                scope.spawn(move || {
+                    h1.join("x", Member(a.clone()));
+                    h1.set_key(Member(a.clone()), format!("k{}", round % 3));
+                    h1.leave("x", Member(a.clone()));
+                    h1.join("y", Member(a));
+                });
+                scope.spawn(move || {
+                    h2.set_key(Member(b.clone()), "other");
+                    h2.join("x", Member(b.clone()));
+                    if round % 2 == 0 {
+                        h2.deregister(&b);
+                    }
+                });
+            });
+            hub.deregister(&conn);
+        }
+        assert_eq!(hub.connection_count(), 0);
+        assert!(hub.rooms().is_empty(), "rooms left: {:?}", hub.rooms());
+        assert_eq!(hub.key_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_presence_subscriber_lets_its_room_go() {
+        let hub = hub();
+        let events = hub.room("watched").presence();
+        assert_eq!(hub.rooms(), ["watched"]);
+        drop(events);
+        assert!(hub.rooms().is_empty());
+        // A room with a policy of its own stays.
+        hub.room("kept").set_policy(SlowConsumer::DropNewest);
+        assert_eq!(hub.rooms(), ["kept"]);
     }
 }

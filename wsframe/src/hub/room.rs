@@ -35,9 +35,16 @@ pub enum Presence {
 const PRESENCE_BUFFER: usize = 1024;
 
 pub(crate) struct RoomInner {
-    members: RwLock<HashMap<ConnectionId, Arc<ConnShared>>>,
+    members: RwLock<Members>,
     policy: AtomicU8,
     presence: broadcast::Sender<Presence>,
+}
+
+#[derive(Default)]
+struct Members {
+    by_id: HashMap<ConnectionId, Arc<ConnShared>>,
+    /// Taken out of the hub's map: whoever still holds it must look the room up again.
+    removed: bool,
 }
 
 impl RoomInner {
@@ -50,8 +57,8 @@ impl RoomInner {
     }
 
     /// Nothing keeps this room: no members, no presence subscribers, default policy.
-    fn is_unused(&self) -> bool {
-        read(&self.members).is_empty()
+    fn is_unused(&self, members: &Members) -> bool {
+        members.by_id.is_empty()
             && self.presence.receiver_count() == 0
             && self.policy.load(Ordering::Relaxed) == 0
     }
@@ -100,38 +107,51 @@ impl Room {
             .clone()
     }
 
-    fn remove_if_unused(&self) {
-        let mut rooms = write(&self.hub.inner.rooms);
-        if rooms.get(&self.name).is_some_and(|room| room.is_unused()) {
-            rooms.remove(&self.name);
-        }
-    }
-
-    pub(crate) fn add_member(&self, conn: Arc<ConnShared>) {
-        let room = self.get_or_create();
-        let (id, key) = (conn.id, conn.membership.key());
-        let closed = {
+    /// Run `f` on the live room (created if needed) while holding its members lock, so
+    /// that the room cannot be removed meanwhile.
+    fn with_live_room<R>(&self, f: impl Fn(&RoomInner, &mut Members) -> R) -> R {
+        loop {
+            let room = self.get_or_create();
             let mut members = write(&room.members);
-            members.insert(id, conn.clone());
-            // The connection may have closed between its join and this insert; its
-            // clean-up then ran without this room.
-            let closed = conn.membership.is_closed();
-            if closed {
-                members.remove(&id);
+            if !members.removed {
+                return f(&room, &mut members);
             }
-            closed
-        };
-        if !closed {
-            let _ = room.presence.send(Presence::Joined { id, key });
         }
     }
 
+    pub(crate) fn remove_if_unused(&self) {
+        let Some(room) = self.existing() else { return };
+        if !room.is_unused(&read(&room.members)) {
+            return; // the common case: no global write lock
+        }
+        let mut rooms = write(&self.hub.inner.rooms);
+        if let Some(room) = rooms.get(&self.name).cloned() {
+            let mut members = write(&room.members);
+            if room.is_unused(&members) {
+                members.removed = true;
+                rooms.remove(&self.name);
+            }
+        }
+    }
+
+    /// Add a member (the caller holds the connection's membership lock).
+    pub(crate) fn add_member(&self, conn: Arc<ConnShared>, key: Option<String>) {
+        let id = conn.id;
+        self.with_live_room(|room, members| {
+            members.by_id.insert(id, conn.clone());
+            let _ = room.presence.send(Presence::Joined {
+                id,
+                key: key.clone(),
+            });
+        });
+    }
+
+    /// Remove a member (the caller holds, or has taken, the connection's membership).
     pub(crate) fn remove_member(&self, id: ConnectionId, key: Option<String>) {
         let Some(room) = self.existing() else { return };
-        if write(&room.members).remove(&id).is_some() {
+        if write(&room.members).by_id.remove(&id).is_some() {
             let _ = room.presence.send(Presence::Left { id, key });
         }
-        drop(room);
         self.remove_if_unused();
     }
 
@@ -172,6 +192,7 @@ impl Room {
             .unwrap_or_else(|| self.hub.policy());
         let members = read(&room.members);
         members
+            .by_id
             .iter()
             .filter(|(id, _)| Some(**id) != except)
             .filter(|(_, conn)| self.hub.deliver(conn, &message, policy))
@@ -181,33 +202,69 @@ impl Room {
     /// The members' connection ids.
     pub fn members(&self) -> Vec<ConnectionId> {
         self.existing()
-            .map(|room| read(&room.members).keys().copied().collect())
+            .map(|room| read(&room.members).by_id.keys().copied().collect())
             .unwrap_or_default()
     }
 
     /// How many members.
     pub fn count(&self) -> usize {
         self.existing()
-            .map(|room| read(&room.members).len())
+            .map(|room| read(&room.members).by_id.len())
             .unwrap_or(0)
     }
 
     /// Whether `id` is a member.
     pub fn contains(&self, id: ConnectionId) -> bool {
         self.existing()
-            .is_some_and(|room| read(&room.members).contains_key(&id))
+            .is_some_and(|room| read(&room.members).by_id.contains_key(&id))
     }
 
-    /// Subscribe to join/leave events from now on (the room then exists until the
-    /// receiver is dropped and the room is empty).
-    pub fn presence(&self) -> broadcast::Receiver<Presence> {
-        self.get_or_create().presence.subscribe()
+    /// Subscribe to join/leave events from now on; the room exists at least as long as
+    /// the returned [`PresenceEvents`].
+    pub fn presence(&self) -> PresenceEvents {
+        let receiver = self.with_live_room(|room, _| room.presence.subscribe());
+        PresenceEvents {
+            room: self.clone(),
+            receiver: Some(receiver),
+        }
     }
 
-    /// This room's slow-consumer policy, over the hub's.
+    /// This room's slow-consumer policy, over the hub's (the room is kept while it has
+    /// a policy of its own).
     pub fn set_policy(&self, policy: SlowConsumer) {
-        self.get_or_create()
-            .policy
-            .store(policy_to_u8(policy), Ordering::Relaxed);
+        self.with_live_room(|room, _| room.policy.store(policy_to_u8(policy), Ordering::Relaxed));
+    }
+}
+
+/// Join/leave events of a room (see [`Room::presence`]). A subscriber that falls more
+/// than 1,024 events behind skips the oldest and is told how many it missed.
+pub struct PresenceEvents {
+    room: Room,
+    receiver: Option<broadcast::Receiver<Presence>>,
+}
+
+impl std::fmt::Debug for PresenceEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceEvents")
+            .field("room", &self.room.name)
+            .finish()
+    }
+}
+
+impl PresenceEvents {
+    /// The next event; `Err(Lagged(n))` after missing `n` events.
+    pub async fn recv(&mut self) -> std::result::Result<Presence, broadcast::error::RecvError> {
+        match self.receiver.as_mut() {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for PresenceEvents {
+    fn drop(&mut self) {
+        // Unsubscribe first, then let the room go if nothing else keeps it.
+        self.receiver.take();
+        self.room.remove_if_unused();
     }
 }

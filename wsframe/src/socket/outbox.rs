@@ -71,6 +71,9 @@ struct State {
     queue: VecDeque<Outgoing>,
     closed: bool,
     close_now: Option<(CloseCode, String)>,
+    /// Handler sends waiting for room: the room a drain frees goes to them first, so
+    /// that a steady stream of hub messages cannot starve them.
+    waiting: usize,
 }
 
 pub(crate) struct Outbox {
@@ -91,6 +94,7 @@ impl Outbox {
                 queue: VecDeque::new(),
                 closed: false,
                 close_now: None,
+                waiting: 0,
             }),
             len: AtomicUsize::new(0),
             close_pending: AtomicBool::new(false),
@@ -106,15 +110,40 @@ impl Outbox {
 
     /// Queue `item`, waiting while the queue is full; `Err` once the connection closed.
     pub(crate) async fn push(&self, item: Outgoing) -> Result<(), Outgoing> {
-        let mut item = item;
+        /// Holds a reserved place among the waiting senders, also if the send is dropped.
+        struct Waiting<'a>(&'a Outbox, bool);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.lock().waiting -= 1;
+                }
+            }
+        }
+        let mut waiting = Waiting(self, false);
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.enqueue(item, true) {
-                Enqueue::Queued => return Ok(()),
-                Enqueue::Closed(back) => return Err(back),
-                Enqueue::Full(back) => item = back,
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return Err(item);
+                }
+                if state.queue.len() < self.capacity {
+                    if waiting.1 {
+                        state.waiting -= 1;
+                        waiting.1 = false;
+                    }
+                    state.queue.push_back(item);
+                    self.len.store(state.queue.len(), Ordering::Release);
+                    drop(state);
+                    self.writer.wake();
+                    return Ok(());
+                }
+                if !waiting.1 {
+                    state.waiting += 1;
+                    waiting.1 = true;
+                }
             }
             notified.await;
         }
@@ -176,8 +205,13 @@ impl Outbox {
             return Admission::Gone;
         }
         let mut admission = Admission::Queued;
-        if state.queue.len() >= self.capacity {
+        let reserved = state.waiting;
+        if state.queue.len() + reserved >= self.capacity {
             match policy {
+                // Room is promised to a waiting handler send.
+                SlowConsumer::DropNewest | SlowConsumer::DropOldest if reserved > 0 => {
+                    return Admission::Dropped;
+                }
                 SlowConsumer::DropNewest => return Admission::Dropped,
                 SlowConsumer::DropOldest => {
                     let oldest = state
@@ -334,6 +368,33 @@ mod tests {
             outbox.offer(text("g"), SlowConsumer::Close),
             Admission::Gone
         );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_handler_send_gets_the_room_before_hub_messages() {
+        let outbox = std::sync::Arc::new(Outbox::new(2));
+        outbox.offer(text("a"), SlowConsumer::DropNewest);
+        outbox.offer(text("b"), SlowConsumer::DropNewest);
+        let waiting = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let item = Outgoing::Message {
+                    message: text("mine"),
+                    from_hub: false,
+                };
+                outbox.push(item).await.is_ok()
+            })
+        };
+        tokio::task::yield_now().await;
+        // The driver frees room; a hub offer right after must not take it.
+        let mut batch = Vec::new();
+        outbox.drain(&mut batch, 1);
+        assert_eq!(
+            outbox.offer(text("hub"), SlowConsumer::DropOldest),
+            Admission::Dropped
+        );
+        assert!(waiting.await.unwrap(), "the handler send got in");
+        assert!(queued(&outbox).contains(&"mine".to_string()));
     }
 
     #[tokio::test]
