@@ -1,9 +1,10 @@
-//! Load generator for the echo scenarios (BENCH.md): N connections, K messages in
-//! flight on each, fixed-size text messages, for a fixed time. Prints one JSON line:
-//! messages echoed, msgs/s, latency p50/p99 (µs, send to echo), and this process's CPU
-//! seconds.
+//! Load generator (BENCH.md). Prints one JSON line with its figures and its own CPU.
 //!
-//! usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS
+//! - `loadgen echo URL CONNS IN_FLIGHT SIZE SECS`: N connections, K messages in flight on
+//!   each; msgs/s and latency (send to echo) p50/p99.
+//! - `loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS`: SUBSCRIBERS connections to
+//!   `BASE_URL/sub`, one publisher on `BASE_URL/pub` sending RATE messages/s carrying
+//!   their send time; delivered %, deliveries/s and latency (publish to delivery).
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,9 @@ fn cpu_seconds() -> f64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("bcast") {
+        return bcast(&args).await;
+    }
     assert!(args.len() == 7 && args[1] == "echo", "usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS");
     let url = args[2].clone();
     let conns: usize = args[3].parse().unwrap();
@@ -95,4 +99,113 @@ async fn main() {
             "loadgen_cpu_s": cpu,
         })
     );
+}
+
+fn micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+async fn bcast(args: &[String]) {
+    assert!(args.len() == 7, "usage: loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS");
+    let base = args[2].clone();
+    let subscribers: usize = args[3].parse().unwrap();
+    let rate: u64 = args[4].parse().unwrap();
+    let size: usize = args[5].parse().unwrap();
+    let secs: u64 = args[6].parse().unwrap();
+
+    // Latencies go to a few shared histograms (one per shard of subscribers).
+    const SHARDS: usize = 64;
+    let histograms: Arc<Vec<std::sync::Mutex<Histogram<u64>>>> = Arc::new(
+        (0..SHARDS)
+            .map(|_| std::sync::Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()))
+            .collect(),
+    );
+    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let connected = Arc::new(tokio::sync::Semaphore::new(0));
+    let limit = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut readers = Vec::with_capacity(subscribers);
+    for index in 0..subscribers {
+        let (histograms, delivered, connected, limit) =
+            (histograms.clone(), delivered.clone(), connected.clone(), limit.clone());
+        let url = format!("{base}/sub");
+        readers.push(tokio::spawn(async move {
+            let permit = limit.acquire_owned().await.unwrap();
+            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
+                .await
+                .expect("connect subscriber");
+            drop(permit);
+            connected.add_permits(1);
+            let shard = &histograms[index % SHARDS];
+            while let Some(Ok(message)) = ws.next().await {
+                if let Message::Text(text) = message {
+                    let sent: u64 = text[..16].trim().parse().unwrap_or(0);
+                    let latency = micros_now().saturating_sub(sent).max(1);
+                    shard.lock().unwrap().record(latency).ok();
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // All subscribers connected (and, give or take a moment, joined).
+    let _all = connected.acquire_many(subscribers as u32).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (mut publisher, _) = tokio_tungstenite::connect_async_with_config(format!("{base}/pub"), None, true)
+        .await
+        .expect("connect publisher");
+    // Tell the runner that set-up is over (it measures server CPU from here).
+    println!("READY");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    let cpu_start = cpu_seconds();
+    let started = Instant::now();
+    let padding = "p".repeat(size.saturating_sub(17));
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        ticker.tick().await;
+        publisher
+            .send(Message::text(format!("{:>16} {padding}", micros_now())))
+            .await
+            .expect("publish");
+        sent += 1;
+    }
+    let publishing = started.elapsed();
+    let expected = sent * subscribers as u64;
+    // Let the backlog drain, up to 15 s.
+    let drain_until = Instant::now() + Duration::from_secs(15);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let total = delivered.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds() - cpu_start;
+    let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+    for h in histograms.iter() {
+        merged.add(&*h.lock().unwrap()).unwrap();
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "sent": sent,
+            "expected": expected,
+            "delivered": total,
+            "delivered_pct": 100.0 * total as f64 / expected.max(1) as f64,
+            "seconds": publishing.as_secs_f64(),
+            "drain_seconds": elapsed.as_secs_f64(),
+            "deliveries_per_sec": total as f64 / elapsed.as_secs_f64(),
+            "p50_us": merged.value_at_quantile(0.5),
+            "p99_us": merged.value_at_quantile(0.99),
+            "loadgen_cpu_s": cpu,
+            "messages": total,
+        })
+    );
+    for reader in readers {
+        reader.abort();
+    }
 }
