@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -308,6 +308,12 @@ async fn bounded<T>(
     lifecycle: &Lifecycle,
     write: impl Future<Output = std::result::Result<T, WsError>>,
 ) -> std::result::Result<T, WsError> {
+    tokio::pin!(write);
+    // Most writes complete at once: arm the timer and the termination wait (each a
+    // registration) only for a write that has to wait.
+    if let Some(result) = write.as_mut().now_or_never() {
+        return result;
+    }
     tokio::select! {
         biased;
         result = write => result,
