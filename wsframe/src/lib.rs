@@ -7,25 +7,32 @@
 //! ## Quick start
 //!
 //! ```no_run
-//! use wsframe::{App, WebSocket};
+//! use wsframe::prelude::*;
 //!
-//! async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+//! #[websocket("/ws/<client_id>?<q>")]
+//! async fn echo(mut ws: WebSocket, client_id: u64, q: Option<String>) -> wsframe::Result<()> {
 //!     ws.accept().await?;
 //!     while let Ok(data) = ws.receive_text().await {
-//!         ws.send_text(format!("Message received: {data}")).await?;
+//!         ws.send_text(format!("Client {client_id} ({q:?}): {data}")).await?;
 //!     }
 //!     Ok(())
 //! }
 //!
 //! #[tokio::main]
 //! async fn main() -> wsframe::Result<()> {
-//!     App::new().websocket("/ws", echo).serve("127.0.0.1:8080").await
+//!     App::new().route(echo).serve("127.0.0.1:8080").await
 //! }
 //! ```
 //!
+//! Without the attribute, the same handler registers programmatically:
+//! `App::new().websocket("/ws", handler)` takes any async function of a `WebSocket` and
+//! extractors.
+//!
 //! ## Where things live
 //!
+//! - [`websocket`], [`dependency`]: the attributes (routes, parameters, guards, `Depends`).
 //! - [`App`], [`Route`]: registering routes, state and configuration.
+//! - [`Hub`], [`Room`]: broadcasting, rooms, presence, and the slow-consumer policy.
 //! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`]: the handle.
 //! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.

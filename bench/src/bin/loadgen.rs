@@ -5,6 +5,8 @@
 //! - `loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS`: SUBSCRIBERS connections to
 //!   `BASE_URL/sub`, one publisher on `BASE_URL/pub` sending RATE messages/s carrying
 //!   their send time; delivered %, deliveries/s and latency (publish to delivery).
+//! - `loadgen idle URL CONNS SECS`: open CONNS connections, exchange one message on each,
+//!   print `READY`, hold them SECS seconds (the runner reads the server's RSS meanwhile).
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +29,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("bcast") {
         return bcast(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("idle") {
+        return idle(&args).await;
     }
     assert!(args.len() == 7 && args[1] == "echo", "usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS");
     let url = args[2].clone();
@@ -208,4 +213,36 @@ async fn bcast(args: &[String]) {
     for reader in readers {
         reader.abort();
     }
+}
+
+async fn idle(args: &[String]) {
+    assert!(args.len() == 5, "usage: loadgen idle URL CONNS SECS");
+    let url = args[2].clone();
+    let conns: usize = args[3].parse().unwrap();
+    let secs: u64 = args[4].parse().unwrap();
+    let limit = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tasks = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let (url, limit) = (url.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = limit.acquire_owned().await.unwrap();
+            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
+                .await
+                .expect("connect");
+            // One echo, so that buffers allocated on first use are counted.
+            ws.send(Message::text("x")).await.unwrap();
+            let _ = ws.next().await;
+            drop(permit);
+            ws
+        }));
+    }
+    let mut sockets = Vec::with_capacity(conns);
+    for task in tasks {
+        sockets.push(task.await.unwrap());
+    }
+    println!("READY");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    println!("{}", serde_json::json!({ "connections": sockets.len() }));
 }
