@@ -5,6 +5,10 @@
 //! - `loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS`: SUBSCRIBERS connections to
 //!   `BASE_URL/sub`, one publisher on `BASE_URL/pub` sending RATE messages/s carrying
 //!   their send time; delivered %, deliveries/s and latency (publish to delivery).
+//! - `loadgen handshake HOST:PORT PATH CONCURRENCY SECS`: CONCURRENCY loops each opening a
+//!   connection, completing the WebSocket handshake on PATH, and closing it; handshakes/s.
+//!   Client sockets bind to 127.0.0.2–127.0.0.17 in turn so that ephemeral ports (and
+//!   TIME_WAIT) never run out.
 //! - `loadgen idle URL CONNS SECS`: open CONNS connections, exchange one message on each,
 //!   print `READY`, hold them SECS seconds (the runner reads the server's RSS meanwhile).
 use std::collections::VecDeque;
@@ -32,6 +36,9 @@ async fn main() {
     }
     if args.get(1).map(String::as_str) == Some("idle") {
         return idle(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("handshake") {
+        return handshake(&args).await;
     }
     assert!(args.len() == 7 && args[1] == "echo", "usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS");
     let url = args[2].clone();
@@ -245,4 +252,62 @@ async fn idle(args: &[String]) {
     std::io::stdout().flush().ok();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     println!("{}", serde_json::json!({ "connections": sockets.len() }));
+}
+
+async fn handshake(args: &[String]) {
+    assert!(args.len() == 6, "usage: loadgen handshake HOST:PORT PATH CONCURRENCY SECS");
+    let server: std::net::SocketAddr = args[2].parse().expect("HOST:PORT");
+    let path = args[3].clone();
+    let concurrency: usize = args[4].parse().unwrap();
+    let secs: u64 = args[5].parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_start = cpu_seconds();
+    let started = Instant::now();
+    let mut loops = Vec::new();
+    for worker in 0..concurrency {
+        let (stop, path) = (stop.clone(), path.clone());
+        loops.push(tokio::spawn(async move {
+            let (mut done, mut failed) = (0u64, 0u64);
+            let mut n = worker;
+            while !stop.load(Ordering::Relaxed) {
+                n += concurrency;
+                let source = std::net::SocketAddr::from(([127, 0, 0, 2 + (n % 16) as u8], 0));
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                let ok = async {
+                    socket.bind(source).ok()?;
+                    let tcp = socket.connect(server).await.ok()?;
+                    tcp.set_nodelay(true).ok()?;
+                    let url = format!("ws://{server}{path}");
+                    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.ok()?;
+                    ws.close(None).await.ok()?;
+                    // Wait for the server's close and its end of TCP.
+                    while let Some(Ok(_)) = ws.next().await {}
+                    Some(())
+                }
+                .await;
+                if ok.is_some() { done += 1 } else { failed += 1 }
+            }
+            (done, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut done, mut failed) = (0, 0);
+    for task in loops {
+        let (d, f) = task.await.unwrap();
+        done += d;
+        failed += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "handshakes": done,
+            "failed": failed,
+            "seconds": elapsed,
+            "handshakes_per_sec": done as f64 / elapsed,
+            "loadgen_cpu_s": cpu_seconds() - cpu_start,
+            "messages": done,
+        })
+    );
 }

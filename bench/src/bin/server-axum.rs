@@ -27,6 +27,8 @@ async fn main() {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-    let app = Router::new().route("/ws", get(handler));
+    let app = Router::new()
+        .route("/ws", get(handler))
+        .route("/hs/{room}", get(handler));
     axum::serve(listener, app).await.expect("serve");
 }
