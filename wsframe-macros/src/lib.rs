@@ -10,6 +10,7 @@
 mod args;
 mod dependency;
 mod diagnostics;
+mod unit_struct;
 mod websocket;
 
 use proc_macro::TokenStream;

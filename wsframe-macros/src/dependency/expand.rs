@@ -7,6 +7,7 @@ use syn::spanned::Spanned;
 
 use super::parse::Dependency;
 use crate::args;
+use crate::unit_struct;
 
 pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
     let Dependency {
@@ -29,11 +30,8 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
         extractions.push(args::extraction(arg, &var, krate, &req, &on_reject));
         call_args.push(var);
     }
-    let mut sig = item.sig.clone();
-    sig.ident = format_ident!("call");
-    let block = &item.block;
     let result = if *fallible {
-        let span = match &sig.output {
+        let span = match &item.sig.output {
             syn::ReturnType::Type(_, ty) => ty.span(),
             syn::ReturnType::Default => name.span(),
         };
@@ -44,18 +42,16 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
         quote!(::core::result::Result::Ok(__wsframe_out))
     };
 
+    let kept = unit_struct::with_kept_fn(
+        docs,
+        attrs,
+        vis,
+        item,
+        "call",
+        "The dependency as written; `#[depends(..)]` extracts its arguments and calls it.",
+    );
     quote! {
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
-        #vis struct #name;
-
-        impl #name {
-            #[doc = "The dependency as written; `#[depends(..)]` extracts its arguments and calls it."]
-            #[allow(clippy::unused_async)]
-            #(#attrs)*
-            #vis #sig #block
-        }
+        #kept
 
         impl #krate::Dependency for #name {
             type Output = #output;

@@ -9,6 +9,7 @@ use syn::spanned::Spanned;
 
 use super::parse::{Handler, Route};
 use crate::args::{self, Kind};
+use crate::unit_struct;
 
 pub(crate) fn expand(route: &Route) -> TokenStream {
     let Route {
@@ -57,10 +58,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         call_args.push(var);
     }
 
-    let mut sig = item.sig.clone();
-    sig.ident = format_ident!("handler");
-    let block = &item.block;
-    let result = match &sig.output {
+    let result = match &item.sig.output {
         syn::ReturnType::Type(_, ty) => {
             let into = quote_spanned!(ty.span()=> <#ty as #krate::HandlerResult>::into_result);
             quote!(#into(__wsframe_out))
@@ -70,18 +68,16 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let protocols = (!protocols.is_empty()).then(|| quote!(.protocols([#(#protocols),*])));
     let limits = limits.iter().map(|(key, value)| quote!(.#key(#value)));
 
+    let kept = unit_struct::with_kept_fn(
+        docs,
+        attrs,
+        vis,
+        item,
+        "handler",
+        "The handler as written; its route extracts the arguments and calls it.",
+    );
     quote! {
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
-        #vis struct #name;
-
-        impl #name {
-            #[doc = "The handler as written; its route extracts the arguments and calls it."]
-            #[allow(clippy::unused_async)]
-            #(#attrs)*
-            #vis #sig #block
-        }
+        #kept
 
         impl #krate::IntoRoute for #name {
             fn into_route(self) -> #krate::Route {
