@@ -8,15 +8,17 @@
 //! code: the handler is a separate task whose end (return, error, panic) decides the
 //! close code.
 
-use std::future::Future;
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
@@ -40,7 +42,6 @@ const LINGER: Duration = Duration::from_secs(2);
 
 pub(crate) struct Driver {
     pub(crate) shared: Arc<ConnShared>,
-    pub(crate) in_tx: mpsc::Sender<Message>,
     pub(crate) handler: JoinHandle<Result<()>>,
     pub(crate) limits: Limits,
     pub(crate) close_timeout: Duration,
@@ -63,242 +64,350 @@ enum Exit {
 }
 
 impl Driver {
-    pub(crate) async fn run(self, mut socket: Socket) {
-        let Driver {
-            shared,
-            in_tx,
-            mut handler,
-            limits,
-            close_timeout,
-            lifecycle,
-            hub,
-            permit,
-        } = self;
-        let counters = shared.counters.clone();
-        Counters::inc(&counters.connections_total);
-        Counters::inc(&counters.connections_open);
-        let idle = limits.get_idle_timeout();
-        let ping_interval = limits.get_ping_interval().min(idle);
+    /// Drive the connection until its socket is released and its handler has ended.
+    ///
+    /// This future lives as long as the connection, so its size is memory per idle
+    /// connection: it is not an `async fn` (whose arguments would be stored twice),
+    /// it borrows the driver instead of moving it, and every rare wait (closing, lingering, a write
+    /// the socket cannot take at once) is boxed, so that only what every connection
+    /// needs is kept inline.
+    pub(crate) fn run(&mut self, mut socket: Socket) -> impl Future<Output = ()> + Send + '_ {
+        async move {
+            let shared = &*self.shared;
+            let counters = &*shared.counters;
+            let (outbox, inbox) = (&shared.outbox, &shared.inbox);
+            let lifecycle = &self.lifecycle;
+            let close_timeout = self.close_timeout;
+            Counters::inc(&counters.connections_total);
+            Counters::inc(&counters.connections_open);
+            let idle = self.limits.get_idle_timeout();
+            let ping_interval = self.limits.get_ping_interval().min(idle);
 
-        let outbox = &shared.outbox;
-        let mut batch = Vec::new();
-        let mut in_tx = Some(in_tx);
-        let mut handler_done = false;
-        let mut shutdown_seen = false;
-        let mut closing = false;
-        let mut last_heard = Instant::now();
-        let mut ping_sent = false;
+            let mut batch = Batch::default();
+            let mut handler_done = false;
+            let mut shutdown_seen = false;
+            let mut closing = false;
+            let mut last_heard = Instant::now();
+            let mut ping_sent = false;
 
-        // Pinned once: creating these futures in every iteration would cost a lock each.
-        let terminated = lifecycle.terminated();
-        let shutting_down = lifecycle.shutting_down();
-        // One timer for pings, idleness and the close handshake. It is not moved on
-        // every message: when it fires it is re-armed from the time last heard.
-        let timer = sleep_until(last_heard + ping_interval);
-        tokio::pin!(terminated, shutting_down, timer);
+            // Pinned once: creating these futures in every iteration would cost a lock each.
+            let terminated = lifecycle.terminated();
+            let shutting_down = lifecycle.shutting_down();
+            // One timer for pings, idleness and the close handshake. It is not moved on
+            // every message: when it fires it is re-armed from the time last heard.
+            let timer = sleep_until(last_heard + ping_interval);
+            tokio::pin!(terminated, shutting_down, timer);
 
-        // Start waiting for the peer's answer to our close frame.
-        macro_rules! await_close_reply {
-            () => {{
-                closing = true;
-                outbox.close();
-                timer.as_mut().reset(Instant::now() + close_timeout);
-            }};
-        }
+            // Start waiting for the peer's answer to our close frame.
+            macro_rules! await_close_reply {
+                () => {{
+                    closing = true;
+                    outbox.close();
+                    timer.as_mut().reset(Instant::now() + close_timeout);
+                }};
+            }
 
-        let exit = loop {
-            // Read when the handler has room, or nobody receives any more (then data is
-            // dropped, but pings and the peer's close are still handled).
-            let can_deliver = in_tx
-                .as_ref()
-                .is_none_or(|tx| tx.is_closed() || tx.capacity() > 0);
+            let exit = loop {
+                // Read when the handler has room, or nobody receives any more (then data
+                // is dropped, but pings and the peer's close are still handled).
+                let can_deliver = inbox.can_deliver();
 
-            tokio::select! {
-                biased;
-                _ = &mut terminated => {
-                    shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
-                    break Exit::Reset;
-                }
-                outcome = &mut handler, if !handler_done => {
-                    handler_done = true;
-                    let (code, reason) = handler_close_code(outcome, &counters);
-                    if !closing {
-                        let sent = bounded(close_timeout, &lifecycle,
-                            flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, &counters)).await;
-                        if sent.is_err() {
-                            break Exit::Reset;
-                        }
-                        record_our_close(&shared, code, reason);
-                        await_close_reply!();
-                    }
-                }
-                _ = &mut shutting_down, if !shutdown_seen && !closing => {
-                    shutdown_seen = true;
-                    let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
-                    let sent = bounded(close_timeout, &lifecycle,
-                        flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, &counters)).await;
-                    if sent.is_err() {
+                tokio::select! {
+                    biased;
+                    _ = &mut terminated => {
+                        shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
                         break Exit::Reset;
                     }
-                    record_our_close(&shared, code, reason);
-                    await_close_reply!();
-                }
-                _ = std::future::poll_fn(|cx| outbox.poll_ready(cx)), if !closing => {
-                    if let Some((code, reason)) = outbox.drain(&mut batch, MAX_BATCH) {
-                        // The slow-consumer policy: close ahead of the queue (counted
-                        // by the hub where it decided).
-                        record_our_close(&shared, code, &reason);
-                        let sent = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await;
+                    outcome = &mut self.handler, if !handler_done => {
+                        handler_done = true;
+                        let (code, reason) = handler_close_code(outcome, counters);
+                        if !closing {
+                            let sent = Box::pin(bounded(close_timeout, lifecycle,
+                                flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, counters))).await;
+                            if sent.is_err() {
+                                break Exit::Reset;
+                            }
+                            record_our_close(shared, code, reason);
+                            await_close_reply!();
+                        }
+                    }
+                    _ = &mut shutting_down, if !shutdown_seen && !closing => {
+                        shutdown_seen = true;
+                        let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
+                        let sent = Box::pin(bounded(close_timeout, lifecycle,
+                            flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, counters))).await;
                         if sent.is_err() {
                             break Exit::Reset;
                         }
+                        record_our_close(shared, code, reason);
                         await_close_reply!();
-                        continue;
                     }
-                    // A peer that reads nothing for the idle timeout is gone or hostile; a
-                    // slow-consumer close preempts a write stuck on such a peer.
-                    let written = tokio::select! {
-                        biased;
-                        _ = std::future::poll_fn(|cx| outbox.poll_close_pending(cx)) => None,
-                        written = bounded(idle, &lifecycle, write_batch(&mut socket, &mut batch, &counters)) => Some(written),
-                    };
-                    let Some(written) = written else {
-                        batch.clear();
-                        continue;
-                    };
-                    match written {
-                        Ok(None) => {}
-                        Ok(Some((code, reason))) => {
-                            if bounded(close_timeout, &lifecycle, send_close(&mut socket, code, &reason)).await.is_err() {
+                    _ = poll_fn(|cx| outbox.poll_ready(cx)), if !closing => {
+                        if let Some((code, reason)) = outbox.drain(&mut batch.items, MAX_BATCH) {
+                            // The slow-consumer policy: close ahead of the queue (counted
+                            // by the hub where it decided).
+                            record_our_close(shared, code, &reason);
+                            if close_now(&mut socket, code, &reason, close_timeout, lifecycle).await.is_err() {
                                 break Exit::Reset;
                             }
-                            record_our_close(&shared, code, &reason);
                             await_close_reply!();
+                            continue;
                         }
-                        Err(e) => {
-                            debug!(error = %e, "write failed");
-                            shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
-                            break Exit::Reset;
-                        }
-                    }
-                }
-                frame = socket.next(), if can_deliver => {
-                    last_heard = Instant::now();
-                    ping_sent = false;
-                    match frame {
-                        Some(Ok(WsMessage::Text(text))) => {
-                            Counters::inc(&counters.messages_in);
-                            Counters::add(&counters.bytes_in, text.len() as u64);
-                            deliver(&in_tx, Message::Text(text));
-                        }
-                        Some(Ok(WsMessage::Binary(bytes))) => {
-                            Counters::inc(&counters.messages_in);
-                            Counters::add(&counters.bytes_in, bytes.len() as u64);
-                            deliver(&in_tx, Message::Binary(bytes));
-                        }
-                        Some(Ok(WsMessage::Ping(_))) => {
-                            // tungstenite queued the pong (only the latest one, so a ping
-                            // flood cannot grow a queue); send it now.
-                            if bounded(idle, &lifecycle, socket.flush()).await.is_err() {
-                                break Exit::Reset;
-                            }
-                        }
-                        Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
-                        Some(Ok(WsMessage::Close(frame))) => {
-                            shared.set_disconnect(match frame {
-                                Some(f) => Disconnect { code: Some(f.code.into()), reason: f.reason.as_str().to_owned() },
-                                None => Disconnect { code: None, reason: String::new() },
-                            });
-                            // The handler sees the disconnect once it has read what came before.
-                            in_tx = None;
-                            if !closing {
-                                // tungstenite queued the echo of the peer's close; send it.
-                                // Once it is out, tungstenite reports the close as done.
-                                match bounded(close_timeout, &lifecycle, socket.flush()).await {
-                                    Ok(()) => await_close_reply!(),
-                                    Err(WsError::ConnectionClosed) => break Exit::Clean,
-                                    Err(_) => break Exit::Reset,
+                        // Most batches go out at once; one the socket cannot take waits
+                        // (boxed) with a limit.
+                        let written = match poll_fn(|cx| batch.poll_write(&mut socket, counters, cx)).now_or_never() {
+                            Some(written) => Some(written),
+                            None => Box::pin(finish_write(&mut socket, &mut batch, outbox, idle, lifecycle, counters)).await,
+                        };
+                        let Some(written) = written else {
+                            batch.clear();
+                            continue;
+                        };
+                        match written {
+                            Ok(None) => {}
+                            Ok(Some((code, reason))) => {
+                                if close_now(&mut socket, code, &reason, close_timeout, lifecycle).await.is_err() {
+                                    break Exit::Reset;
                                 }
+                                record_our_close(shared, code, &reason);
+                                await_close_reply!();
                             }
-                        }
-                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Clean,
-                        Some(Err(e)) => match failure_close_code(&e) {
-                            Some((code, reason)) if !closing => {
-                                debug!(error = %e, code = code.0, "closing on protocol failure");
-                                record_our_close(&shared, code, reason);
-                                let _ = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, reason)).await;
-                                break Exit::Graceful;
-                            }
-                            _ => {
-                                debug!(error = %e, "connection failed");
+                            Err(e) => {
+                                debug!(error = %e, "write failed");
                                 shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
                                 break Exit::Reset;
                             }
-                        },
-                        None => {
-                            shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
-                            break Exit::Reset;
                         }
                     }
-                }
-                _ = reserve_slot(&in_tx), if !can_deliver => {}
-                _ = &mut timer => {
-                    let now = Instant::now();
-                    if closing {
-                        debug!("peer did not answer our close frame in time");
-                        break Exit::Graceful;
-                    }
-                    if !can_deliver {
-                        // We are not reading (the handler is behind): the peer's silence
-                        // is ours, not its.
-                        last_heard = now;
+                    frame = socket.next(), if can_deliver => {
+                        last_heard = Instant::now();
                         ping_sent = false;
-                    }
-                    let idle_at = last_heard + idle;
-                    if now >= idle_at {
-                        let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
-                        record_our_close(&shared, code, reason);
-                        let _ = bounded(close_timeout, &lifecycle, send_close(&mut socket, code, reason)).await;
-                        break Exit::Graceful;
-                    }
-                    if !ping_sent && now >= last_heard + ping_interval {
-                        ping_sent = true;
-                        let ping = socket.send(WsMessage::Ping(Default::default()));
-                        if bounded(idle, &lifecycle, ping).await.is_err() {
-                            break Exit::Reset;
+                        match frame {
+                            Some(Ok(WsMessage::Text(text))) => {
+                                Counters::inc(&counters.messages_in);
+                                Counters::add(&counters.bytes_in, text.len() as u64);
+                                inbox.deliver(Message::Text(text));
+                            }
+                            Some(Ok(WsMessage::Binary(bytes))) => {
+                                Counters::inc(&counters.messages_in);
+                                Counters::add(&counters.bytes_in, bytes.len() as u64);
+                                inbox.deliver(Message::Binary(bytes));
+                            }
+                            Some(Ok(WsMessage::Ping(_))) => {
+                                // tungstenite queued the pong (only the latest one, so a ping
+                                // flood cannot grow a queue); send it now.
+                                if flush(&mut socket, idle, lifecycle).await.is_err() {
+                                    break Exit::Reset;
+                                }
+                            }
+                            Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                            Some(Ok(WsMessage::Close(frame))) => {
+                                shared.set_disconnect(match frame {
+                                    Some(f) => Disconnect { code: Some(f.code.into()), reason: f.reason.as_str().to_owned() },
+                                    None => Disconnect { code: None, reason: String::new() },
+                                });
+                                // The handler sees the disconnect once it has read what came before.
+                                inbox.finish();
+                                if !closing {
+                                    // tungstenite queued the echo of the peer's close; send it.
+                                    // Once it is out, tungstenite reports the close as done.
+                                    match flush(&mut socket, close_timeout, lifecycle).await {
+                                        Ok(()) => await_close_reply!(),
+                                        Err(WsError::ConnectionClosed) => break Exit::Clean,
+                                        Err(_) => break Exit::Reset,
+                                    }
+                                }
+                            }
+                            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Exit::Clean,
+                            Some(Err(e)) => match failure_close_code(&e) {
+                                Some((code, reason)) if !closing => {
+                                    debug!(error = %e, code = code.0, "closing on protocol failure");
+                                    record_our_close(shared, code, reason);
+                                    let _ = close_now(&mut socket, code, reason, close_timeout, lifecycle).await;
+                                    break Exit::Graceful;
+                                }
+                                _ => {
+                                    debug!(error = %e, "connection failed");
+                                    shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
+                                    break Exit::Reset;
+                                }
+                            },
+                            None => {
+                                shared.set_disconnect(Disconnect { code: None, reason: "connection lost".into() });
+                                break Exit::Reset;
+                            }
                         }
                     }
-                    let next = if ping_sent { idle_at } else { (last_heard + ping_interval).min(idle_at) };
-                    timer.as_mut().reset(next);
+                    _ = poll_fn(|cx| inbox.poll_room(cx)), if !can_deliver => {}
+                    _ = &mut timer => {
+                        let now = Instant::now();
+                        if closing {
+                            debug!("peer did not answer our close frame in time");
+                            break Exit::Graceful;
+                        }
+                        if !can_deliver {
+                            // We are not reading (the handler is behind): the peer's silence
+                            // is ours, not its.
+                            last_heard = now;
+                            ping_sent = false;
+                        }
+                        let idle_at = last_heard + idle;
+                        if now >= idle_at {
+                            let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
+                            record_our_close(shared, code, reason);
+                            let _ = close_now(&mut socket, code, reason, close_timeout, lifecycle).await;
+                            break Exit::Graceful;
+                        }
+                        if !ping_sent && now >= last_heard + ping_interval {
+                            ping_sent = true;
+                            let ping = socket.send(WsMessage::Ping(Default::default()));
+                            if Box::pin(bounded(idle, lifecycle, ping)).await.is_err() {
+                                break Exit::Reset;
+                            }
+                        }
+                        let next = if ping_sent { idle_at } else { (last_heard + ping_interval).min(idle_at) };
+                        timer.as_mut().reset(next);
+                    }
                 }
-            }
-        };
+            };
 
-        // Wake the handler: receives and sends now fail with the disconnect. Leave the
-        // hub: registry, key, rooms (with presence events).
-        drop(in_tx);
-        outbox.close();
-        hub.deregister(&shared);
-        match exit {
-            Exit::Clean => {
-                let mut io = socket.into_inner();
-                let _ = tokio::time::timeout(LINGER, io.shutdown()).await;
+            // Wake the handler: receives and sends now fail with the disconnect. Leave the
+            // hub: registry, key, rooms (with presence events).
+            inbox.finish();
+            outbox.close();
+            self.hub.deregister(shared);
+            match exit {
+                Exit::Reset => drop(socket),
+                exit => Box::pin(release(socket, exit)).await,
             }
-            Exit::Graceful => linger(socket).await,
-            Exit::Reset => drop(socket),
-        }
-        counters
-            .connections_open
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        drop(permit);
+            counters
+                .connections_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(self.permit.take());
 
-        if !handler_done {
-            tokio::select! {
-                outcome = &mut handler => { handler_close_code(outcome, &counters); }
-                _ = lifecycle.terminated() => handler.abort(),
+            if !handler_done {
+                tokio::select! {
+                    outcome = &mut self.handler => { handler_close_code(outcome, counters); }
+                    _ = lifecycle.terminated() => self.handler.abort(),
+                }
             }
         }
     }
+}
+
+/// Release the TCP connection after a close handshake (clean) or our close frame
+/// (graceful).
+async fn release(socket: Socket, exit: Exit) {
+    match exit {
+        Exit::Clean => {
+            let mut io = socket.into_inner();
+            let _ = tokio::time::timeout(LINGER, io.shutdown()).await;
+        }
+        Exit::Graceful => linger(socket).await,
+        Exit::Reset => drop(socket),
+    }
+}
+
+/// Messages drained from the outbox, written in order with one flush.
+#[derive(Default)]
+struct Batch {
+    items: VecDeque<Outgoing>,
+    /// A close request met in the batch, sent once what came before it is flushed.
+    close: Option<(CloseCode, String)>,
+    /// Written but not yet counted: counters are updated once per batch.
+    messages: u64,
+    bytes: u64,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.close = None;
+    }
+
+    /// Write the batch in order, then flush once. Ready with a close request met in the
+    /// batch (what followed it is discarded: nothing is sent after a close). Progress is
+    /// kept in the batch, so this can be polled again after `Pending`.
+    fn poll_write(
+        &mut self,
+        socket: &mut Socket,
+        counters: &Counters,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::result::Result<Option<(CloseCode, String)>, WsError>> {
+        while let Some(item) = self.items.front() {
+            if let Outgoing::Close(..) = item {
+                if let Some(Outgoing::Close(code, reason)) = self.items.pop_front() {
+                    self.close = Some((code, reason));
+                }
+                self.items.clear();
+                break;
+            }
+            ready!(socket.poll_ready_unpin(cx))?;
+            if let Some(Outgoing::Message { message, .. }) = self.items.pop_front() {
+                self.messages += 1;
+                self.bytes += message.len() as u64;
+                socket.start_send_unpin(message)?;
+            }
+        }
+        // Counted before the flush, so a peer that has read a message sees it counted.
+        if self.messages > 0 {
+            Counters::add(&counters.messages_out, std::mem::take(&mut self.messages));
+            Counters::add(&counters.bytes_out, std::mem::take(&mut self.bytes));
+        }
+        ready!(socket.poll_flush_unpin(cx))?;
+        Poll::Ready(Ok(self.close.take()))
+    }
+}
+
+/// Finish a batch the socket could not take at once. A peer that reads nothing for the
+/// idle timeout is gone or hostile, and a slow-consumer close preempts the write
+/// (`None`: the caller drops the rest of the batch).
+async fn finish_write(
+    socket: &mut Socket,
+    batch: &mut Batch,
+    outbox: &Outbox,
+    limit: Duration,
+    lifecycle: &Lifecycle,
+    counters: &Counters,
+) -> Option<std::result::Result<Option<(CloseCode, String)>, WsError>> {
+    tokio::select! {
+        biased;
+        _ = poll_fn(|cx| outbox.poll_close_pending(cx)) => None,
+        written = bounded(limit, lifecycle, poll_fn(|cx| batch.poll_write(socket, counters, cx))) => Some(written),
+    }
+}
+
+/// Flush what tungstenite queued (a pong, the echo of a close), waiting (boxed) only
+/// when the socket cannot take it at once.
+async fn flush(
+    socket: &mut Socket,
+    limit: Duration,
+    lifecycle: &Lifecycle,
+) -> std::result::Result<(), WsError> {
+    if let Some(result) = poll_fn(|cx| socket.poll_flush_unpin(cx)).now_or_never() {
+        return result;
+    }
+    Box::pin(bounded(
+        limit,
+        lifecycle,
+        poll_fn(|cx| socket.poll_flush_unpin(cx)),
+    ))
+    .await
+}
+
+/// Send a close frame now (boxed: it happens once per connection).
+async fn close_now(
+    socket: &mut Socket,
+    code: CloseCode,
+    reason: &str,
+    limit: Duration,
+    lifecycle: &Lifecycle,
+) -> std::result::Result<(), WsError> {
+    Box::pin(bounded(limit, lifecycle, send_close(socket, code, reason))).await
 }
 
 /// Run a socket write, giving up after `limit` or when the server terminates: a peer
@@ -319,21 +428,6 @@ async fn bounded<T>(
         result = write => result,
         _ = lifecycle.terminated() => Err(WsError::Io(std::io::ErrorKind::Interrupted.into())),
         _ = tokio::time::sleep(limit) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
-    }
-}
-
-fn deliver(in_tx: &Option<mpsc::Sender<Message>>, message: Message) {
-    if let Some(tx) = in_tx {
-        // Capacity was checked before reading; a closed queue means the handler no
-        // longer receives, and the message has nobody to go to.
-        let _ = tx.try_send(message);
-    }
-}
-
-async fn reserve_slot(in_tx: &Option<mpsc::Sender<Message>>) {
-    match in_tx {
-        Some(tx) => drop(tx.reserve().await),
-        None => std::future::pending().await,
     }
 }
 
@@ -402,56 +496,26 @@ async fn send_close(
     socket.close(Some(frame)).await
 }
 
-/// Write the drained `batch` in order, then flush once. Returns a close request met in
-/// the batch (what followed it is discarded: nothing is sent after a close).
-async fn write_batch(
-    socket: &mut Socket,
-    batch: &mut Vec<Outgoing>,
-    counters: &Counters,
-) -> std::result::Result<Option<(CloseCode, String)>, WsError> {
-    let (mut count, mut bytes) = (0u64, 0u64);
-    let mut close = None;
-    for item in batch.drain(..) {
-        match item {
-            Outgoing::Message { message, .. } => {
-                bytes += message.len() as u64;
-                count += 1;
-                socket.feed(message).await?;
-            }
-            Outgoing::Close(code, reason) => {
-                close = Some((code, reason));
-                break;
-            }
-        }
-    }
-    batch.clear();
-    // Counted before the flush, so a peer that has read a message sees it counted.
-    Counters::add(&counters.messages_out, count);
-    Counters::add(&counters.bytes_out, bytes);
-    socket.flush().await?;
-    Ok(close)
-}
-
 /// Write what is already queued, then the close frame (a close request found in the
 /// queue wins over `code`; a slow-consumer close skips the queue).
 async fn flush_queue_then_close(
     socket: &mut Socket,
     outbox: &Outbox,
-    batch: &mut Vec<Outgoing>,
+    batch: &mut Batch,
     code: CloseCode,
     reason: &str,
     counters: &Counters,
 ) -> std::result::Result<(), WsError> {
     outbox.close();
     loop {
-        if let Some((code, reason)) = outbox.drain(batch, MAX_BATCH) {
+        if let Some((code, reason)) = outbox.drain(&mut batch.items, MAX_BATCH) {
             batch.clear();
             return send_close(socket, code, &reason).await;
         }
         if batch.is_empty() {
             return send_close(socket, code, reason).await;
         }
-        if let Some((code, reason)) = write_batch(socket, batch, counters).await? {
+        if let Some((code, reason)) = poll_fn(|cx| batch.poll_write(socket, counters, cx)).await? {
             return send_close(socket, code, &reason).await;
         }
     }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -146,9 +146,12 @@ async fn route(
                 app.config.read_buffer_size,
                 app.config.write_buffer_size,
             );
-            let span = start.span.clone();
-            let mut start = start;
-            start.driver.permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Start {
+                mut driver,
+                ready,
+                span,
+            } = *start;
+            driver.permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
             app.lifecycle.spawn(
                 async move {
                     match on_upgrade.await {
@@ -159,16 +162,14 @@ async fn route(
                                 Some(config),
                             )
                             .await;
-                            let _ = start.ready.send(Ok(()));
-                            start.driver.run(socket).await;
+                            let _ = ready.send(Ok(()));
+                            driver.run(socket).await;
                         }
                         Err(e) => {
-                            start.driver.hub.deregister(&start.driver.shared);
+                            driver.hub.deregister(&driver.shared);
                             warn!(error = %e, "upgrade failed after 101");
-                            let _ = start
-                                .ready
-                                .send(Err(Error::custom(format!("upgrade failed: {e}"))));
-                            start.driver.handler.abort();
+                            let _ = ready.send(Err(Error::custom(format!("upgrade failed: {e}"))));
+                            driver.handler.abort();
                         }
                     }
                 }
@@ -243,17 +244,16 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     let span = info_span!("ws", id = %id, route = %ws.route, peer = %request.peer);
     let (decision_tx, decision_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = oneshot::channel();
-    let (in_tx, in_rx) = mpsc::channel(app.config.incoming_queue);
     let shared = Arc::new(ConnShared::new(
         id,
         ws.route.clone(),
         request.protocols.clone(),
         ws.protocols.clone(),
         app.counters.clone(),
-        app.config.outgoing_queue,
+        (app.config.outgoing_queue, app.config.incoming_queue),
         (decision_tx, ready_rx),
     ));
-    let socket = WebSocket::new(shared.clone(), in_rx);
+    let socket = WebSocket::new(shared.clone());
     let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));
     let mut guard = AbortOnDrop(Some(handler));
 
@@ -284,7 +284,6 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                 start: Box::new(Start {
                     driver: Driver {
                         shared,
-                        in_tx,
                         handler,
                         limits: ws.limits.clone(),
                         close_timeout: app.config.close_timeout,

@@ -366,7 +366,7 @@ mod tests {
             Vec::new(),
             Arc::from(Vec::new()),
             Arc::new(Counters::default()),
-            8,
+            (8, 16),
             (decision_tx, ready_rx),
         ));
         conn.decide_accept(None, HeaderMap::new()).unwrap();

@@ -10,7 +10,6 @@ use futures_util::{Sink, Stream};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
 
 use super::{ConnShared, Outgoing};
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
@@ -203,7 +202,12 @@ impl Sink<Message> for Sender {
 /// closes ([`Receiver::disconnect`] then tells why).
 pub struct Receiver {
     shared: Arc<ConnShared>,
-    rx: mpsc::Receiver<Message>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.inbox.close_reader();
+    }
 }
 
 impl std::fmt::Debug for Receiver {
@@ -215,14 +219,14 @@ impl std::fmt::Debug for Receiver {
 }
 
 impl Receiver {
-    pub(crate) fn new(shared: Arc<ConnShared>, rx: mpsc::Receiver<Message>) -> Receiver {
-        Receiver { shared, rx }
+    pub(crate) fn new(shared: Arc<ConnShared>) -> Receiver {
+        Receiver { shared }
     }
 
     /// Receive the next data message, or [`Error::Disconnected`] with the close code.
     pub async fn receive(&mut self) -> Result<Message> {
         self.shared.decide_accept(None, HeaderMap::new())?;
-        match self.rx.recv().await {
+        match std::future::poll_fn(|cx| self.shared.inbox.poll_recv(cx)).await {
             Some(message) => Ok(message),
             None => Err(Error::Disconnected(self.shared.disconnect())),
         }
@@ -252,7 +256,10 @@ impl Receiver {
 
     /// Why the connection ended, once it has.
     pub fn disconnect(&self) -> Option<crate::Disconnect> {
-        self.rx.is_closed().then(|| self.shared.disconnect())
+        self.shared
+            .inbox
+            .is_finished()
+            .then(|| self.shared.disconnect())
     }
 }
 
@@ -266,10 +273,10 @@ fn unexpected(expected: &'static str, received: &Message) -> Error {
 impl Stream for Receiver {
     type Item = Message;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         if self.shared.decide_accept(None, HeaderMap::new()).is_err() {
             return Poll::Ready(None);
         }
-        self.rx.poll_recv(cx)
+        self.shared.inbox.poll_recv(cx)
     }
 }

@@ -30,6 +30,7 @@
 //! ```
 
 mod halves;
+mod inbox;
 mod membership;
 mod outbox;
 pub(crate) mod shared;
@@ -41,7 +42,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
 
 pub use halves::{Receiver, Sender};
 pub use outbox::SlowConsumer;
@@ -131,10 +131,10 @@ impl std::fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(shared: Arc<ConnShared>, rx: mpsc::Receiver<Message>) -> WebSocket {
+    pub(crate) fn new(shared: Arc<ConnShared>) -> WebSocket {
         WebSocket {
             sender: Sender::new(shared.clone()),
-            receiver: Receiver::new(shared, rx),
+            receiver: Receiver::new(shared),
         }
     }
 

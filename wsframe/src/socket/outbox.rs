@@ -279,7 +279,7 @@ impl Outbox {
     /// ahead of the queue, if the slow-consumer policy asked for one.
     pub(crate) fn drain(
         &self,
-        batch: &mut Vec<Outgoing>,
+        batch: &mut VecDeque<Outgoing>,
         max: usize,
     ) -> Option<(CloseCode, String)> {
         let mut state = self.lock();
@@ -318,7 +318,7 @@ mod tests {
     }
 
     fn queued(outbox: &Outbox) -> Vec<String> {
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         outbox.drain(&mut batch, usize::MAX);
         batch
             .into_iter()
@@ -358,7 +358,7 @@ mod tests {
             outbox.offer(text("f"), SlowConsumer::Close),
             Admission::Closing
         );
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         assert_eq!(
             outbox.drain(&mut batch, 10).map(|c| c.0),
             Some(CloseCode::TRY_AGAIN_LATER)
@@ -387,7 +387,7 @@ mod tests {
         };
         tokio::task::yield_now().await;
         // The driver frees room; a hub offer right after must not take it.
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         outbox.drain(&mut batch, 1);
         assert_eq!(
             outbox.offer(text("hub"), SlowConsumer::DropOldest),

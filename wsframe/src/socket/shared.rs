@@ -8,6 +8,7 @@ use http::HeaderMap;
 use tokio::sync::oneshot;
 
 use super::Outbox;
+use super::inbox::Inbox;
 use super::membership::Membership;
 use crate::metrics::Counters;
 use crate::{ConnectionId, Disconnect, Error, Rejection, Result};
@@ -38,6 +39,8 @@ pub(crate) struct ConnShared {
     pub(crate) counters: Arc<Counters>,
     /// The outgoing queue, drained by the driver.
     pub(crate) outbox: Outbox,
+    /// The incoming queue, filled by the driver.
+    pub(crate) inbox: Inbox,
     /// Key and rooms in the hub.
     pub(crate) membership: Membership,
     accept: Mutex<AcceptState>,
@@ -53,7 +56,7 @@ impl ConnShared {
         offered: Vec<String>,
         supported: Arc<[String]>,
         counters: Arc<Counters>,
-        queue_capacity: usize,
+        (queue_capacity, incoming_capacity): (usize, usize),
         (decision, ready): (oneshot::Sender<Decision>, oneshot::Receiver<Result<()>>),
     ) -> ConnShared {
         ConnShared {
@@ -63,6 +66,7 @@ impl ConnShared {
             supported,
             counters,
             outbox: Outbox::new(queue_capacity),
+            inbox: Inbox::new(incoming_capacity),
             membership: Membership::default(),
             accept: Mutex::new(AcceptState::Pending { decision, ready }),
             accepted: AtomicBool::new(false),
