@@ -71,6 +71,7 @@ impl Driver {
     /// it borrows the driver instead of moving it, and every rare wait (closing, lingering, a write
     /// the socket cannot take at once) is boxed, so that only what every connection
     /// needs is kept inline.
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
     pub(crate) fn run(&mut self, mut socket: Socket) -> impl Future<Output = ()> + Send + '_ {
         async move {
             let shared = &*self.shared;
