@@ -294,8 +294,10 @@ impl Config {
         self
     }
 
-    /// Socket read buffer per connection (default 4 KiB). The protocol layer's default
-    /// of 128 KiB costs about 135 KiB of memory per idle connection; 4 KiB about 7 KiB.
+    /// Bytes read from the socket at once (default 4 KiB): many small frames arrive
+    /// with one system call. The buffer is held only while received bytes wait to be
+    /// parsed, so an idle connection holds none (the protocol layer's default, a 128 KiB
+    /// buffer kept for the connection's life, costs about 135 KiB per idle connection).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(256);
         self

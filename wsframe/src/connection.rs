@@ -30,9 +30,10 @@ use tracing::{debug, error, warn};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Counters;
 use crate::socket::{ConnShared, Outbox, Outgoing};
+use crate::transport::{CODEC_READ_BUFFER, Transport};
 use crate::{CloseCode, Disconnect, Hub, Limits, Message, Result};
 
-pub(crate) type Io = TokioIo<Upgraded>;
+pub(crate) type Io = Transport<TokioIo<Upgraded>>;
 pub(crate) type Socket = WebSocketStream<Io>;
 
 /// Most queued messages written before one flush.
@@ -544,14 +545,15 @@ async fn linger(socket: Socket) {
     }
 }
 
-/// tungstenite's settings for a connection with these limits.
+/// tungstenite's settings for a connection with these limits. Its read buffer is
+/// small and kept for the connection's life; the socket is read in larger chunks by
+/// the [`Transport`] under it.
 pub(crate) fn protocol_config(
     limits: &Limits,
-    read_buffer: usize,
     write_buffer: usize,
 ) -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(read_buffer)
+        .read_buffer_size(CODEC_READ_BUFFER)
         .write_buffer_size(write_buffer)
         .max_message_size(Some(limits.get_max_message_size()))
         .max_frame_size(Some(limits.get_max_frame_size()))

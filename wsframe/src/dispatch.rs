@@ -27,6 +27,7 @@ use crate::request::parse_protocols;
 use crate::response::{IntoResponse, Response, plain};
 use crate::router::PathParams;
 use crate::socket::{ConnShared, Decision, WebSocket};
+use crate::transport::Transport;
 use crate::{ConnectionId, Error, HandshakeRequest, Result};
 
 /// What the connection watchdog needs to know about its requests.
@@ -141,11 +142,8 @@ async fn route(
             start,
         } => {
             let response = handshake::switching_protocols(&key, protocol.as_deref(), headers);
-            let config = protocol_config(
-                &ws.limits,
-                app.config.read_buffer_size,
-                app.config.write_buffer_size,
-            );
+            let config = protocol_config(&ws.limits, app.config.write_buffer_size);
+            let read_chunk = app.config.read_buffer_size;
             let Start {
                 mut driver,
                 ready,
@@ -157,7 +155,7 @@ async fn route(
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             let socket = WebSocketStream::from_raw_socket(
-                                TokioIo::new(upgraded),
+                                Transport::new(TokioIo::new(upgraded), read_chunk),
                                 Role::Server,
                                 Some(config),
                             )

@@ -69,6 +69,7 @@ mod server;
 mod shutdown;
 mod socket;
 pub mod testing;
+mod transport;
 
 pub use app::{App, IntoRoute, Route};
 pub use close::CloseCode;
