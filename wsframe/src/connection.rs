@@ -15,8 +15,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::{JoinError, JoinHandle};
@@ -27,13 +25,13 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tracing::{debug, error, warn};
 
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
 use crate::socket::{ConnShared, Outbox, Outgoing};
-use crate::transport::{CODEC_READ_BUFFER, Transport};
+use crate::transport::{CODEC_READ_BUFFER, Transport, Upgraded};
 use crate::{CloseCode, Disconnect, Hub, Limits, Message, Result};
 
-pub(crate) type Io = Transport<TokioIo<Upgraded>>;
+pub(crate) type Io = Transport<Upgraded>;
 pub(crate) type Socket = WebSocketStream<Io>;
 
 /// Most queued messages written before one flush.
@@ -87,18 +85,16 @@ impl Driver {
 
             let mut batch = Batch::default();
             let mut handler_done = false;
-            let mut shutdown_seen = false;
             let mut closing = false;
             let mut last_heard = Instant::now();
             let mut ping_sent = false;
 
-            // Pinned once: creating these futures in every iteration would cost a lock each.
-            let terminated = lifecycle.terminated();
-            let shutting_down = lifecycle.shutting_down();
+            // Shutdown and termination, polled only when they fire.
+            let mut watch = lifecycle.watch();
             // One timer for pings, idleness and the close handshake. It is not moved on
             // every message: when it fires it is re-armed from the time last heard.
             let timer = sleep_until(last_heard + ping_interval);
-            tokio::pin!(terminated, shutting_down, timer);
+            tokio::pin!(timer);
 
             // Start waiting for the peer's answer to our close frame.
             macro_rules! await_close_reply {
@@ -116,10 +112,6 @@ impl Driver {
 
                 tokio::select! {
                     biased;
-                    _ = &mut terminated => {
-                        shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
-                        break Exit::Reset;
-                    }
                     outcome = &mut self.handler, if !handler_done => {
                         handler_done = true;
                         let (code, reason) = handler_close_code(outcome, counters);
@@ -133,8 +125,14 @@ impl Driver {
                             await_close_reply!();
                         }
                     }
-                    _ = &mut shutting_down, if !shutdown_seen && !closing => {
-                        shutdown_seen = true;
+                    event = poll_fn(|cx| watch.poll_event(cx)) => {
+                        if event == Event::Terminated {
+                            shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
+                            break Exit::Reset;
+                        }
+                        if closing {
+                            continue;
+                        }
                         let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
                         let sent = Box::pin(bounded(close_timeout, lifecycle,
                             flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, counters))).await;

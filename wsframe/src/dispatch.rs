@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
@@ -27,7 +26,7 @@ use crate::request::parse_protocols;
 use crate::response::{IntoResponse, Response, plain};
 use crate::router::PathParams;
 use crate::socket::{ConnShared, Decision, WebSocket};
-use crate::transport::Transport;
+use crate::transport::{Transport, Upgraded};
 use crate::{ConnectionId, Error, HandshakeRequest, Result};
 
 /// What the connection watchdog needs to know about its requests.
@@ -154,8 +153,9 @@ async fn route(
                 async move {
                     match on_upgrade.await {
                         Ok(upgraded) => {
+                            let (upgraded, prefix) = Upgraded::new(upgraded);
                             let socket = WebSocketStream::from_raw_socket(
-                                Transport::new(TokioIo::new(upgraded), read_chunk),
+                                Transport::new(upgraded, read_chunk, &prefix),
                                 Role::Server,
                                 Some(config),
                             )

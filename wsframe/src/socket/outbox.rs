@@ -119,6 +119,12 @@ impl Outbox {
                 }
             }
         }
+        // Usually there is room: queue without arming a wait (which takes a lock).
+        let item = match self.enqueue(item, true) {
+            Enqueue::Queued => return Ok(()),
+            Enqueue::Closed(item) => return Err(item),
+            Enqueue::Full(item) => item,
+        };
         let mut waiting = Waiting(self, false);
         loop {
             let notified = self.space.notified();
