@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tracing::{debug, error, warn};
 
+use crate::gate::Gate;
 use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
 use crate::socket::{ConnShared, Outbox, Outgoing};
@@ -95,6 +96,9 @@ impl Driver {
             // every message: when it fires it is re-armed from the time last heard.
             let timer = sleep_until(last_heard + ping_interval);
             tokio::pin!(timer);
+            // The handler's end and the timer are polled only when they fire (each poll
+            // of them otherwise costs a waker registration on every message).
+            let (handler_gate, timer_gate) = (Gate::new(), Gate::new());
 
             // Start waiting for the peer's answer to our close frame.
             macro_rules! await_close_reply {
@@ -102,6 +106,7 @@ impl Driver {
                     closing = true;
                     outbox.close();
                     timer.as_mut().reset(Instant::now() + close_timeout);
+                    timer_gate.reopen();
                 }};
             }
 
@@ -112,7 +117,7 @@ impl Driver {
 
                 tokio::select! {
                     biased;
-                    outcome = &mut self.handler, if !handler_done => {
+                    outcome = poll_fn(|cx| handler_gate.poll(cx, |inner| Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
                         handler_done = true;
                         let (code, reason) = handler_close_code(outcome, counters);
                         if !closing {
@@ -239,7 +244,7 @@ impl Driver {
                         }
                     }
                     _ = poll_fn(|cx| inbox.poll_room(cx)), if !can_deliver => {}
-                    _ = &mut timer => {
+                    _ = poll_fn(|cx| timer_gate.poll(cx, |inner| timer.as_mut().poll(inner))) => {
                         let now = Instant::now();
                         if closing {
                             debug!("peer did not answer our close frame in time");
@@ -267,6 +272,7 @@ impl Driver {
                         }
                         let next = if ping_sent { idle_at } else { (last_heard + ping_interval).min(idle_at) };
                         timer.as_mut().reset(next);
+                        timer_gate.reopen();
                     }
                 }
             };

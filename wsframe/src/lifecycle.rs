@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
+
+use crate::gate::Gate;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Lifecycle {
@@ -44,10 +44,7 @@ impl Lifecycle {
     /// The lifecycle as one connection's driver watches it (see [`Watch`]).
     pub(crate) fn watch(&self) -> Watch {
         Watch {
-            gate: Arc::new(Gate {
-                woken: AtomicBool::new(true),
-                task: AtomicWaker::new(),
-            }),
+            gate: Gate::new(),
             shutdown: Some(Box::pin(self.shutdown.clone().cancelled_owned())),
             terminate: Box::pin(self.terminate.clone().cancelled_owned()),
         }
@@ -75,56 +72,36 @@ pub(crate) enum Event {
     Terminated,
 }
 
-/// Shutdown and termination as one event source for a driver's `select!`.
-///
-/// `select!` polls every branch on every wake-up, and polling a cancellation future
-/// takes a lock: a profile of the echo benchmark put the two of them at 12% of the
-/// server's instructions. The watch polls them only after they asked to be woken; on
-/// other wake-ups it costs an atomic swap.
+/// Shutdown and termination as one event source for a driver's `select!`, behind a
+/// [`Gate`]: polling a cancellation future takes a lock, and a profile of the echo
+/// benchmark put the two of them at 12% of the server's instructions.
 pub(crate) struct Watch {
     gate: Arc<Gate>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     terminate: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
-struct Gate {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Gate {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
-
 impl Watch {
     /// Ready with the next event: `ShuttingDown` once, then `Terminated` (which may also
     /// come first).
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        self.gate.task.register(cx.waker());
-        if !self.gate.woken.swap(false, Ordering::AcqRel) {
-            return Poll::Pending;
+        let (terminate, shutdown) = (&mut self.terminate, &mut self.shutdown);
+        let event = self.gate.poll(cx, |inner| {
+            if terminate.as_mut().poll(inner).is_ready() {
+                return Poll::Ready(Event::Terminated);
+            }
+            match shutdown.as_mut().map(|s| s.as_mut().poll(inner)) {
+                Some(Poll::Ready(())) => Poll::Ready(Event::ShuttingDown),
+                _ => Poll::Pending,
+            }
+        });
+        match event {
+            // Termination stays ready.
+            Poll::Ready(Event::Terminated) => self.gate.reopen(),
+            Poll::Ready(Event::ShuttingDown) => self.shutdown = None,
+            Poll::Pending => {}
         }
-        let waker = Waker::from(self.gate.clone());
-        let mut inner = Context::from_waker(&waker);
-        if self.terminate.as_mut().poll(&mut inner).is_ready() {
-            // Stays ready.
-            self.gate.woken.store(true, Ordering::Release);
-            return Poll::Ready(Event::Terminated);
-        }
-        if let Some(shutdown) = &mut self.shutdown
-            && shutdown.as_mut().poll(&mut inner).is_ready()
-        {
-            self.shutdown = None;
-            return Poll::Ready(Event::ShuttingDown);
-        }
-        Poll::Pending
+        event
     }
 }
 
@@ -132,6 +109,7 @@ impl Watch {
 mod tests {
     use super::*;
     use std::future::poll_fn;
+    use std::task::Waker;
 
     #[tokio::test]
     async fn a_watch_sees_shutdown_once_then_termination() {

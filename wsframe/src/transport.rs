@@ -33,13 +33,10 @@ thread_local! {
 }
 
 fn take_spare(chunk: usize) -> BytesMut {
-    SPARE
-        .with(|spare| {
-            let mut spare = spare.borrow_mut();
-            let at = spare.iter().rposition(|b| b.capacity() >= chunk)?;
-            Some(spare.swap_remove(at))
-        })
-        .unwrap_or_else(|| BytesMut::with_capacity(chunk))
+    match SPARE.with(|spare| spare.borrow_mut().pop()) {
+        Some(buffer) if buffer.capacity() >= chunk => buffer,
+        _ => BytesMut::with_capacity(chunk),
+    }
 }
 
 fn give_spare(buffer: BytesMut) {
