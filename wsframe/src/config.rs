@@ -303,8 +303,10 @@ impl Config {
         self
     }
 
-    /// Bytes gathered before a write to the socket (default 4 KiB); queued messages
-    /// are written together and flushed once.
+    /// Bytes the protocol layer gathers before writing its own frames (pongs, close
+    /// frames; default 4 KiB). Data messages do not pass through it: each is encoded
+    /// once (a broadcast once for all its recipients) and whatever is queued goes to
+    /// the socket together, up to 64 frames per vectored write.
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
         self

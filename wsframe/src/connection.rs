@@ -10,12 +10,14 @@
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
+use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
@@ -152,7 +154,7 @@ impl Driver {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
                             record_our_close(shared, code, &reason);
-                            if close_now(&mut socket, code, &reason, close_timeout, lifecycle).await.is_err() {
+                            if close_now((&mut socket, &mut batch, counters), code, &reason, close_timeout, lifecycle).await.is_err() {
                                 break Exit::Reset;
                             }
                             await_close_reply!();
@@ -165,13 +167,13 @@ impl Driver {
                             None => Box::pin(finish_write(&mut socket, &mut batch, outbox, idle, lifecycle, counters)).await,
                         };
                         let Some(written) = written else {
-                            batch.clear();
+                            batch.abandon();
                             continue;
                         };
                         match written {
                             Ok(None) => {}
                             Ok(Some((code, reason))) => {
-                                if close_now(&mut socket, code, &reason, close_timeout, lifecycle).await.is_err() {
+                                if close_now((&mut socket, &mut batch, counters), code, &reason, close_timeout, lifecycle).await.is_err() {
                                     break Exit::Reset;
                                 }
                                 record_our_close(shared, code, &reason);
@@ -228,7 +230,7 @@ impl Driver {
                                 Some((code, reason)) if !closing => {
                                     debug!(error = %e, code = code.0, "closing on protocol failure");
                                     record_our_close(shared, code, reason);
-                                    let _ = close_now(&mut socket, code, reason, close_timeout, lifecycle).await;
+                                    let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
                                     break Exit::Graceful;
                                 }
                                 _ => {
@@ -260,7 +262,7 @@ impl Driver {
                         if now >= idle_at {
                             let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
                             record_our_close(shared, code, reason);
-                            let _ = close_now(&mut socket, code, reason, close_timeout, lifecycle).await;
+                            let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
                             break Exit::Graceful;
                         }
                         if !ping_sent && now >= last_heard + ping_interval {
@@ -314,11 +316,17 @@ async fn release(socket: Socket, exit: Exit) {
     }
 }
 
-/// Messages drained from the outbox, written in order with one flush.
+/// Most frames handed to the socket in one vectored write.
+const MAX_IOV: usize = 64;
+
+/// Messages drained from the outbox: their encoded frames go to the socket in order,
+/// many per vectored write, with no copy.
 #[derive(Default)]
 struct Batch {
     items: VecDeque<Outgoing>,
-    /// A close request met in the batch, sent once what came before it is flushed.
+    /// Bytes of the front frame already written (a write may take part of a frame).
+    offset: usize,
+    /// A close request met in the batch, sent once what came before it is written.
     close: Option<(CloseCode, String)>,
     /// Written but not yet counted: counters are updated once per batch.
     messages: u64,
@@ -330,42 +338,83 @@ impl Batch {
         self.items.is_empty()
     }
 
-    fn clear(&mut self) {
-        self.items.clear();
+    /// Drop what is not written yet, except the rest of a frame already begun.
+    fn abandon(&mut self) {
+        if self.offset > 0 {
+            self.items.truncate(1);
+        } else {
+            self.items.clear();
+        }
         self.close = None;
     }
 
-    /// Write the batch in order, then flush once. Ready with a close request met in the
-    /// batch (what followed it is discarded: nothing is sent after a close). Progress is
-    /// kept in the batch, so this can be polled again after `Pending`.
+    /// Write the batch in order. Ready with a close request met in the batch (what
+    /// followed it is discarded: nothing is sent after a close). Progress is kept in
+    /// the batch, so this can be polled again after `Pending`.
     fn poll_write(
         &mut self,
         socket: &mut Socket,
         counters: &Counters,
         cx: &mut Context<'_>,
     ) -> Poll<std::result::Result<Option<(CloseCode, String)>, WsError>> {
-        while let Some(item) = self.items.front() {
-            if let Outgoing::Close(..) = item {
+        // Control frames the protocol layer queued (a pong) go out first, in order.
+        ready!(socket.poll_flush_unpin(cx))?;
+        loop {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for item in self.items.iter().take(MAX_IOV) {
+                let Outgoing::Frame { frame, .. } = item else {
+                    break;
+                };
+                let skip = if count == 0 { self.offset } else { 0 };
+                slices[count] = IoSlice::new(&frame.as_bytes()[skip..]);
+                count += 1;
+            }
+            if count == 0 {
                 if let Some(Outgoing::Close(code, reason)) = self.items.pop_front() {
                     self.close = Some((code, reason));
+                    self.items.clear();
                 }
-                self.items.clear();
                 break;
             }
-            ready!(socket.poll_ready_unpin(cx))?;
-            if let Some(Outgoing::Message { message, .. }) = self.items.pop_front() {
+            let io = Pin::new(socket.get_mut());
+            let mut written = match io.poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(WsError::Io(std::io::ErrorKind::WriteZero.into())));
+                }
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(WsError::Io(e))),
+                Poll::Pending => {
+                    self.count(counters);
+                    return Poll::Pending;
+                }
+            };
+            while written > 0 {
+                let Some(Outgoing::Frame { frame, .. }) = self.items.front() else {
+                    break;
+                };
+                let left = frame.wire_len() - self.offset;
+                if written < left {
+                    self.offset += written;
+                    break;
+                }
+                written -= left;
+                self.offset = 0;
                 self.messages += 1;
-                self.bytes += message.len() as u64;
-                socket.start_send_unpin(message)?;
+                self.bytes += frame.payload_len() as u64;
+                self.items.pop_front();
             }
         }
-        // Counted before the flush, so a peer that has read a message sees it counted.
+        self.count(counters);
+        Poll::Ready(Ok(self.close.take()))
+    }
+
+    /// Count what was written, so that a peer that has read a message sees it counted.
+    fn count(&mut self, counters: &Counters) {
         if self.messages > 0 {
             Counters::add(&counters.messages_out, std::mem::take(&mut self.messages));
             Counters::add(&counters.bytes_out, std::mem::take(&mut self.bytes));
         }
-        ready!(socket.poll_flush_unpin(cx))?;
-        Poll::Ready(Ok(self.close.take()))
     }
 }
 
@@ -407,13 +456,14 @@ async fn flush(
 
 /// Send a close frame now (boxed: it happens once per connection).
 async fn close_now(
-    socket: &mut Socket,
+    (socket, batch, counters): (&mut Socket, &mut Batch, &Counters),
     code: CloseCode,
     reason: &str,
     limit: Duration,
     lifecycle: &Lifecycle,
 ) -> std::result::Result<(), WsError> {
-    Box::pin(bounded(limit, lifecycle, send_close(socket, code, reason))).await
+    let close = send_close(socket, batch, counters, code, reason);
+    Box::pin(bounded(limit, lifecycle, close)).await
 }
 
 /// Run a socket write, giving up after `limit` or when the server terminates: a peer
@@ -490,11 +540,19 @@ fn failure_close_code(e: &WsError) -> Option<(CloseCode, &'static str)> {
     }
 }
 
+/// Send a close frame, after the rest of a data frame already begun (cutting it short
+/// would corrupt the stream).
 async fn send_close(
     socket: &mut Socket,
+    batch: &mut Batch,
+    counters: &Counters,
     code: CloseCode,
     reason: &str,
 ) -> std::result::Result<(), WsError> {
+    batch.abandon();
+    if !batch.is_empty() {
+        poll_fn(|cx| batch.poll_write(socket, counters, cx)).await?;
+    }
     let frame = CloseFrame {
         code: code.into(),
         reason: reason.into(),
@@ -515,14 +573,13 @@ async fn flush_queue_then_close(
     outbox.close();
     loop {
         if let Some((code, reason)) = outbox.drain(&mut batch.items, MAX_BATCH) {
-            batch.clear();
-            return send_close(socket, code, &reason).await;
+            return send_close(socket, batch, counters, code, &reason).await;
         }
         if batch.is_empty() {
-            return send_close(socket, code, reason).await;
+            return send_close(socket, batch, counters, code, reason).await;
         }
         if let Some((code, reason)) = poll_fn(|cx| batch.poll_write(socket, counters, cx)).await? {
-            return send_close(socket, code, &reason).await;
+            return send_close(socket, batch, counters, code, &reason).await;
         }
     }
 }

@@ -54,6 +54,7 @@ mod depends;
 mod dispatch;
 mod error;
 mod extract;
+mod frame;
 mod gate;
 mod handler;
 mod handshake;

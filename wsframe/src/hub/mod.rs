@@ -54,6 +54,7 @@ use serde::Serialize;
 
 pub use room::{Presence, PresenceEvents, Room};
 
+use crate::frame::Frame;
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
 use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, Rejection, Result};
@@ -170,16 +171,8 @@ impl Hub {
     }
 
     /// Offer `message` to one connection under `policy`, counting drops.
-    pub(crate) fn deliver(
-        &self,
-        conn: &ConnShared,
-        message: &Message,
-        policy: SlowConsumer,
-    ) -> bool {
-        match conn
-            .outbox
-            .offer(message.clone().into_tungstenite(), policy)
-        {
+    pub(crate) fn deliver(&self, conn: &ConnShared, frame: &Frame, policy: SlowConsumer) -> bool {
+        match conn.outbox.offer(frame.clone(), policy) {
             Admission::Queued => true,
             Admission::DisplacedOldest => {
                 Counters::inc(&self.inner.counters.slow_consumer_drops);
@@ -200,9 +193,8 @@ impl Hub {
     /// Send to one connection (it may live on this node only, until a backplane joins
     /// nodes). Returns whether it was queued.
     pub fn send(&self, to: ConnectionId, message: impl Into<Message>) -> bool {
-        let message = message.into();
         match self.connection(to) {
-            Some(conn) => self.deliver(&conn, &message, self.policy()),
+            Some(conn) => self.deliver(&conn, &Frame::encode(&message.into()), self.policy()),
             None => false,
         }
     }
@@ -210,12 +202,12 @@ impl Hub {
     /// Send to every connection registered under `key` (see [`Hub::set_key`]); returns
     /// how many were reached.
     pub fn send_to_key(&self, key: &str, message: impl Into<Message>) -> usize {
-        let message = message.into();
+        let frame = Frame::encode(&message.into());
         let ids = read(&self.inner.keys).get(key).cloned().unwrap_or_default();
         let policy = self.policy();
         ids.into_iter()
             .filter_map(|id| self.connection(id))
-            .filter(|conn| self.deliver(conn, &message, policy))
+            .filter(|conn| self.deliver(conn, &frame, policy))
             .count()
     }
 
@@ -244,11 +236,13 @@ impl Hub {
     }
 
     fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
+        // Encoded once: every recipient's queue shares these bytes.
+        let frame = Frame::encode(&message);
         let policy = self.policy();
         let mut reached = 0;
         for shard in &self.inner.shards {
             for (id, conn) in read(shard).iter() {
-                if Some(*id) != except && self.deliver(conn, &message, policy) {
+                if Some(*id) != except && self.deliver(conn, &frame, policy) {
                     reached += 1;
                 }
             }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Hub, policy_from_u8, policy_to_u8, read, write};
+use crate::frame::Frame;
 use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
 
@@ -190,12 +191,14 @@ impl Room {
         };
         let policy = policy_from_u8(room.policy.load(Ordering::Relaxed))
             .unwrap_or_else(|| self.hub.policy());
+        // Encoded once: every member's queue shares these bytes.
+        let frame = Frame::encode(&message);
         let members = read(&room.members);
         members
             .by_id
             .iter()
             .filter(|(id, _)| Some(**id) != except)
-            .filter(|(_, conn)| self.hub.deliver(conn, &message, policy))
+            .filter(|(_, conn)| self.hub.deliver(conn, &frame, policy))
             .count()
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ConnShared, Outgoing};
+use crate::frame::Frame;
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
 /// The sending half of a connection. Clone it into other tasks; it implements
@@ -78,8 +79,8 @@ impl Sender {
 
     /// Send a message; waits while the outgoing queue is full.
     pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.push(Outgoing::Message {
-            message: message.into().into_tungstenite(),
+        self.push(Outgoing::Frame {
+            frame: Frame::encode(&message.into()),
             from_hub: false,
         })
         .await
@@ -168,8 +169,8 @@ impl Sink<Message> for Sender {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        let item = Outgoing::Message {
-            message: item.into_tungstenite(),
+        let item = Outgoing::Frame {
+            frame: Frame::encode(&item),
             from_hub: false,
         };
         // Another sender may have taken the room poll_ready saw; then wait is not

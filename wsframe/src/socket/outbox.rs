@@ -14,17 +14,15 @@ use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite;
 
 use crate::CloseCode;
+use crate::frame::Frame;
 
 /// An item of the queue.
 pub(crate) enum Outgoing {
-    /// A data message; `from_hub` marks messages the slow-consumer policy may drop.
-    Message {
-        message: tungstenite::Message,
-        from_hub: bool,
-    },
+    /// A data message, encoded; `from_hub` marks messages the slow-consumer policy may
+    /// drop.
+    Frame { frame: Frame, from_hub: bool },
     /// A close requested by the handler, after what is queued before it.
     Close(CloseCode, String),
 }
@@ -205,7 +203,7 @@ impl Outbox {
     }
 
     /// Offer a hub message; never waits.
-    pub(crate) fn offer(&self, message: tungstenite::Message, policy: SlowConsumer) -> Admission {
+    pub(crate) fn offer(&self, frame: Frame, policy: SlowConsumer) -> Admission {
         let mut state = self.lock();
         if state.closed || state.close_now.is_some() {
             return Admission::Gone;
@@ -223,7 +221,7 @@ impl Outbox {
                     let oldest = state
                         .queue
                         .iter()
-                        .position(|item| matches!(item, Outgoing::Message { from_hub: true, .. }));
+                        .position(|item| matches!(item, Outgoing::Frame { from_hub: true, .. }));
                     match oldest {
                         Some(index) => {
                             state.queue.remove(index);
@@ -245,8 +243,8 @@ impl Outbox {
                 }
             }
         }
-        state.queue.push_back(Outgoing::Message {
-            message,
+        state.queue.push_back(Outgoing::Frame {
+            frame,
             from_hub: true,
         });
         self.len.store(state.queue.len(), Ordering::Release);
@@ -319,8 +317,8 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn text(s: &str) -> tungstenite::Message {
-        tungstenite::Message::text(s)
+    fn text(s: &str) -> Frame {
+        Frame::encode(&crate::Message::text(s))
     }
 
     fn queued(outbox: &Outbox) -> Vec<String> {
@@ -329,7 +327,9 @@ mod tests {
         batch
             .into_iter()
             .map(|item| match item {
-                Outgoing::Message { message, .. } => message.into_text().unwrap().to_string(),
+                Outgoing::Frame { frame, .. } => {
+                    String::from_utf8(frame.payload().to_vec()).unwrap()
+                }
                 Outgoing::Close(code, _) => format!("close {code}"),
             })
             .collect()
@@ -338,8 +338,8 @@ mod tests {
     #[tokio::test]
     async fn policies_apply_to_hub_messages_only() {
         let outbox = Outbox::new(2);
-        let mine = Outgoing::Message {
-            message: text("mine"),
+        let mine = Outgoing::Frame {
+            frame: text("mine"),
             from_hub: false,
         };
         outbox.push(mine).await.ok().unwrap();
@@ -384,8 +384,8 @@ mod tests {
         let waiting = {
             let outbox = outbox.clone();
             tokio::spawn(async move {
-                let item = Outgoing::Message {
-                    message: text("mine"),
+                let item = Outgoing::Frame {
+                    frame: text("mine"),
                     from_hub: false,
                 };
                 outbox.push(item).await.is_ok()
@@ -414,8 +414,8 @@ mod tests {
         let waiting = {
             let outbox = outbox.clone();
             tokio::spawn(async move {
-                let item = Outgoing::Message {
-                    message: text("later"),
+                let item = Outgoing::Frame {
+                    frame: text("later"),
                     from_hub: false,
                 };
                 outbox.push(item).await.is_ok()

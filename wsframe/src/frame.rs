@@ -1,0 +1,111 @@
+//! Outgoing data messages encoded once, as complete WebSocket frames.
+//!
+//! A server's frames are never masked, so a frame's bytes are the same for every
+//! recipient: a broadcast is encoded once and every recipient's queue holds a
+//! reference-counted handle to the same bytes, which the driver hands to the socket as
+//! they are (many per vectored write), with no per-recipient encoding or copying.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::Message;
+
+/// A complete, unfragmented, unmasked data frame (header and payload in one buffer).
+#[derive(Clone, Debug)]
+pub(crate) struct Frame {
+    bytes: Bytes,
+    header: u8,
+}
+
+const FIN: u8 = 0x80;
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+
+impl Frame {
+    /// Encode `message` (one copy of its payload).
+    pub(crate) fn encode(message: &Message) -> Frame {
+        let (opcode, payload) = match message {
+            Message::Text(text) => (TEXT, text.as_bytes()),
+            Message::Binary(bytes) => (BINARY, &bytes[..]),
+        };
+        let len = payload.len();
+        let mut buf = BytesMut::with_capacity(len + 10);
+        buf.put_u8(FIN | opcode);
+        match len {
+            0..=125 => buf.put_u8(len as u8),
+            126..=0xFFFF => {
+                buf.put_u8(126);
+                buf.put_u16(len as u16);
+            }
+            _ => {
+                buf.put_u8(127);
+                buf.put_u64(len as u64);
+            }
+        }
+        let header = buf.len() as u8;
+        buf.put_slice(payload);
+        Frame {
+            bytes: buf.freeze(),
+            header,
+        }
+    }
+
+    /// The frame as it goes on the wire.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Bytes on the wire.
+    pub(crate) fn wire_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The message's payload length.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.bytes.len() - self.header as usize
+    }
+
+    /// The payload (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[self.header as usize..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    /// tungstenite's encoding of the same frame, the reference.
+    fn reference(opcode: Data, payload: &[u8]) -> Vec<u8> {
+        let frame = WsFrame::message(payload.to_vec(), OpCode::Data(opcode), true);
+        let mut out = Vec::new();
+        frame.format(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn encodes_like_the_protocol_library_at_every_length_boundary() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let text = "a".repeat(len);
+            let frame = Frame::encode(&Message::text(text.clone()));
+            assert_eq!(
+                frame.as_bytes(),
+                reference(Data::Text, text.as_bytes()),
+                "text of {len}"
+            );
+            assert_eq!(frame.payload_len(), len);
+            assert_eq!(frame.payload(), text.as_bytes());
+
+            let bytes = vec![7u8; len];
+            let frame = Frame::encode(&Message::binary(bytes.clone()));
+            assert_eq!(
+                frame.as_bytes(),
+                reference(Data::Binary, &bytes),
+                "binary of {len}"
+            );
+            assert_eq!(frame.wire_len(), frame.as_bytes().len());
+        }
+    }
+}
