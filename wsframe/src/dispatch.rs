@@ -153,9 +153,14 @@ async fn route(
                 async move {
                     match on_upgrade.await {
                         Ok(upgraded) => {
-                            let (upgraded, prefix) = Upgraded::new(upgraded);
+                            // hyper's read-ahead is copied and released here: kept, it would
+                            // pin hyper's whole read buffer for the connection's life.
+                            let transport = {
+                                let (upgraded, read_ahead) = Upgraded::new(upgraded);
+                                Transport::new(upgraded, read_chunk, &read_ahead)
+                            };
                             let socket = WebSocketStream::from_raw_socket(
-                                Transport::new(upgraded, read_chunk, &prefix),
+                                transport,
                                 Role::Server,
                                 Some(config),
                             )
