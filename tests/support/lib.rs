@@ -10,6 +10,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wsframe::{App, ServerHandle};
 
+pub mod redis;
+
 /// A server running on 127.0.0.1 with a free port.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -360,6 +362,9 @@ pub fn skip_missing(what: &str, setup: &str) -> bool {
 pub mod book {
     #[doc = include_str!("../../book/src/getting-started.md")]
     pub struct GettingStarted;
+
+    #[doc = include_str!("../../book/src/scaling-out.md")]
+    pub struct ScalingOut;
 
     #[doc = include_str!("../../README.md")]
     pub struct Readme;

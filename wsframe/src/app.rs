@@ -140,6 +140,7 @@ pub struct App {
     state: http::Extensions,
     metrics: Metrics,
     hub: Hub,
+    backplane: Option<Arc<dyn crate::backplane::Backplane>>,
 }
 
 impl Default for App {
@@ -158,12 +159,28 @@ impl App {
             state: http::Extensions::new(),
             hub: Hub::new(counters.clone()),
             metrics: Metrics(counters),
+            backplane: None,
         }
     }
 
     /// The app's broadcast hub, for code outside handlers (handlers take `hub: Hub`).
     pub fn hub(&self) -> Hub {
         self.hub.clone()
+    }
+
+    /// Join this app's hub to the hubs of other nodes (see [`backplane`](crate::backplane));
+    /// without one the hub is in-process.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")]
+    /// # async fn run() -> wsframe::Result<()> {
+    /// let backplane = wsframe::backplane::RedisBackplane::new("redis://127.0.0.1:6379")?;
+    /// wsframe::App::new().backplane(backplane).serve("127.0.0.1:8080").await
+    /// # }
+    /// ```
+    pub fn backplane(mut self, backplane: impl crate::backplane::Backplane) -> App {
+        self.backplane = Some(Arc::new(backplane));
+        self
     }
 
     /// Replace the configuration.
@@ -264,6 +281,7 @@ impl App {
                     .join("\n"),
             ));
         }
+        self.hub.attach(self.config.node_id, self.backplane);
         let mut state = self.state;
         state.insert(self.hub.clone());
         Ok(Arc::new(AppInner {

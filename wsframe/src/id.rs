@@ -67,6 +67,10 @@ impl ConnectionId {
         }
     }
 
+    pub(crate) fn from_parts(node: NodeId, seq: u64) -> ConnectionId {
+        ConnectionId { node, seq }
+    }
+
     /// The node that owns this connection.
     pub fn node(&self) -> NodeId {
         self.node

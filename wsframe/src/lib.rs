@@ -47,6 +47,7 @@
 #[path = "private.rs"]
 pub mod __private;
 mod app;
+pub mod backplane;
 mod close;
 mod config;
 mod connection;

@@ -19,6 +19,11 @@ pub(crate) struct Counters {
     pub(crate) messages_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
+    pub(crate) backplane_published: AtomicU64,
+    pub(crate) backplane_publish_failed: AtomicU64,
+    pub(crate) backplane_received: AtomicU64,
+    pub(crate) backplane_missed: AtomicU64,
+    pub(crate) backplane_subscriptions: AtomicU64,
 }
 
 impl Counters {
@@ -59,6 +64,11 @@ impl Metrics {
             messages_out: c.messages_out.load(Relaxed),
             bytes_in: c.bytes_in.load(Relaxed),
             bytes_out: c.bytes_out.load(Relaxed),
+            backplane_published: c.backplane_published.load(Relaxed),
+            backplane_publish_failed: c.backplane_publish_failed.load(Relaxed),
+            backplane_received: c.backplane_received.load(Relaxed),
+            backplane_missed: c.backplane_missed.load(Relaxed),
+            backplane_subscriptions: c.backplane_subscriptions.load(Relaxed),
         }
     }
 }
@@ -91,4 +101,15 @@ pub struct MetricsSnapshot {
     pub bytes_in: u64,
     /// Payload bytes sent.
     pub bytes_out: u64,
+    /// Messages handed to other nodes through the backplane.
+    pub backplane_published: u64,
+    /// Messages that could not be handed to the backplane (it was unreachable); they
+    /// reached this node's recipients only.
+    pub backplane_publish_failed: u64,
+    /// Messages received from other nodes.
+    pub backplane_received: u64,
+    /// Messages of other nodes this node never received (gaps in their numbering).
+    pub backplane_missed: u64,
+    /// Times the backplane subscription was (re)established.
+    pub backplane_subscriptions: u64,
 }

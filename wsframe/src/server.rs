@@ -183,6 +183,7 @@ impl Server {
             inner.lifecycle.terminate();
             inner.lifecycle.wait().await;
         }
+        inner.hub.stop_backplane();
         info!("server stopped");
         Ok(())
     }

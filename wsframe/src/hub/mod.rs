@@ -47,17 +47,18 @@
 mod room;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::Serialize;
 
 pub use room::{Presence, PresenceEvents, Room};
 
+use crate::backplane::{Backplane, Envelope, Target};
 use crate::frame::Frame;
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
-use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, Rejection, Result};
+use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, NodeId, Rejection, Result};
 
 /// Registry shards: connections are spread over these so that registering and
 /// broadcasting from many tasks do not meet on one lock.
@@ -79,6 +80,10 @@ impl std::fmt::Debug for Hub {
 }
 
 struct HubInner {
+    /// This node (connection ids name it); set when the app is built.
+    node: AtomicU64,
+    /// Other nodes, when the app has a backplane.
+    backplane: OnceLock<Arc<dyn Backplane>>,
     shards: Vec<RwLock<HashMap<ConnectionId, Arc<ConnShared>>>>,
     keys: RwLock<HashMap<String, Vec<ConnectionId>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<room::RoomInner>>>,
@@ -124,12 +129,75 @@ impl Hub {
     pub(crate) fn new(counters: Arc<Counters>) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
+                node: AtomicU64::new(0),
+                backplane: OnceLock::new(),
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
                 keys: RwLock::default(),
                 rooms: RwLock::default(),
                 policy: AtomicU8::new(policy_to_u8(SlowConsumer::default())),
                 counters,
             }),
+        }
+    }
+
+    /// Join this hub to its node and (if any) to the other nodes.
+    pub(crate) fn attach(&self, node: NodeId, backplane: Option<Arc<dyn Backplane>>) {
+        self.inner.node.store(node.0, Ordering::Relaxed);
+        if let Some(backplane) = backplane
+            && self.inner.backplane.set(backplane.clone()).is_ok()
+        {
+            backplane.start(self.clone());
+        }
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        NodeId(self.inner.node.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        self.inner.counters.clone()
+    }
+
+    pub(crate) fn backplane(&self) -> Option<&Arc<dyn Backplane>> {
+        self.inner.backplane.get()
+    }
+
+    /// Leave the cluster (the app is shutting down).
+    pub(crate) fn stop_backplane(&self) {
+        if let Some(backplane) = self.backplane() {
+            backplane.stop();
+        }
+    }
+
+    /// Hand a message to the other nodes, if there is a backplane.
+    pub(crate) fn publish(&self, target: Target, message: &Message) {
+        if let Some(backplane) = self.backplane() {
+            backplane.publish(Envelope {
+                origin: self.node(),
+                seq: 0,
+                target,
+                message: message.clone(),
+            });
+        }
+    }
+
+    /// Deliver what another node published to this node's connections (for
+    /// [`Backplane`] implementations); returns how many were reached. A node's own
+    /// publications are skipped: they were delivered when published.
+    pub fn receive(&self, envelope: &Envelope) -> usize {
+        if envelope.origin == self.node() {
+            return 0;
+        }
+        let frame = Frame::encode(&envelope.message);
+        match &envelope.target {
+            Target::All { except } => self.broadcast_local(&frame, *except),
+            Target::Room { name, except } => self.room(name).deliver_local(&frame, *except),
+            Target::Connection(id) => self
+                .connection(*id)
+                .is_some_and(|conn| self.deliver(&conn, &frame, self.policy()))
+                as usize,
+            Target::Key(key) => self.key_local(key, &frame),
         }
     }
 
@@ -190,11 +258,16 @@ impl Hub {
         }
     }
 
-    /// Send to one connection (it may live on this node only, until a backplane joins
-    /// nodes). Returns whether it was queued.
+    /// Send to one connection. Returns whether it was queued, or, for a connection of
+    /// another node, handed to the backplane.
     pub fn send(&self, to: ConnectionId, message: impl Into<Message>) -> bool {
+        let message = message.into();
+        if to.node() != self.node() {
+            self.publish(Target::Connection(to), &message);
+            return self.backplane().is_some();
+        }
         match self.connection(to) {
-            Some(conn) => self.deliver(&conn, &Frame::encode(&message.into()), self.policy()),
+            Some(conn) => self.deliver(&conn, &Frame::encode(&message), self.policy()),
             None => false,
         }
     }
@@ -202,12 +275,17 @@ impl Hub {
     /// Send to every connection registered under `key` (see [`Hub::set_key`]); returns
     /// how many were reached.
     pub fn send_to_key(&self, key: &str, message: impl Into<Message>) -> usize {
-        let frame = Frame::encode(&message.into());
+        let message = message.into();
+        self.publish(Target::Key(key.to_string()), &message);
+        self.key_local(key, &Frame::encode(&message))
+    }
+
+    fn key_local(&self, key: &str, frame: &Frame) -> usize {
         let ids = read(&self.inner.keys).get(key).cloned().unwrap_or_default();
         let policy = self.policy();
         ids.into_iter()
             .filter_map(|id| self.connection(id))
-            .filter(|conn| self.deliver(conn, &frame, policy))
+            .filter(|conn| self.deliver(conn, frame, policy))
             .count()
     }
 
@@ -236,13 +314,17 @@ impl Hub {
     }
 
     fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
+        self.publish(Target::All { except }, &message);
         // Encoded once: every recipient's queue shares these bytes.
-        let frame = Frame::encode(&message);
+        self.broadcast_local(&Frame::encode(&message), except)
+    }
+
+    fn broadcast_local(&self, frame: &Frame, except: Option<ConnectionId>) -> usize {
         let policy = self.policy();
         let mut reached = 0;
         for shard in &self.inner.shards {
             for (id, conn) in read(shard).iter() {
-                if Some(*id) != except && self.deliver(conn, &frame, policy) {
+                if Some(*id) != except && self.deliver(conn, frame, policy) {
                     reached += 1;
                 }
             }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Hub, policy_from_u8, policy_to_u8, read, write};
+use crate::backplane::Target;
 use crate::frame::Frame;
 use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
@@ -145,6 +146,9 @@ impl Room {
                 key: key.clone(),
             });
         });
+        if let Some(backplane) = self.hub.backplane() {
+            backplane.joined(&self.name, id);
+        }
     }
 
     /// Remove a member (the caller holds, or has taken, the connection's membership).
@@ -152,6 +156,9 @@ impl Room {
         let Some(room) = self.existing() else { return };
         if write(&room.members).by_id.remove(&id).is_some() {
             let _ = room.presence.send(Presence::Left { id, key });
+            if let Some(backplane) = self.hub.backplane() {
+                backplane.left(&self.name, id);
+            }
         }
         self.remove_if_unused();
     }
@@ -161,7 +168,8 @@ impl Room {
         &self.name
     }
 
-    /// Send to every member; returns how many were reached.
+    /// Send to every member (on every node, with a backplane); returns how many were
+    /// reached on this node.
     pub fn broadcast(&self, message: impl Into<Message>) -> usize {
         self.send_filtered(message.into(), None)
     }
@@ -186,23 +194,53 @@ impl Room {
     }
 
     fn send_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
+        let target = Target::Room {
+            name: self.name.to_string(),
+            except,
+        };
+        self.hub.publish(target, &message);
+        // Encoded once: every member's queue shares these bytes.
+        self.deliver_local(&Frame::encode(&message), except)
+    }
+
+    /// Deliver to this node's members.
+    pub(crate) fn deliver_local(&self, frame: &Frame, except: Option<ConnectionId>) -> usize {
         let Some(room) = self.existing() else {
             return 0;
         };
         let policy = policy_from_u8(room.policy.load(Ordering::Relaxed))
             .unwrap_or_else(|| self.hub.policy());
-        // Encoded once: every member's queue shares these bytes.
-        let frame = Frame::encode(&message);
         let members = read(&room.members);
         members
             .by_id
             .iter()
             .filter(|(id, _)| Some(**id) != except)
-            .filter(|(_, conn)| self.hub.deliver(conn, &frame, policy))
+            .filter(|(_, conn)| self.hub.deliver(conn, frame, policy))
             .count()
     }
 
-    /// The members' connection ids.
+    /// The members on every node, from the backplane's cluster-wide presence (members
+    /// of a node that stopped answering drop out within its heartbeat expiry); without
+    /// a backplane, this node's members.
+    ///
+    /// ```
+    /// # async fn run(hub: wsframe::Hub) -> wsframe::Result<()> {
+    /// let everyone = hub.room("lobby").members_everywhere().await?;
+    /// println!("{} in the lobby across the cluster", everyone.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn members_everywhere(&self) -> Result<Vec<ConnectionId>> {
+        match self.hub.backplane() {
+            Some(backplane) => backplane.members(&self.name).await,
+            None => {
+                let mut members = self.members();
+                members.sort();
+                Ok(members)
+            }
+        }
+    }
+
+    /// The members' connection ids on this node.
     pub fn members(&self) -> Vec<ConnectionId> {
         self.existing()
             .map(|room| read(&room.members).by_id.keys().copied().collect())

@@ -1,0 +1,341 @@
+//! Scale-out through a real redis-server: three nodes (three servers in this process,
+//! each with its own Redis connections), clients spread over them.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wsframe::backplane::RedisBackplane;
+use wsframe::prelude::*;
+use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot};
+use wsframe_tests::redis::RedisServer;
+use wsframe_tests::{Client, TestServer, connect, within};
+
+/// A member: joins `room`, registers `key` if given, tells the client its connection
+/// id, then stays until the client leaves.
+#[websocket("/member?<room>&<key>")]
+async fn member(
+    mut ws: WebSocket,
+    room: String,
+    key: Option<String>,
+    hub: Hub,
+) -> wsframe::Result<()> {
+    ws.accept().await?;
+    hub.join(&room, &ws);
+    if let Some(key) = key {
+        hub.set_key(&ws, key);
+    }
+    ws.send_text(ws.id().to_string()).await?;
+    while ws.receive().await.is_ok() {}
+    Ok(())
+}
+
+fn node_app(redis: &RedisServer, heartbeat: Duration) -> App {
+    let backplane = RedisBackplane::new(&redis.url())
+        .unwrap()
+        .prefix("test")
+        .heartbeat(heartbeat);
+    App::new()
+        // Bursts of 10,000 messages: room enough that no fast reader meets the
+        // slow-consumer policy.
+        .config(Config::default().outgoing_queue(16_384))
+        .route(member)
+        .backplane(backplane)
+}
+
+struct Node {
+    server: TestServer,
+    hub: Hub,
+}
+
+impl Node {
+    async fn start(redis: &RedisServer) -> Node {
+        let app = node_app(redis, Duration::from_millis(200));
+        let hub = app.hub();
+        let server = TestServer::start(app).await;
+        let node = Node { server, hub };
+        node.wait_subscribed().await;
+        node
+    }
+
+    async fn wait_subscribed(&self) {
+        wait_async("the node subscribes", || async {
+            self.metrics().backplane_subscriptions >= 1
+        })
+        .await;
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        self.server.metrics()
+    }
+
+    async fn member(&self, room: &str, key: Option<&str>) -> (Client, ConnectionId) {
+        member_at(self.server.addr, room, key).await
+    }
+}
+
+async fn member_at(addr: SocketAddr, room: &str, key: Option<&str>) -> (Client, ConnectionId) {
+    let path = match key {
+        Some(key) => format!("/member?room={room}&key={key}"),
+        None => format!("/member?room={room}"),
+    };
+    let mut client = connect(addr, &path).await;
+    let id = next_text(&mut client)
+        .await
+        .parse()
+        .expect("a connection id");
+    (client, id)
+}
+
+async fn next_text(client: &mut Client) -> String {
+    loop {
+        match within(client.next()).await {
+            Some(Ok(WsMessage::Text(text))) => return text.as_str().to_owned(),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+/// Wait (up to 10 s) for an async condition.
+async fn wait_async<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn members_everywhere(hub: &Hub, room: &str) -> Vec<ConnectionId> {
+    hub.room(room)
+        .members_everywhere()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_broadcast_reaches_every_node_once_and_in_order() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let c = Node::start(&redis).await;
+    let mut clients = Vec::new();
+    for node in [&a, &b, &b, &c, &c] {
+        clients.push(node.member("r", None).await.0);
+    }
+    wait_async("presence lists all five", || async {
+        members_everywhere(&a.hub, "r").await.len() == 5
+    })
+    .await;
+
+    const N: usize = 10_000;
+    for n in 0..N {
+        a.hub.room("r").broadcast_text(n.to_string());
+    }
+    a.hub.room("r").broadcast_text("end");
+    for (i, client) in clients.iter_mut().enumerate() {
+        for n in 0..N {
+            assert_eq!(
+                next_text(client).await,
+                n.to_string(),
+                "client {i}, message {n}"
+            );
+        }
+        // Exactly once: the marker comes right after the last number.
+        assert_eq!(next_text(client).await, "end", "client {i}");
+    }
+    for node in [&b, &c] {
+        let m = node.metrics();
+        assert_eq!(m.backplane_missed, 0);
+        assert!(m.backplane_received > N as u64);
+    }
+    // A's own publications came back from Redis and were skipped, not delivered twice
+    // (the in-order check above would have seen a repeat).
+    assert_eq!(a.metrics().backplane_published, N as u64 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_messages_and_user_keys_cross_nodes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let c = Node::start(&redis).await;
+    let (mut on_b, id_b) = b.member("x", None).await;
+    let (mut alice, _) = c.member("y", Some("alice")).await;
+    assert_eq!(id_b.node(), b.hub.node(), "a connection id names its node");
+    wait_async("presence has both", || async {
+        members_everywhere(&a.hub, "x").await.len() == 1
+            && members_everywhere(&a.hub, "y").await.len() == 1
+    })
+    .await;
+
+    assert!(a.hub.send(id_b, "for b only"), "handed to the backplane");
+    assert_eq!(a.hub.send_to_key("alice", "for alice"), 0, "nobody local");
+    assert_eq!(next_text(&mut on_b).await, "for b only");
+    assert_eq!(next_text(&mut alice).await, "for alice");
+
+    // Nothing else arrives: the personal message went to B's connection only.
+    a.hub.broadcast_text("to everyone");
+    assert_eq!(next_text(&mut on_b).await, "to everyone");
+    assert_eq!(next_text(&mut alice).await, "to everyone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_cluster_wide_and_a_killed_node_leaves_it_in_time() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let (_on_a, id_a) = a.member("lobby", None).await;
+    let (on_b, id_b) = b.member("lobby", None).await;
+
+    // Node C runs in a runtime of its own, so that it can be killed outright: its
+    // tasks are dropped and it never says goodbye.
+    let url = redis.url();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let node_c = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let backplane = RedisBackplane::new(&url)
+            .unwrap()
+            .prefix("test")
+            .heartbeat(Duration::from_millis(200));
+        let app = App::new().route(member).backplane(backplane);
+        let server = runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
+        addr_tx.send(server.local_addr()).unwrap();
+        runtime.spawn(server.run());
+        kill_rx.recv().unwrap();
+        runtime.shutdown_background();
+    });
+    let addr_c = addr_rx.await.unwrap();
+    let (on_c1, id_c1) = member_at(addr_c, "lobby", None).await;
+    let (on_c2, id_c2) = member_at(addr_c, "lobby", None).await;
+
+    let mut everyone = vec![id_a, id_b, id_c1, id_c2];
+    everyone.sort();
+    wait_async("A and B both see all four", || async {
+        members_everywhere(&a.hub, "lobby").await == everyone
+            && members_everywhere(&b.hub, "lobby").await == everyone
+    })
+    .await;
+
+    // A clean leave is seen at once (B's client goes away).
+    drop(on_b);
+    let mut without_b = vec![id_a, id_c1, id_c2];
+    without_b.sort();
+    wait_async("B's member left", || async {
+        members_everywhere(&a.hub, "lobby").await == without_b
+    })
+    .await;
+
+    kill_tx.send(()).unwrap();
+    let killed = Instant::now();
+    node_c.join().unwrap();
+    wait_async("C's members vanish", || async {
+        members_everywhere(&a.hub, "lobby").await == vec![id_a]
+    })
+    .await;
+    let vanished = killed.elapsed();
+    eprintln!(
+        "a killed node's members left presence after {vanished:?} (heartbeat 200 ms, expiry 600 ms)"
+    );
+    assert!(vanished < Duration::from_secs(2), "took {vanished:?}");
+    drop((on_c1, on_c2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_resumes_after_redis_restarts_and_losses_are_counted() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let (mut client, _) = b.member("news", None).await;
+    wait_async("presence has B's member", || async {
+        members_everywhere(&a.hub, "news").await.len() == 1
+    })
+    .await;
+
+    // A publishes a numbered message every 5 ms throughout.
+    let publisher = {
+        let hub = a.hub.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(5));
+            for n in 0u64.. {
+                ticker.tick().await;
+                hub.room("news").broadcast_text(n.to_string());
+            }
+        })
+    };
+    let mut received = Vec::new();
+    while received.len() < 50 {
+        received.push(next_text(&mut client).await.parse::<u64>().unwrap());
+    }
+
+    redis.kill();
+    let down = Instant::now();
+    // What was in flight still arrives; then nothing until Redis is back. Two seconds
+    // down: long enough for the nodes' reconnection backoff to reach its ceiling.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Ok(Some(Ok(WsMessage::Text(t)))) =
+        tokio::time::timeout(Duration::from_millis(50), client.next()).await
+    {
+        received.push(t.as_str().parse().unwrap());
+    }
+    let before_restart = *received.last().unwrap();
+
+    redis.start_again();
+    let up = Instant::now();
+    let resumed = loop {
+        let n: u64 = next_text(&mut client).await.parse().unwrap();
+        received.push(n);
+        if n > before_restart {
+            break up.elapsed();
+        }
+    };
+    eprintln!(
+        "Redis down {:?}; delivery resumed {resumed:?} after it came back",
+        up - down
+    );
+    assert!(resumed < Duration::from_secs(5), "took {resumed:?}");
+    // A little more after recovery, then stop.
+    for _ in 0..50 {
+        received.push(next_text(&mut client).await.parse().unwrap());
+    }
+    publisher.abort();
+
+    // In order, never twice; the gap is what the outage cost, and both sides count it.
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "in order, no repeats"
+    );
+    let first = received[0];
+    let last = *received.last().unwrap();
+    let lost = (last - first + 1) - received.len() as u64;
+    assert!(lost > 0, "an outage of {:?} loses messages", up - down);
+    let (ma, mb) = (a.metrics(), b.metrics());
+    assert!(
+        ma.backplane_publish_failed > 0,
+        "A counts what it could not publish"
+    );
+    assert_eq!(mb.backplane_missed, lost, "B counts exactly what it missed");
+    eprintln!(
+        "lost {lost}: A failed to publish {}, B missed {}",
+        ma.backplane_publish_failed, mb.backplane_missed
+    );
+    drop(client);
+}
