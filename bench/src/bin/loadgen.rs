@@ -2,9 +2,11 @@
 //!
 //! - `loadgen echo URL CONNS IN_FLIGHT SIZE SECS`: N connections, K messages in flight on
 //!   each; msgs/s and latency (send to echo) p50/p99.
-//! - `loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS`: SUBSCRIBERS connections to
-//!   `BASE_URL/sub`, one publisher on `BASE_URL/pub` sending RATE messages/s carrying
-//!   their send time; delivered %, deliveries/s and latency (publish to delivery). The
+//! - `loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS [SUB_URLS]`: SUBSCRIBERS
+//!   connections to `BASE_URL/sub` (or spread over the comma-separated SUB_URLS, e.g.
+//!   other nodes of a cluster), one publisher on `BASE_URL/pub` sending RATE messages/s
+//!   carrying their send time; delivered %, deliveries/s and latency (publish to
+//!   delivery). The
 //!   subscribers are lean so that the load generator is not what limits the figures: a
 //!   handshake written by hand on a raw TCP stream, then server frames parsed in place
 //!   from one 64 KiB read buffer per subscriber (nothing allocated per frame).
@@ -131,8 +133,16 @@ fn micros_now() -> u64 {
 }
 
 async fn bcast(args: &[String]) {
-    assert!(args.len() == 7, "usage: loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS");
+    assert!(
+        args.len() == 7 || args.len() == 8,
+        "usage: loadgen bcast BASE_URL SUBSCRIBERS RATE SIZE SECS [SUB_URL,SUB_URL...]"
+    );
     let base = args[2].clone();
+    // Subscribers may connect elsewhere (other nodes), spread round-robin.
+    let sub_bases: Vec<String> = match args.get(7) {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => vec![base.clone()],
+    };
     let subscribers: usize = args[3].parse().unwrap();
     let rate: u64 = args[4].parse().unwrap();
     let size: usize = args[5].parse().unwrap();
@@ -148,14 +158,19 @@ async fn bcast(args: &[String]) {
     let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let connected = Arc::new(tokio::sync::Semaphore::new(0));
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
-    let (server, base_path) = split_ws_url(&base);
-    let host = server.to_string();
-    let path = format!("{base_path}/sub");
+    let targets: Vec<(std::net::SocketAddr, String)> = sub_bases
+        .iter()
+        .map(|b| {
+            let (server, base_path) = split_ws_url(b);
+            (server, format!("{base_path}/sub"))
+        })
+        .collect();
     let mut readers = Vec::with_capacity(subscribers);
     for index in 0..subscribers {
         let (histograms, delivered, connected, limit) =
             (histograms.clone(), delivered.clone(), connected.clone(), limit.clone());
-        let (host, path) = (host.clone(), path.clone());
+        let (server, path) = targets[index % targets.len()].clone();
+        let host = server.to_string();
         readers.push(tokio::spawn(async move {
             let permit = limit.acquire_owned().await.unwrap();
             let subscribed = async {

@@ -1,5 +1,7 @@
 //! wsframe broadcast: `/sub` joins the room `all`; `/pub` broadcasts every text it
 //! receives to the room through the hub (encoded once, queued to every subscriber).
+//! With `REDIS_URL` set, the node joins the others on that Redis (the redis-3node
+//! scenario: publisher and subscribers on different nodes).
 //! usage: server-wsframe-bcast ADDR
 use wsframe::prelude::*;
 
@@ -23,6 +25,13 @@ async fn publish(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
 #[tokio::main]
 async fn main() -> wsframe::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9005".into());
-    let config = wsframe::Config::default().max_connections(19_000);
-    App::new().config(config).routes(routes![sub, publish]).serve(addr).await
+    // Like the obvious pattern's broadcast(1024): a subscriber that falls 1024 messages
+    // behind loses the oldest (the default policy would close it with 1013 instead).
+    let config = wsframe::Config::default().max_connections(19_000).outgoing_queue(1024);
+    let mut app = App::new().config(config).routes(routes![sub, publish]);
+    app.hub().set_policy(wsframe::SlowConsumer::DropOldest);
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        app = app.backplane(wsframe::backplane::RedisBackplane::new(&url)?.prefix("bench"));
+    }
+    app.serve(addr).await
 }
