@@ -2,6 +2,8 @@
 //! each with its own Redis connections), clients spread over them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -10,7 +12,7 @@ use wsframe::backplane::RedisBackplane;
 use wsframe::prelude::*;
 use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot};
 use wsframe_tests::redis::RedisServer;
-use wsframe_tests::{Client, TestServer, connect, within};
+use wsframe_tests::{Client, TestServer, connect, wait_until, within};
 
 /// A member: joins `room`, registers `key` if given, tells the client its connection
 /// id, then stays until the client leaves.
@@ -140,6 +142,7 @@ async fn room_broadcast_reaches_every_node_once_and_in_order() {
         a.hub.room("r").broadcast_text(n.to_string());
     }
     a.hub.room("r").broadcast_text("end");
+    a.hub.room("r").broadcast_text("end 2");
     for (i, client) in clients.iter_mut().enumerate() {
         for n in 0..N {
             assert_eq!(
@@ -148,17 +151,19 @@ async fn room_broadcast_reaches_every_node_once_and_in_order() {
                 "client {i}, message {n}"
             );
         }
-        // Exactly once: the marker comes right after the last number.
+        // Exactly once: the markers come right after the last number, nothing between.
         assert_eq!(next_text(client).await, "end", "client {i}");
+        assert_eq!(next_text(client).await, "end 2", "client {i}");
     }
     for node in [&b, &c] {
         let m = node.metrics();
         assert_eq!(m.backplane_missed, 0);
-        assert!(m.backplane_received > N as u64);
+        assert_eq!(m.backplane_received, N as u64 + 2);
     }
-    // A's own publications came back from Redis and were skipped, not delivered twice
-    // (the in-order check above would have seen a repeat).
-    assert_eq!(a.metrics().backplane_published, N as u64 + 1);
+    // A's own publications came back from Redis and were skipped, not delivered twice.
+    let m = a.metrics();
+    assert_eq!(m.backplane_published, N as u64 + 2);
+    assert_eq!(m.backplane_received, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,20 +269,23 @@ async fn delivery_resumes_after_redis_restarts_and_losses_are_counted() {
     };
     let a = Node::start(&redis).await;
     let b = Node::start(&redis).await;
-    let (mut client, _) = b.member("news", None).await;
-    wait_async("presence has B's member", || async {
-        members_everywhere(&a.hub, "news").await.len() == 1
+    let (mut client, id) = b.member("news", None).await;
+    let (leaver, _) = b.member("news", None).await;
+    wait_async("presence has B's two members", || async {
+        members_everywhere(&a.hub, "news").await.len() == 2
     })
     .await;
 
     // A publishes a numbered message every 5 ms throughout.
+    let last_published = Arc::new(AtomicU64::new(0));
     let publisher = {
-        let hub = a.hub.clone();
+        let (hub, last_published) = (a.hub.clone(), last_published.clone());
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_millis(5));
-            for n in 0u64.. {
+            for n in 1u64.. {
                 ticker.tick().await;
                 hub.room("news").broadcast_text(n.to_string());
+                last_published.store(n, Ordering::SeqCst);
             }
         })
     };
@@ -288,22 +296,22 @@ async fn delivery_resumes_after_redis_restarts_and_losses_are_counted() {
 
     redis.kill();
     let down = Instant::now();
-    // What was in flight still arrives; then nothing until Redis is back. Two seconds
-    // down: long enough for the nodes' reconnection backoff to reach its ceiling.
+    // Down for two seconds (long enough for the reconnection backoff to reach its
+    // ceiling); meanwhile one member leaves, which Redis cannot hear of.
+    drop(leaver);
+    wait_until("the leaver is gone on B", || {
+        b.hub.room("news").count() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    while let Ok(Some(Ok(WsMessage::Text(t)))) =
-        tokio::time::timeout(Duration::from_millis(50), client.next()).await
-    {
-        received.push(t.as_str().parse().unwrap());
-    }
-    let before_restart = *received.last().unwrap();
+    let published_while_down = last_published.load(Ordering::SeqCst);
 
     redis.start_again();
     let up = Instant::now();
     let resumed = loop {
         let n: u64 = next_text(&mut client).await.parse().unwrap();
         received.push(n);
-        if n > before_restart {
+        if n > published_while_down {
             break up.elapsed();
         }
     };
@@ -312,11 +320,17 @@ async fn delivery_resumes_after_redis_restarts_and_losses_are_counted() {
         up - down
     );
     assert!(resumed < Duration::from_secs(5), "took {resumed:?}");
-    // A little more after recovery, then stop.
     for _ in 0..50 {
         received.push(next_text(&mut client).await.parse().unwrap());
     }
     publisher.abort();
+
+    // Presence was written back to the new, empty Redis, without the member that left
+    // during the outage.
+    wait_async("presence is restored", || async {
+        members_everywhere(&a.hub, "news").await == vec![id]
+    })
+    .await;
 
     // In order, never twice; the gap is what the outage cost, and both sides count it.
     assert!(
@@ -338,4 +352,67 @@ async fn delivery_resumes_after_redis_restarts_and_losses_are_counted() {
         ma.backplane_publish_failed, mb.backplane_missed
     );
     drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_before_redis_join_when_it_comes_up() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    redis.kill();
+    let start = |redis: &RedisServer| {
+        let app = node_app(redis, Duration::from_millis(200));
+        let hub = app.hub();
+        async move { (TestServer::start(app).await, hub) }
+    };
+    let (server_a, hub_a) = start(&redis).await;
+    let (server_b, hub_b) = start(&redis).await;
+    let (mut client, id) = member_at(server_b.addr, "late", None).await;
+    assert!(
+        hub_a.room("late").members_everywhere().await.is_err(),
+        "presence is unknown"
+    );
+
+    redis.start_again();
+    wait_async("both nodes subscribed and B's member is listed", || async {
+        server_a.metrics().backplane_subscriptions >= 1
+            && server_b.metrics().backplane_subscriptions >= 1
+            && members_everywhere(&hub_a, "late").await == vec![id]
+    })
+    .await;
+    hub_a.room("late").broadcast_text("you made it");
+    assert_eq!(next_text(&mut client).await, "you made it");
+    let _ = hub_b;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shutting_down_leaves_presence_at_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    // B's heartbeat would take 30 s to expire: leaving must not wait for it.
+    let app = node_app(&redis, Duration::from_secs(10));
+    let b = TestServer::start(app).await;
+    let (client, id) = member_at(b.addr, "hall", None).await;
+    wait_async("A sees B's member", || async {
+        members_everywhere(&a.hub, "hall").await == vec![id]
+    })
+    .await;
+    // The client answers the server's 1001, so that the shutdown is quick.
+    let mut client = client;
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
+    b.handle.shutdown();
+    within(b.task).await.unwrap().unwrap();
+    let left = Instant::now();
+    wait_async("B's member is gone", || async {
+        members_everywhere(&a.hub, "hall").await.is_empty()
+    })
+    .await;
+    assert!(
+        left.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        left.elapsed()
+    );
+    within(reader).await.unwrap();
 }

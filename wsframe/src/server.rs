@@ -183,7 +183,7 @@ impl Server {
             inner.lifecycle.terminate();
             inner.lifecycle.wait().await;
         }
-        inner.hub.stop_backplane();
+        inner.hub.stop_backplane().await;
         info!("server stopped");
         Ok(())
     }

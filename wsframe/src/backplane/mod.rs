@@ -65,6 +65,9 @@ pub trait Backplane: Send + Sync + 'static {
     /// The members of `room` on every live node.
     fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>>;
 
-    /// The app is shutting down: leave the cluster cleanly (best effort).
-    fn stop(&self) {}
+    /// The app is shutting down: leave the cluster cleanly (best effort; the server
+    /// waits for the returned future, which should not take more than a few seconds).
+    fn stop(&self) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
 }

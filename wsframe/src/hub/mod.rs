@@ -164,9 +164,9 @@ impl Hub {
     }
 
     /// Leave the cluster (the app is shutting down).
-    pub(crate) fn stop_backplane(&self) {
+    pub(crate) async fn stop_backplane(&self) {
         if let Some(backplane) = self.backplane() {
-            backplane.stop();
+            backplane.stop().await;
         }
     }
 

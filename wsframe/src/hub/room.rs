@@ -220,8 +220,9 @@ impl Room {
     }
 
     /// The members on every node, from the backplane's cluster-wide presence (members
-    /// of a node that stopped answering drop out within its heartbeat expiry); without
-    /// a backplane, this node's members.
+    /// of a node that stopped answering drop out within its heartbeat expiry) and this
+    /// node's own (a join the backplane has not recorded yet is listed); without a
+    /// backplane, this node's members.
     ///
     /// ```
     /// # async fn run(hub: wsframe::Hub) -> wsframe::Result<()> {
@@ -230,14 +231,17 @@ impl Room {
     /// # Ok(()) }
     /// ```
     pub async fn members_everywhere(&self) -> Result<Vec<ConnectionId>> {
-        match self.hub.backplane() {
-            Some(backplane) => backplane.members(&self.name).await,
-            None => {
-                let mut members = self.members();
-                members.sort();
-                Ok(members)
-            }
-        }
+        let mut members = match self.hub.backplane() {
+            Some(backplane) => backplane.members(&self.name).await?,
+            None => Vec::new(),
+        };
+        // This node knows its own members best (the backplane may lag a moment).
+        let node = self.hub.node();
+        members.retain(|id| id.node() != node);
+        members.extend(self.members());
+        members.sort();
+        members.dedup();
+        Ok(members)
     }
 
     /// The members' connection ids on this node.
