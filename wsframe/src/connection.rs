@@ -101,6 +101,12 @@ impl Driver {
             // The handler's end and the timer are polled only when they fire (each poll
             // of them otherwise costs a waker registration on every message).
             let (handler_gate, timer_gate) = (Gate::new(), Gate::new());
+            // Reads too: on a connection that only sends (a broadcast subscriber) the
+            // driver wakes for every message, and polling the socket each time costs the
+            // protocol layer's waker bookkeeping. The read branch is polled when the
+            // socket's readiness fired, after it produced a frame (more may be buffered),
+            // and when the handler makes room again.
+            let read_gate = Gate::new();
 
             // Start waiting for the peer's answer to our close frame.
             macro_rules! await_close_reply {
@@ -186,7 +192,8 @@ impl Driver {
                             }
                         }
                     }
-                    frame = socket.next(), if can_deliver => {
+                    frame = poll_fn(|cx| read_gate.poll(cx, |inner| socket.poll_next_unpin(inner))), if can_deliver => {
+                        read_gate.reopen();
                         last_heard = Instant::now();
                         ping_sent = false;
                         match frame {
@@ -245,7 +252,7 @@ impl Driver {
                             }
                         }
                     }
-                    _ = poll_fn(|cx| inbox.poll_room(cx)), if !can_deliver => {}
+                    _ = poll_fn(|cx| inbox.poll_room(cx)), if !can_deliver => read_gate.reopen(),
                     _ = poll_fn(|cx| timer_gate.poll(cx, |inner| timer.as_mut().poll(inner))) => {
                         let now = Instant::now();
                         if closing {

@@ -155,6 +155,7 @@ impl Hub {
         NodeId(self.inner.node.load(Ordering::Relaxed))
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn counters(&self) -> Arc<Counters> {
         self.inner.counters.clone()
     }
