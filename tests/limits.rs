@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use wsframe::{App, Config, Limits, Route, RouteLimits, State, WebSocket};
+use wsframe::{App, Config, Limits, MessageRate, Route, RouteLimits, State, WebSocket};
 use wsframe_tests::*;
 
 async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
@@ -54,6 +54,10 @@ fn app(config: Config) -> (App, mpsc::UnboundedReceiver<()>) {
                     .max_message_size(8 << 20)
                     .max_frame_size(4 << 20),
             ),
+        )
+        .route(
+            Route::websocket("/rated", echo)
+                .limits(RouteLimits::new().max_message_rate(MessageRate::per_second(20).burst(10))),
         )
         .websocket("/panic", panics_on_message)
         .websocket("/burst", burst);
@@ -337,4 +341,52 @@ async fn idle_limits_come_from_the_app_unless_a_route_overrides_them() {
         .await
         .unwrap();
     assert_eq!(&buf[..n], b"\x81\x0astill here");
+}
+
+#[tokio::test]
+async fn a_client_over_its_message_rate_is_closed_with_1008_and_others_go_on() {
+    let server = start().await;
+    // Within the rate: a burst of 10, then one message per 100 ms (20/s allowed).
+    let mut polite = connect(server.addr, "/rated").await;
+    for n in 0..10 {
+        polite.send(WsMessage::text(n.to_string())).await.unwrap();
+    }
+    for n in 0..10 {
+        assert_eq!(
+            within(polite.next()).await.unwrap().unwrap(),
+            WsMessage::text(n.to_string())
+        );
+    }
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    ticker.tick().await; // the first tick is immediate; the burst used the tokens
+    for n in 0..5 {
+        ticker.tick().await;
+        polite
+            .send(WsMessage::text(format!("tick {n}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            within(polite.next()).await.unwrap().unwrap(),
+            WsMessage::text(format!("tick {n}"))
+        );
+    }
+
+    // Over it: 100 messages at once.
+    let mut flooder = connect(server.addr, "/rated").await;
+    for n in 0..100 {
+        if flooder.send(WsMessage::text(n.to_string())).await.is_err() {
+            break;
+        }
+    }
+    let (_, close) = read_until_close(&mut flooder).await;
+    assert_eq!(close.map(|(code, _)| code), Some(1008));
+    assert_eq!(server.metrics().rate_limited, 1);
+
+    // The polite client and everyone else are unaffected.
+    polite.send(WsMessage::text("still here")).await.unwrap();
+    assert_eq!(
+        within(polite.next()).await.unwrap().unwrap(),
+        WsMessage::text("still here")
+    );
+    assert_still_serving(&server).await;
 }

@@ -15,7 +15,7 @@ use std::fmt;
 /// | 1001 | [`CloseCode::GOING_AWAY`] | the server shuts down, or the peer stayed idle too long |
 /// | 1002 | [`CloseCode::PROTOCOL_ERROR`] | the peer broke the protocol (bad frame, bad close code) |
 /// | 1007 | [`CloseCode::INVALID_PAYLOAD`] | a text message or close reason is not UTF-8 |
-/// | 1008 | [`CloseCode::POLICY_VIOLATION`] | a guard chose accept-then-close |
+/// | 1008 | [`CloseCode::POLICY_VIOLATION`] | a guard chose accept-then-close, or the peer sent over its message rate |
 /// | 1009 | [`CloseCode::MESSAGE_TOO_BIG`] | a frame or message exceeds the route's limit |
 /// | 1011 | [`CloseCode::INTERNAL_ERROR`] | the handler panicked or returned an error |
 /// | 1013 | [`CloseCode::TRY_AGAIN_LATER`] | a slow consumer's queue overflowed |

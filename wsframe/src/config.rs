@@ -25,6 +25,50 @@ pub struct Limits {
     max_frame_size: usize,
     idle_timeout: Duration,
     ping_interval: Duration,
+    max_message_rate: Option<MessageRate>,
+}
+
+/// A per-connection limit on incoming data messages: `per_second` on average, with
+/// bursts of up to `burst` (a token bucket). A client over it is closed with 1008
+/// (policy violation) and counted in `MetricsSnapshot::rate_limited`.
+///
+/// ```
+/// use wsframe::{Limits, MessageRate};
+/// let limits = Limits::default().max_message_rate(MessageRate::per_second(50).burst(100));
+/// assert_eq!(limits.get_max_message_rate(), Some(MessageRate::per_second(50).burst(100)));
+/// assert_eq!(Limits::default().get_max_message_rate(), None); // off by default
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRate {
+    per_second: u32,
+    burst: u32,
+}
+
+impl MessageRate {
+    /// `n` messages per second on average, in bursts of up to `n` (at least 1).
+    pub fn per_second(n: u32) -> MessageRate {
+        let n = n.max(1);
+        MessageRate {
+            per_second: n,
+            burst: n,
+        }
+    }
+
+    /// Allow bursts of up to `n` messages (at least 1).
+    pub fn burst(mut self, n: u32) -> MessageRate {
+        self.burst = n.max(1);
+        self
+    }
+
+    /// The average rate.
+    pub fn get_per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// The largest burst.
+    pub fn get_burst(&self) -> u32 {
+        self.burst
+    }
 }
 
 impl Default for Limits {
@@ -34,11 +78,24 @@ impl Default for Limits {
             max_frame_size: 1 << 20,
             idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(20),
+            max_message_rate: None,
         }
     }
 }
 
 impl Limits {
+    /// Close a connection whose client sends data messages faster than `rate` (off by
+    /// default); see [`MessageRate`].
+    pub fn max_message_rate(mut self, rate: MessageRate) -> Self {
+        self.max_message_rate = Some(rate);
+        self
+    }
+
+    /// The message-rate limit, if any.
+    pub fn get_max_message_rate(&self) -> Option<MessageRate> {
+        self.max_message_rate
+    }
+
     /// Largest complete message accepted (default 1 MiB). A larger one closes the
     /// connection with 1009 before it is buffered whole.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
@@ -103,6 +160,7 @@ pub struct RouteLimits {
     max_frame_size: Option<usize>,
     idle_timeout: Option<Duration>,
     ping_interval: Option<Duration>,
+    max_message_rate: Option<MessageRate>,
 }
 
 impl RouteLimits {
@@ -135,6 +193,12 @@ impl RouteLimits {
         self
     }
 
+    /// Override [`Limits::max_message_rate`].
+    pub fn max_message_rate(mut self, rate: MessageRate) -> Self {
+        self.max_message_rate = Some(rate);
+        self
+    }
+
     /// These overrides applied over `defaults`. When a route raises the message size
     /// without naming a frame size, the frame limit follows the app's frame limit.
     pub fn resolve(&self, defaults: &Limits) -> Limits {
@@ -143,6 +207,7 @@ impl RouteLimits {
             max_frame_size: self.max_frame_size.unwrap_or(defaults.max_frame_size),
             idle_timeout: self.idle_timeout.unwrap_or(defaults.idle_timeout),
             ping_interval: self.ping_interval.unwrap_or(defaults.ping_interval),
+            max_message_rate: self.max_message_rate.or(defaults.max_message_rate),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
 use crate::socket::{ConnShared, Outbox, Outgoing};
 use crate::transport::{CODEC_READ_BUFFER, Transport, Upgraded};
-use crate::{CloseCode, Disconnect, Hub, Limits, Message, Result};
+use crate::{CloseCode, Disconnect, Hub, Limits, Message, MessageRate, Result};
 
 pub(crate) type Io = Transport<Upgraded>;
 pub(crate) type Socket = WebSocketStream<Io>;
@@ -107,6 +107,7 @@ impl Driver {
             // socket's readiness fired, after it produced a frame (more may be buffered),
             // and when the handler makes room again.
             let read_gate = Gate::new();
+            let mut rate = RateLimit::new(self.limits.get_max_message_rate());
 
             // Start waiting for the peer's answer to our close frame.
             macro_rules! await_close_reply {
@@ -197,6 +198,13 @@ impl Driver {
                         last_heard = Instant::now();
                         ping_sent = false;
                         match frame {
+                            Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !rate.admit() => {
+                                let (code, reason) = (CloseCode::POLICY_VIOLATION, "message rate exceeded");
+                                Counters::inc(&counters.rate_limited);
+                                record_our_close(shared, code, reason);
+                                let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
+                                break Exit::Graceful;
+                            }
                             Some(Ok(WsMessage::Text(text))) => {
                                 Counters::inc(&counters.messages_in);
                                 Counters::add(&counters.bytes_in, text.len() as u64);
@@ -306,6 +314,41 @@ impl Driver {
                     _ = lifecycle.terminated() => self.handler.abort(),
                 }
             }
+        }
+    }
+}
+
+/// A token bucket over incoming data messages (no limit: always admits).
+struct RateLimit {
+    rate: Option<MessageRate>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: Option<MessageRate>) -> RateLimit {
+        RateLimit {
+            rate,
+            tokens: rate.map_or(0.0, |r| f64::from(r.get_burst())),
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Take a token for one message; `false` when the client is over its rate.
+    fn admit(&mut self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let now = Instant::now();
+        let earned =
+            now.duration_since(self.refilled).as_secs_f64() * f64::from(rate.get_per_second());
+        self.tokens = (self.tokens + earned).min(f64::from(rate.get_burst()));
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }

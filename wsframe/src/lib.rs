@@ -76,7 +76,7 @@ mod transport;
 
 pub use app::{App, IntoRoute, Route};
 pub use close::CloseCode;
-pub use config::{Config, Limits, Origins, RouteLimits};
+pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
 pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};

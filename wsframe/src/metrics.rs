@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     pub(crate) messages_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
     pub(crate) backplane_published: AtomicU64,
     pub(crate) backplane_publish_failed: AtomicU64,
     pub(crate) backplane_received: AtomicU64,
@@ -64,6 +65,7 @@ impl Metrics {
             messages_out: c.messages_out.load(Relaxed),
             bytes_in: c.bytes_in.load(Relaxed),
             bytes_out: c.bytes_out.load(Relaxed),
+            rate_limited: c.rate_limited.load(Relaxed),
             backplane_published: c.backplane_published.load(Relaxed),
             backplane_publish_failed: c.backplane_publish_failed.load(Relaxed),
             backplane_received: c.backplane_received.load(Relaxed),
@@ -101,6 +103,9 @@ pub struct MetricsSnapshot {
     pub bytes_in: u64,
     /// Payload bytes sent.
     pub bytes_out: u64,
+    /// Connections closed with 1008 for sending over their message rate
+    /// ([`Limits::max_message_rate`](crate::Limits::max_message_rate)).
+    pub rate_limited: u64,
     /// Messages handed to other nodes through the backplane.
     pub backplane_published: u64,
     /// Messages that could not be handed to the backplane (it was unreachable); they

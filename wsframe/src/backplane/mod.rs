@@ -8,7 +8,7 @@
 //! publications (they were delivered locally already).
 //!
 //! Without a backplane (the default) the hub is in-process and nothing leaves the node.
-//! [`RedisBackplane`] (cargo feature `redis`) joins nodes through Redis pub/sub, and
+//! `RedisBackplane` (cargo feature `redis`) joins nodes through Redis pub/sub, and
 //! keeps cluster-wide room presence in Redis ([`Room::members_everywhere`]).
 //!
 //! What a hub method returns counts this node's recipients only: the other nodes

@@ -1,29 +1,4 @@
 //! [`RedisBackplane`]: nodes joined through Redis pub/sub, presence kept in Redis.
-//!
-//! # Channels and keys (under the prefix, `wsframe` by default)
-//!
-//! - `{prefix}:messages`: every publication, an [`Envelope`] in its wire form. Every
-//!   node subscribes and delivers what concerns its own connections.
-//! - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
-//!   expiring after three of them.
-//! - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
-//!   node id). Members whose node's heartbeat has expired are not listed (and are
-//!   removed when next read), so a crashed node's members vanish from presence within
-//!   three heartbeats (3 s by default).
-//!
-//! # When Redis is unreachable
-//!
-//! Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s) and
-//! subscribes again; on reconnecting, and whenever it finds its heartbeat had expired,
-//! it writes its heartbeat and all its room memberships back (Redis may have restarted
-//! empty) and removes the memberships that ended meanwhile. Messages published while
-//! the node cannot reach Redis are not queued: they are dropped and counted
-//! (`backplane_publish_failed`, also when more than 65,536 wait for Redis), and
-//! receivers count the publications they missed from the gaps in each origin's
-//! numbering (`backplane_missed`). Redis pub/sub keeps nothing for a subscriber that is
-//! away, so a node also misses what others publish while it is disconnected (counted
-//! the same way once it hears from them again). A subscription that stops answering
-//! its pings (a half-open connection) is dropped and made again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,8 +26,32 @@ const MAX_PIPELINE: usize = 512;
 /// Publications waiting for Redis at most; beyond, they are dropped and counted.
 const MAX_QUEUED: usize = 65_536;
 
-/// A [`Backplane`] on Redis (see the [module docs](self) for what it stores and how it
-/// behaves when Redis goes away).
+/// A [`Backplane`] on Redis.
+///
+/// # Channels and keys (under the prefix, `wsframe` by default)
+///
+/// - `{prefix}:messages`: every publication, an [`Envelope`] in its wire form. Every
+///   node subscribes and delivers what concerns its own connections.
+/// - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
+///   expiring after three of them.
+/// - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
+///   node id). Members whose node's heartbeat has expired are not listed (and are
+///   removed when next read), so a crashed node's members vanish from presence within
+///   three heartbeats (3 s by default).
+///
+/// # When Redis is unreachable
+///
+/// Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s) and
+/// subscribes again; on reconnecting, and whenever it finds its heartbeat had expired,
+/// it writes its heartbeat and all its room memberships back (Redis may have restarted
+/// empty) and removes the memberships that ended meanwhile. Messages published while
+/// the node cannot reach Redis are not queued: they are dropped and counted
+/// (`backplane_publish_failed`, also when more than 65,536 wait for Redis), and
+/// receivers count the publications they missed from the gaps in each origin's
+/// numbering (`backplane_missed`). Redis pub/sub keeps nothing for a subscriber that is
+/// away, so a node also misses what others publish while it is disconnected (counted
+/// the same way once it hears from them again). A subscription that stops answering
+/// its pings (a half-open connection) is dropped and made again.
 ///
 /// ```no_run
 /// # async fn run() -> wsframe::Result<()> {
