@@ -1,0 +1,187 @@
+//! Hostile clients (issue 7): each gets a clear answer or close, and a well-behaved
+//! client is served throughout.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wsframe::prelude::*;
+use wsframe::{Config, Limits};
+use wsframe_tests::*;
+
+#[websocket("/ws")]
+async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(message) = ws.receive().await {
+        ws.send(message).await?;
+    }
+    Ok(())
+}
+
+async fn start(config: Config) -> TestServer {
+    TestServer::start(App::new().config(config).route(echo)).await
+}
+
+async fn assert_echoes(client: &mut Client, text: &str) {
+    client.send(WsMessage::text(text)).await.unwrap();
+    assert_eq!(
+        within(client.next()).await.unwrap().unwrap(),
+        WsMessage::text(text)
+    );
+}
+
+/// A frame of `opcode` with the FIN bit as given (client frames are masked).
+fn fragment(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = client_frame(opcode, payload);
+    if !fin {
+        frame[0] &= 0x7f;
+    }
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_handshakes_are_cut_at_the_handshake_timeout_while_others_are_served() {
+    let timeout = Duration::from_secs(1);
+    let server = start(Config::default().handshake_timeout(timeout)).await;
+    let request = upgrade_request("/ws", "", &[]);
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..500 {
+        let request = request.clone();
+        let addr = server.addr;
+        slow.push(tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            // One byte every 100 ms: the handshake would take ~20 s.
+            for byte in request {
+                if tcp.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 1];
+                // The server closing (or answering, then closing) ends the wait.
+                if tokio::time::timeout(Duration::from_millis(100), tcp.read(&mut buf))
+                    .await
+                    .is_ok()
+                {
+                    return Some(Instant::now());
+                }
+            }
+            None
+        }));
+    }
+    // Meanwhile a normal client connects and echoes.
+    let mut client = connect(server.addr, "/ws").await;
+    let mut echoes = 0;
+    while started.elapsed() < timeout + Duration::from_millis(500) {
+        assert_echoes(&mut client, "alive").await;
+        echoes += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for task in slow {
+        let closed_at = within(task).await.unwrap().expect("closed by the server");
+        let after = closed_at - started;
+        assert!(
+            after >= timeout - Duration::from_millis(100),
+            "closed early: {after:?}"
+        );
+        assert!(after < timeout * 4, "closed late: {after:?}");
+    }
+    assert!(echoes > 10);
+    assert_echoes(&mut client, "still alive").await;
+}
+
+#[tokio::test]
+async fn header_bombs_get_431_and_the_server_goes_on() {
+    let server = start(Config::default()).await;
+    // 100 KiB of one header.
+    let big = format!(
+        "GET /ws HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 << 10)
+    );
+    // 10,000 small headers.
+    let mut many = String::from("GET /ws HTTP/1.1\r\nHost: t\r\n");
+    for n in 0..10_000 {
+        many.push_str(&format!("X-{n}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    for (name, request) in [("100 KiB header", big), ("10,000 headers", many)] {
+        let response = raw_request(server.addr, request.as_bytes()).await;
+        assert!(
+            response.status == 431 || response.status == 400,
+            "{name}: {}",
+            response.status
+        );
+    }
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
+async fn a_message_in_100000_fragments_arrives_whole() {
+    let server = start(Config::default()).await;
+    let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
+    assert!(rest.is_empty());
+    let mut frames = Vec::with_capacity(100_000 * 7);
+    frames.extend(fragment(0x1, false, b"a"));
+    for _ in 1..99_999 {
+        frames.extend(fragment(0x0, false, b"a"));
+    }
+    frames.extend(fragment(0x0, true, b"a"));
+    tcp.write_all(&frames).await.unwrap();
+    // The echo: one text frame of 100,000 bytes (a 64-bit length: 10 header bytes).
+    let mut head = [0u8; 10];
+    within(tcp.read_exact(&mut head)).await.unwrap();
+    assert_eq!(head[0], 0x81, "one final text frame");
+    assert_eq!(head[1], 127);
+    assert_eq!(u64::from_be_bytes(head[2..10].try_into().unwrap()), 100_000);
+    let mut payload = vec![0u8; 100_000];
+    within(tcp.read_exact(&mut payload)).await.unwrap();
+    assert!(payload.iter().all(|b| *b == b'a'));
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_the_limit_is_refused_before_it_is_whole() {
+    let limit = 64 << 10;
+    let server = start(Config::default().limits(Limits::default().max_message_size(limit))).await;
+    let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
+    // Fragments of 8 KiB: the server must close once the total passes 64 KiB, not wait
+    // for the end of the message (which never comes).
+    let chunk = vec![b'x'; 8 << 10];
+    tcp.write_all(&fragment(0x2, false, &chunk)).await.unwrap();
+    for _ in 0..(limit / chunk.len()) + 1 {
+        if tcp.write_all(&fragment(0x0, false, &chunk)).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        raw_read_close(&mut tcp, rest).await.map(|c| c.0),
+        Some(1009)
+    );
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
+async fn bad_close_frames_get_the_right_code() {
+    let server = start(Config::default()).await;
+    let mut invalid_utf8 = 1000u16.to_be_bytes().to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("close code 1004", 1004u16.to_be_bytes().to_vec(), 1002),
+        ("close code 1006", 1006u16.to_be_bytes().to_vec(), 1002),
+        ("close code 999", 999u16.to_be_bytes().to_vec(), 1002),
+        ("close code 5000", 5000u16.to_be_bytes().to_vec(), 1002),
+        ("close reason not UTF-8", invalid_utf8, 1007),
+    ];
+    for (name, payload, expected) in cases {
+        let (mut tcp, rest) = raw_upgrade(server.addr, "/ws").await;
+        tcp.write_all(&client_frame(0x8, &payload)).await.unwrap();
+        assert_eq!(
+            raw_read_close(&mut tcp, rest).await.map(|c| c.0),
+            Some(expected),
+            "{name}"
+        );
+    }
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
