@@ -19,8 +19,15 @@ async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
     Ok(())
 }
 
+/// Tells the client the address the server believes it has.
+#[websocket("/whoami")]
+async fn whoami(ws: WebSocket, ClientAddr(ip): ClientAddr) -> wsframe::Result<()> {
+    ws.send_text(ip.to_string()).await?;
+    Ok(())
+}
+
 async fn start(config: Config) -> TestServer {
-    TestServer::start(App::new().config(config).route(echo)).await
+    TestServer::start(App::new().config(config).routes(routes![echo, whoami])).await
 }
 
 async fn assert_echoes(client: &mut Client, text: &str) {
@@ -184,4 +191,48 @@ async fn bad_close_frames_get_the_right_code() {
     }
     let mut client = connect(server.addr, "/ws").await;
     assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    async fn whoami(server: &TestServer, header: &str) -> String {
+        let request = upgrade_request("/whoami", header, &[]);
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(&request).await.unwrap();
+        let response = read_response(&mut tcp).await;
+        assert_eq!(response.status, 101);
+        let mut client = tokio_tungstenite::WebSocketStream::from_partially_read(
+            tcp,
+            response.rest,
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        match within(client.next()).await {
+            Some(Ok(WsMessage::Text(text))) => text.as_str().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+    let spoof = "X-Forwarded-For: 203.0.113.7\r\n";
+    let chain = "X-Forwarded-For: 1.2.3.4, 198.51.100.9\r\n";
+    let rfc = "Forwarded: for=\"[2001:db8::1]:4711\";proto=https\r\n";
+
+    // The test client connects from 127.0.0.1: not trusted by default, so a client
+    // cannot make itself someone else.
+    let plain = start(Config::default()).await;
+    assert_eq!(whoami(&plain, spoof).await, "127.0.0.1");
+    assert_eq!(whoami(&plain, "").await, "127.0.0.1");
+
+    // Behind a trusted proxy (here: 127.0.0.1), the hop it saw.
+    let proxied =
+        start(Config::default().trust_proxy("127.0.0.0/8".parse::<wsframe::ProxyNet>().unwrap()))
+            .await;
+    assert_eq!(whoami(&proxied, spoof).await, "203.0.113.7");
+    assert_eq!(
+        whoami(&proxied, chain).await,
+        "198.51.100.9",
+        "the rightmost untrusted hop"
+    );
+    assert_eq!(whoami(&proxied, rfc).await, "2001:db8::1");
+    assert_eq!(whoami(&proxied, "").await, "127.0.0.1");
 }

@@ -315,6 +315,7 @@ pub struct Config {
     pub(crate) shutdown_grace: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
+    pub(crate) trusted_proxies: Vec<crate::ProxyNet>,
     pub(crate) node_id: NodeId,
 }
 
@@ -332,6 +333,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             max_header_bytes: 16 << 10,
+            trusted_proxies: Vec::new(),
             node_id: NodeId::random(),
         }
     }
@@ -408,6 +410,15 @@ impl Config {
     /// How long the server waits for the peer's reply to its close frame (default 5 s).
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Believe `Forwarded` / `X-Forwarded-For` from this proxy (an address or a network;
+    /// none by default): [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr)
+    /// is then the address the proxy saw. From any other peer the headers are ignored,
+    /// so clients cannot spoof their address.
+    pub fn trust_proxy(mut self, proxy: impl Into<crate::ProxyNet>) -> Self {
+        self.trusted_proxies.push(proxy.into());
         self
     }
 

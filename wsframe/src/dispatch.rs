@@ -202,6 +202,11 @@ fn head(
         params,
         route,
         peer,
+        client: crate::forwarded::client_addr(
+            peer.ip(),
+            req.headers(),
+            &app.config.trusted_proxies,
+        ),
         protocols: parse_protocols(
             req.headers()
                 .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)

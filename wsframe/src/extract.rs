@@ -223,6 +223,25 @@ impl FromHandshake for PeerAddr {
     }
 }
 
+/// The client's address: the TCP peer's, or what a trusted proxy forwarded (see
+/// [`HandshakeRequest::client_addr`]).
+///
+/// ```
+/// # let _ = |wsframe::ClientAddr(ip): wsframe::ClientAddr| ip.is_loopback();
+/// use wsframe::ClientAddr;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+#[diagnostic::do_not_recommend]
+impl FromHandshake for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(req.client_addr()))
+    }
+}
+
 /// App state registered with [`App::state`](crate::App::state), cloned into the handler.
 ///
 /// A missing state is a programming error; it answers 500 and is logged.

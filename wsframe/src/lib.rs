@@ -55,6 +55,7 @@ mod depends;
 mod dispatch;
 mod error;
 mod extract;
+mod forwarded;
 mod frame;
 mod gate;
 mod handler;
@@ -79,7 +80,8 @@ pub use close::CloseCode;
 pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
-pub use extract::{Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
+pub use extract::{ClientAddr, Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
+pub use forwarded::ProxyNet;
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
 pub use hub::{Hub, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
@@ -100,8 +102,8 @@ pub use wsframe_macros::{dependency, websocket};
 /// The names most handlers need: `use wsframe::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest, Hub, Message,
-        PeerAddr, Query, Rejection, Route, RouteLimits, SlowConsumer, State, TypedWebSocket,
-        WebSocket, dependency, routes, websocket,
+        App, ClientAddr, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest,
+        Hub, Message, PeerAddr, Query, Rejection, Route, RouteLimits, SlowConsumer, State,
+        TypedWebSocket, WebSocket, dependency, routes, websocket,
     };
 }

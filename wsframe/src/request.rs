@@ -36,6 +36,8 @@ pub struct HandshakeRequest {
     pub(crate) params: PathParams,
     pub(crate) route: Arc<str>,
     pub(crate) peer: SocketAddr,
+    /// The client's address (the peer's, or what a trusted proxy forwarded).
+    pub(crate) client: std::net::IpAddr,
     pub(crate) protocols: Vec<String>,
     pub(crate) state: Arc<http::Extensions>,
     /// Dependency results of this handshake (FastAPI's per-request cache).
@@ -58,6 +60,7 @@ impl HandshakeRequest {
             headers: HeaderMap::new(),
             params: PathParams::default(),
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client: std::net::IpAddr::from([127, 0, 0, 1]),
             protocols: Vec::new(),
             state: Arc::new(http::Extensions::new()),
             cache: Default::default(),
@@ -149,6 +152,19 @@ impl HandshakeRequest {
     /// The peer's socket address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The client's address: the TCP peer's, or, when the peer is a trusted proxy
+    /// ([`Config::trust_proxy`](crate::Config::trust_proxy)), the address it forwarded
+    /// (`Forwarded` or `X-Forwarded-For`).
+    ///
+    /// ```
+    /// let req = wsframe::HandshakeRequest::new("/ws").with_header("x-forwarded-for", "203.0.113.7");
+    /// // A request built for a test has no trusted proxy: the header is not believed.
+    /// assert_eq!(req.client_addr().to_string(), "127.0.0.1");
+    /// ```
+    pub fn client_addr(&self) -> std::net::IpAddr {
+        self.client
     }
 
     /// Subprotocols the client offered, in its order of preference.
