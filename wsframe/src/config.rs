@@ -316,6 +316,8 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) trusted_proxies: Vec<crate::ProxyNet>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::TlsConfig>,
     pub(crate) node_id: NodeId,
 }
 
@@ -334,6 +336,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             max_header_bytes: 16 << 10,
             trusted_proxies: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
             node_id: NodeId::random(),
         }
     }
@@ -410,6 +414,14 @@ impl Config {
     /// How long the server waits for the peer's reply to its close frame (default 5 s).
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Serve `wss://` with these TLS settings (feature `tls`); see
+    /// [`TlsConfig`](crate::TlsConfig).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 

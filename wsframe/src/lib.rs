@@ -73,6 +73,8 @@ mod server;
 mod shutdown;
 mod socket;
 pub mod testing;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 pub use app::{App, IntoRoute, Route};
@@ -94,6 +96,8 @@ pub use router::{PathParams, RoutePattern};
 pub use server::{Server, ServerHandle};
 pub use shutdown::shutdown_signal;
 pub use socket::{Accept, Member, Receiver, Sender, SlowConsumer, TypedWebSocket, WebSocket};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 
 pub use bytes::Bytes;
 pub use http;

@@ -155,6 +155,21 @@ impl Server {
             let app = inner.clone();
             match limit.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = app.config.tls.clone() {
+                        inner.lifecycle.spawn(async move {
+                            // The TLS handshake counts toward the handshake timeout.
+                            let timeout = app.config.handshake_timeout;
+                            match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    serve_connection(app, stream, peer, Some(permit)).await
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        });
+                        continue;
+                    }
                     inner
                         .lifecycle
                         .spawn(serve_connection(app, stream, peer, Some(permit)));

@@ -1,0 +1,109 @@
+//! `wss://` with the `tls` feature: a self-signed certificate made at run time, a
+//! client that trusts it, and clients that do not speak TLS or do not trust it.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wsframe::prelude::*;
+use wsframe::{Config, TlsConfig};
+use wsframe_tests::*;
+
+#[websocket("/ws")]
+async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(message) = ws.receive().await {
+        ws.send(message).await?;
+    }
+    Ok(())
+}
+
+/// A certificate for `localhost` in PEM files (in a directory of this test's own).
+fn certificate() -> (rcgen::CertifiedKey, std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("wsframe-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, key.cert.pem()).unwrap();
+    std::fs::write(&key_path, key.key_pair.serialize_pem()).unwrap();
+    (key, cert_path, key_path)
+}
+
+fn client_config(trusted: Option<&rcgen::CertifiedKey>) -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    if let Some(key) = trusted {
+        roots.add(key.cert.der().clone()).unwrap();
+    }
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+#[tokio::test]
+async fn wss_with_a_certificate_from_pem_files() {
+    let (key, cert_path, key_path) = certificate();
+    let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
+    let server = TestServer::start(App::new().config(Config::default().tls(tls)).route(echo)).await;
+    let connector = TlsConnector::from(Arc::new(client_config(Some(&key))));
+    let name = ServerName::try_from("localhost").unwrap();
+
+    // A client that trusts the certificate talks wss://.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let stream = within(connector.connect(name.clone(), tcp)).await.unwrap();
+    let url = format!("wss://localhost:{}/ws", server.addr.port());
+    let (mut ws, _) = within(tokio_tungstenite::client_async(url, stream))
+        .await
+        .unwrap();
+    ws.send(WsMessage::text("over TLS")).await.unwrap();
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        WsMessage::text("over TLS")
+    );
+
+    // A client that does not trust it fails its handshake.
+    let untrusting = TlsConnector::from(Arc::new(client_config(None)));
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    assert!(within(untrusting.connect(name.clone(), tcp)).await.is_err());
+
+    // Plain HTTP to the TLS port gets no HTTP answer: the connection is closed.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(&upgrade_request("/ws", "", &[]))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = within(tcp.read_to_end(&mut buf)).await;
+    assert!(!buf.starts_with(b"HTTP/1.1 101"), "no upgrade without TLS");
+
+    // And the server goes on serving TLS clients.
+    ws.send(WsMessage::text("still here")).await.unwrap();
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        WsMessage::text("still here")
+    );
+}
+
+#[test]
+fn unreadable_pem_files_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("wsframe-tls-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate").unwrap();
+    let missing = dir.join("missing.pem");
+    let e = TlsConfig::from_pem_files(&missing, &missing)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.pem"), "{e}");
+    let e = TlsConfig::from_pem_files(&empty, &empty)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no certificate") && e.contains("empty.pem"),
+        "{e}"
+    );
+}
