@@ -56,6 +56,9 @@ mod dispatch;
 mod error;
 mod extract;
 mod forwarded;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod frame;
 mod gate;
 mod handler;
