@@ -10,9 +10,15 @@ use crate::{Origins, ProxyNet};
 /// braces, a root) and extract the parameters.
 pub fn match_path(path: &str) -> Option<Result<Vec<(String, String)>, String>> {
     let mut router = Router::new();
-    for (i, pattern) in ["/", "/ws/<client_id>", "/files/<path..>", "/a/<b>/c/<d>", "/x{y}/<z>"]
-        .iter()
-        .enumerate()
+    for (i, pattern) in [
+        "/",
+        "/ws/<client_id>",
+        "/files/<path..>",
+        "/a/<b>/c/<d>",
+        "/x{y}/<z>",
+    ]
+    .iter()
+    .enumerate()
     {
         router
             .insert(RoutePattern::parse(pattern).expect("valid pattern"), i)
@@ -30,18 +36,27 @@ pub fn match_path(path: &str) -> Option<Result<Vec<(String, String)>, String>> {
 /// Run an upgrade request's checks (method, version, headers, origin) and what guards
 /// read from it (query, cookies, subprotocols, the client address) on arbitrary parts.
 pub fn handshake(method: &[u8], uri: &str, headers: &[(&[u8], &[u8])], http2: bool) {
-    let Ok(method) = Method::from_bytes(method) else { return };
+    let Ok(method) = Method::from_bytes(method) else {
+        return;
+    };
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             map.append(name, value);
         }
     }
-    let version = if http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+    let version = if http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     let _ = crate::handshake::is_upgrade_request(&map);
     let origins = Origins::same_origin().allow("https://app.example");
     let _ = crate::handshake::validate(&method, version, &map, &origins);
-    let _ = crate::request::parse_protocols(map.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter());
+    let _ =
+        crate::request::parse_protocols(map.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter());
     let trusted: [ProxyNet; 1] = ["10.0.0.0/8".parse().expect("valid network")];
     let _ = crate::forwarded::client_addr([10, 0, 0, 1].into(), &map, &trusted);
     let mut req = crate::HandshakeRequest::new(uri);

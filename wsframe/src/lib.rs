@@ -56,10 +56,10 @@ mod dispatch;
 mod error;
 mod extract;
 mod forwarded;
+mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod frame;
 mod gate;
 mod handler;
 mod handshake;
