@@ -2,8 +2,18 @@
 //! receives to the room through the hub (encoded once, queued to every subscriber).
 //! With `REDIS_URL` set, the node joins the others on that Redis (the redis-3node
 //! scenario: publisher and subscribers on different nodes).
+//! It also serves `/ws` (echo), so that the soak (bench/soak) drives churn, echo and
+//! broadcast against one process.
 //! usage: server-wsframe-bcast ADDR
 use wsframe::prelude::*;
+
+#[websocket("/ws")]
+async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(message) = ws.receive().await {
+        ws.send(message).await?;
+    }
+    Ok(())
+}
 
 #[websocket("/sub")]
 async fn sub(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
@@ -28,7 +38,7 @@ async fn main() -> wsframe::Result<()> {
     // Like the obvious pattern's broadcast(1024): a subscriber that falls 1024 messages
     // behind loses the oldest (the default policy would close it with 1013 instead).
     let config = wsframe::Config::default().max_connections(19_000).outgoing_queue(1024);
-    let mut app = App::new().config(config).routes(routes![sub, publish]);
+    let mut app = App::new().config(config).routes(routes![sub, publish, echo]);
     app.hub().set_policy(wsframe::SlowConsumer::DropOldest);
     if let Ok(url) = std::env::var("REDIS_URL") {
         app = app.backplane(wsframe::backplane::RedisBackplane::new(&url)?.prefix("bench"));
