@@ -119,6 +119,32 @@ impl Driver {
                 }};
             }
 
+            // Write what is queued, then our close frame, then wait for the peer's answer
+            // (the handler ended, or the server shuts down).
+            macro_rules! flush_then_close {
+                ($code:expr, $reason:expr) => {{
+                    let (code, reason) = ($code, $reason);
+                    let sent = Box::pin(bounded(
+                        close_timeout,
+                        lifecycle,
+                        flush_queue_then_close(
+                            &mut socket,
+                            outbox,
+                            &mut batch,
+                            code,
+                            reason,
+                            counters,
+                        ),
+                    ))
+                    .await;
+                    if sent.is_err() {
+                        break Exit::Reset;
+                    }
+                    record_our_close(shared, code, reason);
+                    await_close_reply!();
+                }};
+            }
+
             let exit = loop {
                 // Read when the handler has room, or nobody receives any more (then data
                 // is dropped, but pings and the peer's close are still handled).
@@ -130,13 +156,7 @@ impl Driver {
                         handler_done = true;
                         let (code, reason) = handler_close_code(outcome, counters);
                         if !closing {
-                            let sent = Box::pin(bounded(close_timeout, lifecycle,
-                                flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, counters))).await;
-                            if sent.is_err() {
-                                break Exit::Reset;
-                            }
-                            record_our_close(shared, code, reason);
-                            await_close_reply!();
+                            flush_then_close!(code, reason);
                         }
                     }
                     event = poll_fn(|cx| watch.poll_event(cx)) => {
@@ -147,14 +167,7 @@ impl Driver {
                         if closing {
                             continue;
                         }
-                        let (code, reason) = (CloseCode::GOING_AWAY, "server shutting down");
-                        let sent = Box::pin(bounded(close_timeout, lifecycle,
-                            flush_queue_then_close(&mut socket, outbox, &mut batch, code, reason, counters))).await;
-                        if sent.is_err() {
-                            break Exit::Reset;
-                        }
-                        record_our_close(shared, code, reason);
-                        await_close_reply!();
+                        flush_then_close!(CloseCode::GOING_AWAY, "server shutting down");
                     }
                     _ = poll_fn(|cx| outbox.poll_ready(cx)), if !closing => {
                         if let Some((code, reason)) = outbox.drain(&mut batch.items, MAX_BATCH) {
