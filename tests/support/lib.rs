@@ -363,8 +363,41 @@ pub mod book {
     #[doc = include_str!("../../book/src/getting-started.md")]
     pub struct GettingStarted;
 
+    #[doc = include_str!("../../book/src/routes.md")]
+    pub struct Routes;
+
+    #[doc = include_str!("../../book/src/guards.md")]
+    pub struct Guards;
+
+    #[doc = include_str!("../../book/src/websocket.md")]
+    pub struct TheWebSocketHandle;
+
+    #[doc = include_str!("../../book/src/broadcasting.md")]
+    pub struct Broadcasting;
+
     #[doc = include_str!("../../book/src/scaling-out.md")]
     pub struct ScalingOut;
+
+    #[doc = include_str!("../../book/src/testing.md")]
+    pub struct Testing;
+
+    #[doc = include_str!("../../book/src/configuration.md")]
+    pub struct Configuration;
+
+    #[doc = include_str!("../../book/src/deployment.md")]
+    pub struct Deployment;
+
+    #[doc = include_str!("../../book/src/mounting.md")]
+    pub struct Mounting;
+
+    #[doc = include_str!("../../book/src/from-fastapi.md")]
+    pub struct FromFastApi;
+
+    #[doc = include_str!("../../book/src/benchmarks.md")]
+    pub struct Benchmarks;
+
+    #[doc = include_str!("../../book/src/compile-errors.md")]
+    pub struct CompileErrors;
 
     #[doc = include_str!("../../README.md")]
     pub struct Readme;
