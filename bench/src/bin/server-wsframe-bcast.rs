@@ -32,8 +32,25 @@ async fn publish(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
     Ok(())
 }
 
+// `bench/soak --dhat`: every allocation goes through dhat, which writes dhat-heap.json
+// (and prints the bytes still live) when main returns after SIGTERM.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 #[tokio::main]
 async fn main() -> wsframe::Result<()> {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
+    #[cfg(feature = "dhat-heap")]
+    tokio::spawn(async {
+        // The soak reads these lines: bytes and blocks live now, every 5 s.
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            let stats = dhat::HeapStats::get();
+            eprintln!("heap {} {}", stats.curr_bytes, stats.curr_blocks);
+        }
+    });
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9005".into());
     // Like the obvious pattern's broadcast(1024): a subscriber that falls 1024 messages
     // behind loses the oldest (the default policy would close it with 1013 instead).
