@@ -2,8 +2,11 @@
 //! until it decides (accept or refuse), answer, and on accept start the connection's
 //! driver once hyper hands over the upgraded socket.
 //!
-//! Shared by the TCP server and the in-process TestClient, so both give the same
-//! answers to the same requests.
+//! Shared by the TCP server, the in-process TestClient and [`AppService`] (the app
+//! mounted into axum or a hyper loop of the user's), so all give the same answers to the
+//! same requests.
+//!
+//! [`AppService`]: crate::AppService
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
@@ -42,13 +45,23 @@ pub(crate) struct ConnState {
     pub(crate) permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
+/// A request as [`dispatch`] takes it: its head, and hyper's handle on the connection's
+/// upgrade (taken from the request's extensions, where hyper, and axum after it, leave
+/// it). The body is dropped: no route reads one.
+pub(crate) fn detach_body<B>(mut req: Request<B>) -> (Request<()>, OnUpgrade) {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    (req.map(drop), on_upgrade)
+}
+
+/// Answer one request (see the module docs); `conn` is what the connection's watchdog
+/// reads (a fresh one when the host server owns the connection).
 pub(crate) async fn dispatch(
     app: Arc<AppInner>,
-    req: Request<Incoming>,
+    (req, on_upgrade): (Request<()>, OnUpgrade),
     peer: SocketAddr,
     conn: Arc<ConnState>,
 ) -> std::result::Result<Response, Infallible> {
-    let response = route(&app, req, peer, &conn).await;
+    let response = route(&app, req, on_upgrade, peer, &conn).await;
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         conn.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -57,7 +70,8 @@ pub(crate) async fn dispatch(
 
 async fn route(
     app: &Arc<AppInner>,
-    mut req: Request<Incoming>,
+    req: Request<()>,
+    on_upgrade: OnUpgrade,
     peer: SocketAddr,
     conn: &ConnState,
 ) -> Response {
@@ -115,7 +129,6 @@ async fn route(
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
 
-    let on_upgrade = hyper::upgrade::on(&mut req);
     let request = head(app, &req, params, ws.route.clone(), peer);
     drop(req);
     conn.deciding.store(true, Ordering::Release);
@@ -189,7 +202,7 @@ async fn route(
 
 fn head(
     app: &AppInner,
-    req: &Request<Incoming>,
+    req: &Request<()>,
     params: PathParams,
     route: Arc<str>,
     peer: SocketAddr,

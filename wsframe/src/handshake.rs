@@ -43,7 +43,8 @@ pub(crate) fn validate(
             .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return Err(r);
     }
-    if version < Version::HTTP_11 {
+    // Exactly 1.1: a mounted app's host server may speak HTTP/2, where a 101 cannot be sent.
+    if version != Version::HTTP_11 {
         return Err(bad("a WebSocket handshake needs HTTP/1.1"));
     }
     if !header_has_token(headers, header::CONNECTION, "upgrade") {
@@ -210,5 +211,9 @@ mod tests {
             &Origins::default(),
         );
         assert_eq!(post.unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
+        for version in [Version::HTTP_10, Version::HTTP_2] {
+            let refused = validate(&Method::GET, version, &headers(GOOD), &Origins::default());
+            assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
     }
 }

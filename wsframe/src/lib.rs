@@ -37,6 +37,8 @@
 //! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
 //! - [`testing::TestClient`]: in-process tests.
+//! - [`AppService`], `App::into_axum` (feature `axum`): the same routes inside an axum
+//!   `Router` or a hyper server of your own.
 //!
 //! permessage-deflate is not offered: the protocol layer (tungstenite) rejects
 //! compressed frames, so compression would need a protocol layer of our own.
@@ -68,6 +70,7 @@ mod id;
 mod lifecycle;
 mod message;
 mod metrics;
+mod mount;
 mod rejection;
 mod request;
 mod response;
@@ -92,6 +95,7 @@ pub use hub::{Hub, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};
+pub use mount::{AppService, ServiceHandle};
 pub use rejection::Rejection;
 pub use request::HandshakeRequest;
 pub use response::{Html, IntoResponse, Json, Response};

@@ -78,6 +78,13 @@ impl RoutePattern {
     pub fn params(&self) -> &[String] {
         &self.params
     }
+
+    /// The pattern in matchit's syntax (`/ws/{id}`, `/files/{*path}`), which axum 0.8's
+    /// router shares.
+    #[cfg(feature = "axum")]
+    pub(crate) fn matchit(&self) -> &str {
+        &self.matchit
+    }
 }
 
 /// Path parameters of a matched route, percent-decoded, in pattern order.
@@ -188,6 +195,12 @@ impl<T> Router<T> {
         }
         self.entries.push((pattern, value));
         Ok(())
+    }
+
+    /// Every registered pattern, in order of registration.
+    #[cfg(feature = "axum")]
+    pub(crate) fn patterns(&self) -> impl Iterator<Item = &RoutePattern> {
+        self.entries.iter().map(|(pattern, _)| pattern)
     }
 
     pub(crate) fn at(&self, path: &str) -> Option<Matched<'_, T>> {

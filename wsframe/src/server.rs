@@ -20,7 +20,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 
 use crate::app::AppInner;
-use crate::dispatch::{ConnState, dispatch};
+use crate::dispatch::{ConnState, detach_body, dispatch};
 use crate::metrics::{Counters, Metrics};
 use crate::response::plain;
 use crate::{App, Result};
@@ -186,22 +186,30 @@ impl Server {
             }
         }
         drop(listener);
-        let grace = inner.config.shutdown_grace;
-        if tokio::time::timeout(grace, inner.lifecycle.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                ?grace,
-                "grace period over; dropping the remaining connections"
-            );
-            inner.lifecycle.terminate();
-            inner.lifecycle.wait().await;
-        }
-        inner.hub.stop_backplane().await;
+        drain(&inner).await;
         info!("server stopped");
         Ok(())
     }
+}
+
+/// The end of a graceful shutdown, once nothing new is accepted: wait up to the grace
+/// period for every connection task, terminate the rest, and leave the cluster. Shared
+/// by [`Server::run_until`] and a mounted app's
+/// [`ServiceHandle::stopped`](crate::ServiceHandle::stopped).
+pub(crate) async fn drain(inner: &AppInner) {
+    let grace = inner.config.shutdown_grace;
+    if tokio::time::timeout(grace, inner.lifecycle.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            ?grace,
+            "grace period over; dropping the remaining connections"
+        );
+        inner.lifecycle.terminate();
+        inner.lifecycle.wait().await;
+    }
+    inner.hub.stop_backplane().await;
 }
 
 fn http1_builder(app: &AppInner) -> http1::Builder {
@@ -230,7 +238,7 @@ pub(crate) async fn serve_connection<IO>(
     });
     let service = {
         let (app, state) = (app.clone(), state.clone());
-        service_fn(move |req| dispatch(app.clone(), req, peer, state.clone()))
+        service_fn(move |req| dispatch(app.clone(), detach_body(req), peer, state.clone()))
     };
     let conn = http1_builder(&app)
         .serve_connection(TokioIo::new(io), service)
