@@ -390,3 +390,36 @@ async fn a_client_over_its_message_rate_is_closed_with_1008_and_others_go_on() {
     );
     assert_still_serving(&server).await;
 }
+
+#[wsframe::websocket("/attributed", max_message_size = 1024)]
+async fn attributed_echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(message) = ws.receive().await {
+        ws.send(message).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn route_limits_added_to_an_attribute_route_keep_the_attributes_options() {
+    use wsframe::IntoRoute;
+    use wsframe::testing::TestClient;
+    let rated = RouteLimits::new().max_message_rate(MessageRate::per_second(1).burst(2));
+    let app = App::new().route(attributed_echo.into_route().limits(rated));
+    let client = TestClient::new(app).unwrap();
+
+    // The attribute's message size limit is still there ...
+    let mut ws = client.connect("/attributed").await.unwrap();
+    ws.send_text("x".repeat(2000)).await.unwrap();
+    let close = ws.receive_close().await.unwrap();
+    assert_eq!(close.code, Some(wsframe::CloseCode::MESSAGE_TOO_BIG));
+
+    // ... beside the rate added by `limits`: a burst of 2, the third message is over.
+    let mut ws = client.connect("/attributed").await.unwrap();
+    for text in ["one", "two"] {
+        ws.send_text(text).await.unwrap();
+        assert_eq!(ws.receive_text().await.unwrap(), text);
+    }
+    ws.send_text("three").await.unwrap();
+    let close = ws.receive_close().await.unwrap();
+    assert_eq!(close.code, Some(wsframe::CloseCode::POLICY_VIOLATION));
+}

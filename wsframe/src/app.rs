@@ -74,9 +74,29 @@ impl Route {
         self
     }
 
-    /// Limits for this route over the app-wide ones.
+    /// Limits for this route over the app-wide ones. Fields set here override those set
+    /// before (for instance by the `#[websocket]` attribute's options); fields left unset
+    /// keep their earlier value.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::{IntoRoute, MessageRate};
+    ///
+    /// #[websocket("/ws", max_message_size = 1024)]
+    /// async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    ///     while let Ok(m) = ws.receive().await {
+    ///         ws.send(m).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// // Adds a rate limit; the attribute's 1 KiB message limit stays.
+    /// let route = echo.into_route().limits(RouteLimits::new().max_message_rate(MessageRate::per_second(50)));
+    /// let app = App::new().route(route);
+    /// # let _ = app;
+    /// ```
     pub fn limits(mut self, limits: RouteLimits) -> Route {
-        self.limits = limits;
+        self.limits = limits.over(self.limits);
         self
     }
 

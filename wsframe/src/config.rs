@@ -199,6 +199,17 @@ impl RouteLimits {
         self
     }
 
+    /// `self`'s overrides over `base`'s: a field set in either is set, `self` winning.
+    pub(crate) fn over(self, base: RouteLimits) -> RouteLimits {
+        RouteLimits {
+            max_message_size: self.max_message_size.or(base.max_message_size),
+            max_frame_size: self.max_frame_size.or(base.max_frame_size),
+            idle_timeout: self.idle_timeout.or(base.idle_timeout),
+            ping_interval: self.ping_interval.or(base.ping_interval),
+            max_message_rate: self.max_message_rate.or(base.max_message_rate),
+        }
+    }
+
     /// These overrides applied over `defaults`. When a route raises the message size
     /// without naming a frame size, the frame limit follows the app's frame limit.
     pub fn resolve(&self, defaults: &Limits) -> Limits {
