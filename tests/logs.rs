@@ -1,5 +1,5 @@
 //! Query strings (which often carry tokens) never reach the logs, while the
-//! connection's span (id, route, peer) does.
+//! connection's span (id, route, peer, and the client a trusted proxy vouched for) does.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -59,7 +59,28 @@ async fn tokens_in_query_strings_are_not_logged() {
         .unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 500);
 
+    // Behind a trusted proxy the span also names the client the proxy forwarded for.
+    let config =
+        wsframe::Config::default().trust_proxy("127.0.0.1".parse::<wsframe::ProxyNet>().unwrap());
+    let proxied =
+        TestClient::new(App::new().config(config).websocket("/ws/<room>", fails)).unwrap();
+    let mut ws = proxied
+        .connect("/ws/proxied")
+        .header("x-forwarded-for", "203.0.113.9")
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.receive_close().await.unwrap().code.map(|c| c.0),
+        Some(1011)
+    );
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("client=203.0.113.9"), "{logs}");
+    assert_eq!(
+        logs.matches("client=").count(),
+        1,
+        "client= only when it differs from the peer:\n{logs}"
+    );
     assert!(
         logs.contains("deliberate failure") && logs.contains("failure before accept"),
         "{logs}"

@@ -262,7 +262,13 @@ impl Drop for AbortOnDrop {
 async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest) -> Handshake {
     let id = ConnectionId::next(app.config.node_id);
     // The query string never reaches the logs: it often carries tokens.
-    let span = info_span!("ws", id = %id, route = %ws.route, peer = %request.peer);
+    // Behind a trusted proxy `peer` is the proxy; `client` (set only when it differs) is
+    // the address the proxy vouched for, the one `ClientAddr` gives the handler.
+    let span = info_span!("ws", id = %id, route = %ws.route, peer = %request.peer,
+        client = tracing::field::Empty);
+    if request.client != request.peer.ip() {
+        span.record("client", tracing::field::display(request.client));
+    }
     let (decision_tx, decision_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = oneshot::channel();
     let shared = Arc::new(ConnShared::new(
