@@ -416,3 +416,126 @@ async fn a_node_shutting_down_leaves_presence_at_once() {
     );
     within(reader).await.unwrap();
 }
+
+/// A TCP proxy in front of Redis that can be cut: every open connection through it is
+/// dropped and new ones are refused until it is restored. Redis itself keeps running,
+/// with its data, so a node behind the proxy loses Redis while the others do not.
+struct CutProxy {
+    addr: SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    async fn start(target: SocketAddr) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = {
+            let (open, links) = (open.clone(), links.clone());
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        continue; // dropped: refused while cut
+                    }
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link.abort_handle());
+                }
+            })
+        };
+        CutProxy {
+            addr,
+            open,
+            links,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_leaves_while_its_node_is_cut_off_leaves_presence_when_it_is_back() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    // B reaches Redis through a proxy that can be cut; Redis keeps its data, and B's
+    // heartbeat (10 s, expiry 30 s) outlives the cut, so nothing else would remove the
+    // entry of a member that left while B could not tell Redis.
+    let target: SocketAddr = redis.url().trim_start_matches("redis://").parse().unwrap();
+    let proxy = CutProxy::start(target).await;
+    let backplane = RedisBackplane::new(&proxy.url())
+        .unwrap()
+        .prefix("test")
+        .heartbeat(Duration::from_secs(10));
+    let app = App::new().route(member).backplane(backplane);
+    let b_hub = app.hub();
+    let b = TestServer::start(app).await;
+    wait_async("B subscribes", || async {
+        b.metrics().backplane_subscriptions >= 1
+    })
+    .await;
+    let (stayer, stayer_id) = member_at(b.addr, "desk", None).await;
+    let (leaver, leaver_id) = member_at(b.addr, "desk", None).await;
+    let mut both = vec![stayer_id, leaver_id];
+    both.sort();
+    wait_async("A sees B's two members", || async {
+        members_everywhere(&a.hub, "desk").await == both
+    })
+    .await;
+
+    proxy.cut();
+    drop(leaver);
+    wait_until("the leaver is gone on B", || {
+        b_hub.room("desk").count() == 1
+    })
+    .await;
+    // B writes to Redis in order: once a publication made after the leave has failed,
+    // so has the leave.
+    wait_async("B fails to reach Redis", || async {
+        b_hub.room("desk").broadcast_text("probe");
+        b.metrics().backplane_publish_failed >= 1
+    })
+    .await;
+    assert_eq!(
+        members_everywhere(&a.hub, "desk").await,
+        both,
+        "Redis (kept running) still lists the leaver while B is cut off"
+    );
+
+    proxy.restore();
+    wait_async(
+        "the leaver is gone from presence once B is back",
+        || async { members_everywhere(&a.hub, "desk").await == vec![stayer_id] },
+    )
+    .await;
+    drop(stayer);
+}
