@@ -247,6 +247,33 @@ impl App {
         self.metrics.clone()
     }
 
+    /// Serve this app's counters at `pattern` (a GET route, e.g. `/metrics`) in
+    /// Prometheus' text format ([`MetricsSnapshot::to_prometheus`]). The route is public
+    /// like any other: expose it on an internal network or guard it at the proxy.
+    ///
+    /// ```
+    /// use wsframe::App;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().metrics_route("/metrics"))?;
+    /// let response = client.get("/metrics").await?;
+    /// assert_eq!(response.status, 200);
+    /// assert!(response.text().contains("wsframe_connections_open 0\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`MetricsSnapshot::to_prometheus`]: crate::MetricsSnapshot::to_prometheus
+    pub fn metrics_route(self, pattern: &str) -> App {
+        let metrics = self.metrics.clone();
+        self.get(pattern, move |_| {
+            let response = crate::prometheus::response(&metrics);
+            async move { response }
+        })
+    }
+
     /// Build the router; every malformed or conflicting route is reported.
     pub(crate) fn build(self) -> Result<Arc<AppInner>> {
         let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();

@@ -71,6 +71,7 @@ mod lifecycle;
 mod message;
 mod metrics;
 mod mount;
+mod prometheus;
 mod rejection;
 mod request;
 mod response;
