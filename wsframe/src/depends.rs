@@ -8,6 +8,39 @@ use std::future::Future;
 use crate::{HandshakeRequest, Rejection};
 
 /// A dependency: what `#[dependency]` makes of an async function.
+///
+/// The attribute turns the function into a unit struct of the same name that
+/// implements this trait; a handler names it with `#[depends(..)]`. A unit test can
+/// [`resolve`](Dependency::resolve) it against a [`HandshakeRequest`] of its own.
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::Dependency;
+///
+/// #[dependency]
+/// async fn api_version(#[query] v: Option<u32>) -> Result<u32, Rejection> {
+///     match v.unwrap_or(2) {
+///         v @ 1..=2 => Ok(v),
+///         v => Err(Rejection::bad_request(format!("no API version {v}"))),
+///     }
+/// }
+///
+/// #[websocket("/ws")]
+/// async fn hello(ws: WebSocket, #[depends(api_version)] v: u32) -> wsframe::Result<()> {
+///     ws.send_text(format!("API v{v}")).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let req = HandshakeRequest::new("/ws?v=1");
+/// assert_eq!(api_version.resolve(&req).await.unwrap(), 1);
+/// let req = HandshakeRequest::new("/ws?v=9");
+/// assert_eq!(api_version.resolve(&req).await.unwrap_err().status(), 400);
+///
+/// let client = wsframe::testing::TestClient::new(App::new().route(hello))?;
+/// assert_eq!(client.connect("/ws").await?.receive_text().await?, "API v2");
+/// # Ok(()) }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a dependency",
     label = "not marked with `#[dependency]`",

@@ -8,6 +8,26 @@ use http::StatusCode;
 use crate::CloseCode;
 
 /// `Result` with wsframe's [`Error`].
+///
+/// `?` converts I/O and JSON errors into [`Error`]; the second parameter picks
+/// another error type.
+///
+/// ```
+/// use wsframe::{Error, Result};
+///
+/// fn port(config: &str) -> Result<u16> {
+///     let value: serde_json::Value = serde_json::from_str(config)?; // Error::Json
+///     let port = value["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+///     port.ok_or_else(|| Error::custom("no valid `port`"))
+/// }
+///
+/// assert_eq!(port(r#"{"port": 8080}"#).unwrap(), 8080);
+/// assert!(matches!(port("{"), Err(Error::Json(_))));
+/// assert_eq!(port("{}").unwrap_err().to_string(), "no valid `port`");
+///
+/// let parsed: Result<u8, std::num::ParseIntError> = "300".parse();
+/// assert!(parsed.is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a connection ended, as seen by the handler (FastAPI's `WebSocketDisconnect`).

@@ -35,6 +35,40 @@ use crate::{HandshakeRequest, PathParams, Rejection};
 /// Produces a handler argument from the handshake request, or rejects the handshake.
 ///
 /// Runs before the upgrade; a rejection becomes the HTTP answer (see [`Rejection`]).
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, FromHandshake, HandshakeRequest, Rejection, WebSocket};
+///
+/// /// A tenant named by the `x-tenant` header.
+/// struct Tenant(String);
+///
+/// impl FromHandshake for Tenant {
+///     type Rejection = Rejection;
+///
+///     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+///         match req.header("x-tenant") {
+///             Some(name) if !name.is_empty() => Ok(Tenant(name.to_owned())),
+///             _ => Err(Rejection::bad_request("the x-tenant header is required")),
+///         }
+///     }
+/// }
+///
+/// async fn feed(ws: WebSocket, Tenant(tenant): Tenant) -> wsframe::Result<()> {
+///     ws.send_text(format!("feed of {tenant}")).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/feed", feed))?;
+/// let mut ws = client.connect("/feed").header("x-tenant", "acme").await?;
+/// assert_eq!(ws.receive_text().await?, "feed of acme");
+///
+/// let err = client.connect("/feed").await.unwrap_err(); // the handler never runs
+/// let expected = "handshake refused with 400 Bad Request: the x-tenant header is required";
+/// assert_eq!(err.to_string(), expected);
+/// # Ok(()) }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be extracted from a WebSocket handshake",
     label = "not a guard or extractor",
@@ -60,6 +94,41 @@ pub trait FromHandshake: Sized + Send {
 /// assert_eq!(u8::from_param("7").unwrap(), 7);
 /// assert!(u8::from_param("300").unwrap_err().contains("300"));
 /// assert!(bool::from_param("true").unwrap());
+/// ```
+///
+/// A type of your own; a parameter that does not parse answers the handshake with 400:
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::FromParam;
+/// use wsframe::testing::TestClient;
+///
+/// enum Channel { Stable, Beta }
+///
+/// impl FromParam for Channel {
+///     fn from_param(param: &str) -> Result<Self, String> {
+///         match param {
+///             "stable" => Ok(Channel::Stable),
+///             "beta" => Ok(Channel::Beta),
+///             _ => Err(format!("`{param}` is not `stable` or `beta`")),
+///         }
+///     }
+/// }
+///
+/// #[websocket("/releases/<channel>")]
+/// async fn releases(ws: WebSocket, channel: Channel) -> wsframe::Result<()> {
+///     let latest = match channel { Channel::Stable => "1.4", Channel::Beta => "1.5-beta" };
+///     ws.send_text(latest).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().route(releases))?;
+/// assert_eq!(client.connect("/releases/beta").await?.receive_text().await?, "1.5-beta");
+/// let err = client.connect("/releases/nightly").await.unwrap_err();
+/// assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+/// assert!(err.to_string().ends_with("`nightly` is not `stable` or `beta`"));
+/// # Ok(()) }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be parsed from a route parameter",

@@ -22,6 +22,42 @@ pub(crate) type BoxedWsHandler = Arc<
 /// What a handler may return: `()` or `Result<(), E>` with `E: Into<wsframe::Error>`.
 ///
 /// An error (other than a disconnect) closes the connection with 1011 and is logged.
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, CloseCode, Error, WebSocket};
+///
+/// // An error type of your own, converted into wsframe's.
+/// struct DatabaseDown;
+///
+/// impl From<DatabaseDown> for Error {
+///     fn from(_: DatabaseDown) -> Error {
+///         Error::custom("database down") // logged, not sent to the client
+///     }
+/// }
+///
+/// async fn hello(ws: WebSocket) {
+///     let _ = ws.send_text("hello").await; // `()`: the connection closes with 1000
+/// }
+///
+/// async fn lookup(ws: WebSocket) -> Result<(), DatabaseDown> {
+///     let _ = ws.send_text("looking up").await;
+///     Err(DatabaseDown)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new().websocket("/hello", hello).websocket("/lookup", lookup);
+/// let client = TestClient::new(app)?;
+/// let mut ws = client.connect("/hello").await?;
+/// assert_eq!(ws.receive_text().await?, "hello");
+/// assert_eq!(ws.receive_close().await?.code, Some(CloseCode::NORMAL));
+///
+/// let mut ws = client.connect("/lookup").await?;
+/// assert_eq!(ws.receive_text().await?, "looking up");
+/// assert_eq!(ws.receive_close().await?.code, Some(CloseCode::INTERNAL_ERROR));
+/// # Ok(()) }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid return type for a WebSocket handler",
     label = "handlers return `()` or `Result<(), E>`",
@@ -47,6 +83,39 @@ impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
 }
 
 /// A socket handle a handler can take as its first argument.
+///
+/// Implemented for [`WebSocket`] and [`TypedWebSocket`](crate::TypedWebSocket);
+/// implement it to hand your handlers a wrapper of your own:
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, FromWebSocket, WebSocket};
+///
+/// /// A socket whose every message is signed by the bot.
+/// struct Bot(WebSocket);
+///
+/// impl FromWebSocket for Bot {
+///     fn from_websocket(ws: WebSocket) -> Self {
+///         Bot(ws)
+///     }
+/// }
+///
+/// impl Bot {
+///     async fn say(&self, text: &str) -> wsframe::Result<()> {
+///         self.0.send_text(format!("[bot] {text}")).await
+///     }
+/// }
+///
+/// async fn greeter(bot: Bot) -> wsframe::Result<()> {
+///     bot.say("hello").await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/bot", greeter))?;
+/// assert_eq!(client.connect("/bot").await?.receive_text().await?, "[bot] hello");
+/// # Ok(()) }
+/// ```
 pub trait FromWebSocket: Send + Sized {
     /// Wrap the raw handle.
     fn from_websocket(ws: WebSocket) -> Self;

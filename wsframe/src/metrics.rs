@@ -76,6 +76,36 @@ impl Metrics {
 }
 
 /// Counter values at one moment.
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, MetricsSnapshot, WebSocket};
+///
+/// async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+///     while let Ok(text) = ws.receive_text().await {
+///         ws.send_text(text).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/echo", echo))?;
+/// let before: MetricsSnapshot = client.metrics().snapshot();
+/// assert_eq!(before, MetricsSnapshot::default());
+///
+/// let mut ws = client.connect("/echo").await?;
+/// ws.send_text("hello").await?;
+/// assert_eq!(ws.receive_text().await?, "hello");
+/// assert!(client.connect("/nowhere").await.is_err());
+///
+/// let now = client.metrics().snapshot();
+/// assert_eq!((now.connections_open, now.connections_total), (1, 1));
+/// assert_eq!((now.messages_in, now.bytes_in), (1, 5));
+/// assert_eq!((now.messages_out, now.bytes_out), (1, 5));
+/// assert_eq!(now.handshakes_rejected, 1); // the 404
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {

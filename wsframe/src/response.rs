@@ -11,6 +11,30 @@ use http_body_util::Full;
 use crate::HandshakeRequest;
 
 /// The HTTP response type wsframe serves.
+///
+/// Every [`IntoResponse`] value converts into one; build on it for headers of your own.
+///
+/// ```
+/// use wsframe::http::{HeaderValue, StatusCode, header};
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, IntoResponse, Response};
+///
+/// async fn ready() -> Response {
+///     let mut response = (StatusCode::ACCEPTED, "warming up").into_response();
+///     let no_store = HeaderValue::from_static("no-store");
+///     response.headers_mut().insert(header::CACHE_CONTROL, no_store);
+///     response
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().get("/ready", |_req| ready()))?;
+/// let answer = client.get("/ready").await?;
+/// assert_eq!(answer.status, StatusCode::ACCEPTED);
+/// assert_eq!(answer.headers["cache-control"], "no-store");
+/// assert_eq!(answer.text(), "warming up");
+/// # Ok(()) }
+/// ```
 pub type Response = http::Response<Full<Bytes>>;
 
 pub(crate) type BoxedHttpHandler = Arc<
@@ -78,6 +102,24 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 }
 
 /// An HTML body (`text/html; charset=utf-8`).
+///
+/// It holds anything that converts into [`Bytes`] (a `&'static str`, a `String`, a
+/// `Vec<u8>`) and is sent as it is: nothing is escaped.
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Html};
+///
+/// const PAGE: &str = "<script>const ws = new WebSocket('/ws');</script>";
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().get("/", |_req| async { Html(PAGE) }))?;
+/// let page = client.get("/").await?;
+/// assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+/// assert_eq!(page.text(), PAGE);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Html<T>(pub T);
 
@@ -88,6 +130,33 @@ impl<T: Into<Bytes>> IntoResponse for Html<T> {
 }
 
 /// A JSON body (`application/json`).
+///
+/// A value that fails to serialize answers 500.
+///
+/// ```
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Hub, Json};
+///
+/// #[derive(serde::Serialize)]
+/// struct Stats {
+///     connections: usize,
+///     rooms: Vec<String>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new();
+/// let hub: Hub = app.hub();
+/// let app = app.get("/stats", move |_req| {
+///     let stats = Stats { connections: hub.connection_count(), rooms: hub.rooms() };
+///     async move { Json(stats) }
+/// });
+/// let client = TestClient::new(app)?;
+/// let answer = client.get("/stats").await?;
+/// assert_eq!(answer.headers["content-type"], "application/json");
+/// assert_eq!(answer.text(), r#"{"connections":0,"rooms":[]}"#);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Json<T>(pub T);
 

@@ -57,6 +57,32 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TEST_HOST: &str = "testserver";
 
 /// An in-process client for an [`App`]; see the module docs.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Error, WebSocket};
+///
+/// async fn silent(mut ws: WebSocket) -> wsframe::Result<()> {
+///     while ws.receive().await.is_ok() {} // never answers
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new().websocket("/ws", silent).get("/health", |_req| async { "ok" });
+/// let client = TestClient::new(app)?.timeout(Duration::from_millis(100));
+///
+/// assert_eq!(client.get("/health").await?.text(), "ok");
+/// let mut ws = client.connect("/ws").await?;
+/// assert!(matches!(ws.receive().await, Err(Error::Timeout(_)))); // no hang
+/// assert_eq!(client.metrics().snapshot().connections_open, 1);
+///
+/// // Route errors surface when the client is made.
+/// let clash = App::new().websocket("/a/<x>", silent).websocket("/a/<y>", silent);
+/// assert!(matches!(TestClient::new(clash), Err(Error::Route(_))));
+/// # Ok(()) }
+/// ```
 pub struct TestClient {
     app: Arc<AppInner>,
     timeout: Duration,
@@ -159,6 +185,32 @@ async fn collect(
 }
 
 /// A pending handshake; `.await` it.
+///
+/// ```
+/// use wsframe::http::HeaderMap;
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Cookies, Route, WebSocket};
+///
+/// async fn whoami(ws: WebSocket, headers: HeaderMap, cookies: Cookies) -> wsframe::Result<()> {
+///     let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("?");
+///     let session = cookies.get("session").unwrap_or("none");
+///     ws.send_text(format!("{agent} {session}")).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let route = Route::websocket("/ws", whoami).protocols(["chat.v1"]);
+/// let client = TestClient::new(App::new().route(route))?;
+/// let mut ws = client
+///     .connect("/ws")
+///     .header("user-agent", "test-suite")
+///     .cookie("session", "s1")
+///     .protocols(["chat.v2", "chat.v1"])
+///     .await?;
+/// assert_eq!(ws.protocol(), Some("chat.v1"));
+/// assert_eq!(ws.receive_text().await?, "test-suite s1");
+/// # Ok(()) }
+/// ```
 pub struct Connect<'a> {
     client: &'a TestClient,
     uri: String,
@@ -244,6 +296,30 @@ impl<'a> IntoFuture for Connect<'a> {
 }
 
 /// A plain HTTP answer.
+///
+/// ```
+/// use wsframe::http::StatusCode;
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Json, WebSocket};
+///
+/// async fn chat(_ws: WebSocket) {}
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new()
+///     .websocket("/ws", chat)
+///     .get("/version", |_req| async { Json(serde_json::json!({ "version": 1 })) });
+/// let client = TestClient::new(app)?;
+///
+/// let answer = client.get("/version").await?;
+/// assert_eq!(answer.status, StatusCode::OK);
+/// assert_eq!(answer.headers["content-type"], "application/json");
+/// assert_eq!(answer.text(), r#"{"version":1}"#);
+///
+/// // A plain GET on a WebSocket route.
+/// assert_eq!(client.get("/ws").await?.status, StatusCode::UPGRADE_REQUIRED);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TestResponse {
     /// Status code.
@@ -262,6 +338,34 @@ impl TestResponse {
 }
 
 /// The client side of an accepted in-process WebSocket.
+///
+/// ```
+/// use serde_json::{Value, json};
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, CloseCode, Error, WebSocket};
+///
+/// async fn count(mut ws: WebSocket) -> wsframe::Result<()> {
+///     let mut n = 0;
+///     while let Ok(Value::Object(_)) = ws.receive_json().await {
+///         n += 1;
+///         ws.send_json(&json!({ "received": n })).await?;
+///     }
+///     ws.close(CloseCode(4000), "objects only").await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/count", count))?;
+/// let mut ws = client.connect("/count").await?;
+/// ws.send_json(&json!({ "op": "add" })).await?;
+/// assert_eq!(ws.receive_json::<Value>().await?, json!({ "received": 1 }));
+///
+/// ws.send_json(&[1, 2]).await?;
+/// let close = ws.receive_close().await?;
+/// assert_eq!((close.code, close.reason.as_str()), (Some(CloseCode(4000)), "objects only"));
+/// assert!(matches!(ws.receive().await, Err(Error::Disconnected(_))));
+/// # Ok(()) }
+/// ```
 pub struct TestWebSocket {
     socket: WebSocketStream<TokioIo<Upgraded>>,
     timeout: Duration,

@@ -11,6 +11,28 @@ use crate::{ConnectionId, Message, NodeId, Utf8Bytes};
 const VERSION: u8 = 1;
 
 /// Who a published message is for.
+///
+/// A backplane can route on it, for example to give each room a channel of its own:
+///
+/// ```
+/// use wsframe::backplane::Target;
+/// use wsframe::{ConnectionId, NodeId};
+///
+/// fn channel(target: &Target) -> String {
+///     match target {
+///         Target::All { .. } => "all".into(),
+///         Target::Room { name, .. } => format!("room:{name}"),
+///         // A connection lives on the node its id names.
+///         Target::Connection(id) => format!("node:{}", id.node()),
+///         Target::Key(key) => format!("user:{key}"),
+///     }
+/// }
+///
+/// let lobby = Target::Room { name: "lobby".into(), except: None };
+/// assert_eq!(channel(&lobby), "room:lobby");
+/// let one = Target::Connection(ConnectionId::next(NodeId(7)));
+/// assert_eq!(channel(&one), "node:0000000000000007");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     /// Every connection of every node, but `except`.
@@ -61,6 +83,27 @@ pub struct Envelope {
 }
 
 /// Why bytes are not an [`Envelope`].
+///
+/// A backplane receives whatever is on its channel: it should log and skip what does
+/// not decode rather than stop.
+///
+/// ```
+/// use wsframe::backplane::{Envelope, Target};
+/// use wsframe::{Message, NodeId};
+///
+/// let err = Envelope::decode(b"hello").unwrap_err();
+/// assert_eq!(err.to_string(), "not a wsframe backplane envelope: unknown version");
+///
+/// let envelope = Envelope {
+///     origin: NodeId(1),
+///     seq: 1,
+///     target: Target::All { except: None },
+///     message: Message::text("hi"),
+/// };
+/// let wire = envelope.encode();
+/// let err = Envelope::decode(&wire[..10]).unwrap_err();
+/// assert_eq!(err.to_string(), "not a wsframe backplane envelope: truncated");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(&'static str);
 

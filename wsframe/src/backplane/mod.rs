@@ -47,8 +47,76 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 ///
 /// Every method but [`members`](Backplane::members) is called from synchronous hub
 /// code and must not wait: queue the work for a task of the backplane's own.
+///
+/// # Example: nodes in one process
+///
+/// A tokio broadcast channel stands for the network: each node's task hands what the
+/// others publish to its hub. Presence stays per node here (`members` lists nobody
+/// else), so [`Room::members_everywhere`] is this node's members.
+///
+/// ```
+/// use tokio::sync::broadcast;
+/// use wsframe::backplane::{Backplane, BoxFuture, Envelope};
+/// use wsframe::{ConnectionId, Hub};
+///
+/// #[derive(Clone)]
+/// struct InMemory(broadcast::Sender<Envelope>);
+///
+/// impl Backplane for InMemory {
+///     fn start(&self, hub: Hub) {
+///         let mut bus = self.0.subscribe();
+///         tokio::spawn(async move {
+///             while let Ok(envelope) = bus.recv().await {
+///                 hub.receive(&envelope); // skips this node's own publications
+///             }
+///         });
+///     }
+///     fn publish(&self, envelope: Envelope) {
+///         let _ = self.0.send(envelope); // never waits
+///     }
+///     fn joined(&self, _room: &str, _id: ConnectionId) {}
+///     fn left(&self, _room: &str, _id: ConnectionId) {}
+///     fn members(&self, _room: &str) -> BoxFuture<wsframe::Result<Vec<ConnectionId>>> {
+///         Box::pin(async { Ok(Vec::new()) })
+///     }
+/// }
+/// # use wsframe::{App, Config, NodeId, WebSocket};
+/// # use wsframe::testing::TestClient;
+/// # async fn lobby(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+/// #     ws.accept().await?;
+/// #     hub.join("lobby", &ws);
+/// #     while ws.receive().await.is_ok() {}
+/// #     Ok(())
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+///
+/// // Two nodes (one App each) on the same bus.
+/// let bus = InMemory(broadcast::channel(64).0);
+/// let node = |id| {
+///     let config = Config::default().node_id(NodeId(id));
+///     App::new().config(config).backplane(bus.clone()).websocket("/ws", lobby)
+/// };
+/// let (one, two) = (node(1), node(2));
+/// let (hub_one, hub_two) = (one.hub(), two.hub());
+/// let (client_one, client_two) = (TestClient::new(one)?, TestClient::new(two)?);
+/// let mut ada = client_one.connect("/ws").await?;
+/// let mut bob = client_two.connect("/ws").await?;
+/// # while hub_one.room("lobby").count() + hub_two.room("lobby").count() < 2 {
+/// #     tokio::task::yield_now().await;
+/// # }
+///
+/// // Counts node 1's recipients only; node 2 delivers to bob on its own.
+/// assert_eq!(hub_one.room("lobby").broadcast_text("hello, cluster"), 1);
+/// assert_eq!(ada.receive_text().await?, "hello, cluster");
+/// assert_eq!(bob.receive_text().await?, "hello, cluster");
+/// # Ok(()) }
+/// ```
+///
+/// [`Room::members_everywhere`]: crate::Room::members_everywhere
 pub trait Backplane: Send + Sync + 'static {
-    /// Called once when the app starts serving (inside the runtime), with this node's
+    /// Called once when the app is built (`bind`, `TestClient::new`, `into_service`;
+    /// inside the runtime), with this node's
     /// hub: deliver what other nodes publish with [`Hub::receive`].
     fn start(&self, hub: Hub);
 

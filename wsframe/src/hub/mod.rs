@@ -66,6 +66,38 @@ const SHARDS: usize = 16;
 
 /// The broadcast manager; cheap to clone. Take it as a handler argument (`hub: Hub`) or
 /// from [`App::hub`](crate::App::hub).
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::testing::TestClient;
+///
+/// #[websocket("/chat")]
+/// async fn chat(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+///     ws.accept().await?; // join after accepting
+///     hub.join("lobby", &ws);
+///     while let Ok(text) = ws.receive_text().await {
+///         hub.room("lobby").broadcast_except(&ws, text); // to the others
+///     }
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new().route(chat);
+/// let hub = app.hub();
+/// let client = TestClient::new(app)?;
+/// let (mut ada, mut bob) = (client.connect("/chat").await?, client.connect("/chat").await?);
+/// while hub.room("lobby").count() < 2 {
+///     tokio::task::yield_now().await; // until both handlers have joined
+/// }
+/// ada.send_text("hi bob").await?;
+/// assert_eq!(bob.receive_text().await?, "hi bob");
+///
+/// // From outside a handler: every connection of the app.
+/// assert_eq!(hub.broadcast_json(&serde_json::json!({ "news": "hub" }))?, 2);
+/// assert_eq!(ada.receive_text().await?, r#"{"news":"hub"}"#);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<HubInner>,

@@ -15,6 +15,24 @@ use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
 
 /// A presence event: who joined or left a room.
+///
+/// ```
+/// use wsframe::{ConnectionId, NodeId, Presence};
+///
+/// fn describe(event: &Presence) -> String {
+///     match event {
+///         Presence::Joined { key: Some(user), .. } => format!("{user} is here"),
+///         Presence::Left { key: Some(user), .. } => format!("{user} left"),
+///         Presence::Joined { key: None, .. } => "a guest is here".into(),
+///         Presence::Left { key: None, .. } => "a guest left".into(),
+///     }
+/// }
+///
+/// let id = ConnectionId::next(NodeId(1));
+/// let event = Presence::Joined { id, key: Some("ada".into()) };
+/// assert_eq!(describe(&event), "ada is here");
+/// assert_eq!(describe(&Presence::Left { id, key: None }), "a guest left");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Presence {
     /// `id` joined; `key` is its user key, if set.
@@ -283,6 +301,36 @@ impl Room {
 
 /// Join/leave events of a room (see [`Room::presence`]). A subscriber that falls more
 /// than 1,024 events behind skips the oldest and is told how many it missed.
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::Presence;
+/// use wsframe::testing::TestClient;
+///
+/// #[websocket("/u/<user>")]
+/// async fn member(mut ws: WebSocket, user: String, hub: Hub) -> wsframe::Result<()> {
+///     ws.accept().await?;
+///     hub.set_key(&ws, user); // before joining, to appear in `Joined`
+///     hub.join("lobby", &ws);
+///     while ws.receive().await.is_ok() {}
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new().route(member);
+/// let mut events = app.hub().room("lobby").presence(); // from now on
+/// let client = TestClient::new(app)?;
+///
+/// let mut ada = client.connect("/u/ada").await?;
+/// let Ok(Presence::Joined { id, key }) = events.recv().await else { panic!() };
+/// assert_eq!(key.as_deref(), Some("ada"));
+///
+/// ada.close(CloseCode::NORMAL, "bye").await?;
+/// let left = events.recv().await.unwrap();
+/// assert_eq!(left, Presence::Left { id, key: Some("ada".into()) });
+/// # Ok(()) }
+/// ```
 pub struct PresenceEvents {
     room: Room,
     receiver: Option<broadcast::Receiver<Presence>>,

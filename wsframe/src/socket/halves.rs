@@ -20,6 +20,36 @@ use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Byte
 ///
 /// Sends wait while the connection's outgoing queue is full (backpressure); they are
 /// never dropped. After the connection closes they fail with [`Error::Disconnected`].
+///
+/// ```
+/// use std::time::Duration;
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, WebSocket};
+///
+/// async fn jobs(ws: WebSocket) -> wsframe::Result<()> {
+///     let (sender, mut receiver) = ws.split();
+///     while let Ok(job) = receiver.receive_text().await {
+///         // Each job runs in a task of its own and answers through a clone.
+///         let sender = sender.clone();
+///         tokio::spawn(async move {
+///             let ms = if job == "slow" { 200 } else { 0 };
+///             tokio::time::sleep(Duration::from_millis(ms)).await;
+///             let _ = sender.send_text(format!("{job} done")).await;
+///         });
+///     }
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/jobs", jobs))?;
+/// let mut ws = client.connect("/jobs").await?;
+/// ws.send_text("slow").await?;
+/// ws.send_text("fast").await?;
+/// assert_eq!(ws.receive_text().await?, "fast done"); // the reader never waited
+/// assert_eq!(ws.receive_text().await?, "slow done");
+/// # Ok(()) }
+/// ```
 pub struct Sender {
     shared: Arc<ConnShared>,
     /// For the `Sink` impl: waiting for room in the queue.
@@ -201,6 +231,29 @@ impl Sink<Message> for Sender {
 /// The receiving half of a connection; it implements
 /// [`Stream<Item = Message>`](futures_util::Stream), which ends when the connection
 /// closes ([`Receiver::disconnect`] then tells why).
+///
+/// With the [`Sender`]'s `Sink`, an echo is one line:
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use wsframe::testing::TestClient;
+/// use wsframe::{App, Message, WebSocket};
+///
+/// async fn echo(ws: WebSocket) -> wsframe::Result<()> {
+///     let (sender, receiver) = ws.split();
+///     receiver.map(Ok).forward(sender).await // until the client closes
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().websocket("/echo", echo))?;
+/// let mut ws = client.connect("/echo").await?;
+/// ws.send_text("hello").await?;
+/// ws.send_bytes(vec![1u8, 2, 3]).await?;
+/// assert_eq!(ws.receive().await?, Message::text("hello"));
+/// assert_eq!(ws.receive().await?, Message::binary(vec![1u8, 2, 3]));
+/// # Ok(()) }
+/// ```
 pub struct Receiver {
     shared: Arc<ConnShared>,
 }

@@ -233,7 +233,9 @@ impl WebSocket {
         self.sender.clone()
     }
 
-    /// Split into a sending and a receiving half (accepting implicitly if needed).
+    /// Split into a sending and a receiving half. Splitting does not accept: the first
+    /// send or receive on either half does (or call [`accept`](Self::accept) first, e.g.
+    /// before joining rooms).
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
     }
@@ -270,6 +272,40 @@ impl WebSocket {
 
 /// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`] or a
 /// [`TypedWebSocket`] (`hub.join("lobby", &ws)`).
+///
+/// Take `impl Into<Member>` to accept any of them:
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::Member;
+/// use wsframe::testing::TestClient;
+///
+/// /// Files the connection under its user and puts it in the lobby.
+/// fn enter(hub: &Hub, member: impl Into<Member>, user: &str) -> bool {
+///     let member: Member = member.into();
+///     hub.set_key(member.clone(), user) && hub.join("lobby", member)
+/// }
+///
+/// #[websocket("/u/<name>")]
+/// async fn lobby(mut ws: WebSocket, name: String, hub: Hub) -> wsframe::Result<()> {
+///     ws.accept().await?; // accept first: `enter` is refused before
+///     let (sender, mut receiver) = ws.split();
+///     enter(&hub, &sender, &name);
+///     while receiver.receive().await.is_ok() {}
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let app = App::new().route(lobby);
+/// let hub = app.hub();
+/// let client = TestClient::new(app)?;
+/// let mut ada = client.connect("/u/ada").await?;
+/// # while hub.room("lobby").count() < 1 { tokio::task::yield_now().await; }
+/// assert_eq!(hub.send_to_key("ada", "hi ada"), 1);
+/// assert_eq!(ada.receive_text().await?, "hi ada");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Member(pub(crate) Arc<ConnShared>);
 
