@@ -423,3 +423,24 @@ async fn route_limits_added_to_an_attribute_route_keep_the_attributes_options() 
     let close = ws.receive_close().await.unwrap();
     assert_eq!(close.code, Some(wsframe::CloseCode::POLICY_VIOLATION));
 }
+
+#[wsframe::websocket("/attribute-rated", max_message_rate = MessageRate::per_second(1).burst(1))]
+async fn attribute_rated(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(message) = ws.receive().await {
+        ws.send(message).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_attributes_max_message_rate_option_closes_a_flooder_with_1008() {
+    use wsframe::testing::TestClient;
+    let client = TestClient::new(App::new().route(attribute_rated)).unwrap();
+    let mut ws = client.connect("/attribute-rated").await.unwrap();
+    ws.send_text("one").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "one");
+    ws.send_text("two").await.unwrap();
+    let close = ws.receive_close().await.unwrap();
+    assert_eq!(close.code, Some(wsframe::CloseCode::POLICY_VIOLATION));
+    assert_eq!(client.metrics().snapshot().rate_limited, 1);
+}

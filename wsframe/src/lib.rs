@@ -109,7 +109,121 @@ pub use tls::TlsConfig;
 
 pub use bytes::Bytes;
 pub use http;
-pub use wsframe_macros::{dependency, websocket};
+/// Turn an `async fn` into a routed WebSocket endpoint.
+///
+/// ```text
+/// #[websocket("/path/<param>/<rest..>?<query>&<other>", option = value, ...)]
+/// ```
+///
+/// **The route.** `<name>` is one path segment, `<name..>` the rest of the path (last
+/// only), and `?<a>&<b>` names query parameters. Each needs an argument of the same
+/// name: a path parameter's type implements [`FromParam`] (integers, `String`, `bool`,
+/// `PathBuf` for a rest, `Uuid` with feature `uuid`, or your own); a query parameter's
+/// type implements `Deserialize`, and `Option<T>` makes it optional. A value that does
+/// not parse is answered 400 before the handler runs. Mistakes in the route (an
+/// unclosed `<`, a parameter without an argument, a typo) are compile errors at the
+/// route literal, with a help line.
+///
+/// **The arguments.** The first is the connection: [`WebSocket`] or
+/// [`TypedWebSocket<In, Out>`](TypedWebSocket). The others, in any order: route
+/// parameters (by name); `#[query] name: T` and `#[cookie] name: T` (one value, by the
+/// argument's name); `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency)
+/// `f` returns, computed once per handshake); and any [`FromHandshake`] type — guards
+/// such as [`Query<T>`], [`Cookies`], [`State<T>`], [`PeerAddr`], [`ClientAddr`],
+/// [`PathParams`], [`http::HeaderMap`], [`Hub`], or your own. Wrap an extractor in
+/// `Option<_>` or `Result<_, Rejection>` to handle its failure yourself; otherwise its
+/// rejection answers the handshake.
+///
+/// **The options.** `protocols = ["v2", "v1"]` (subprotocols); `max_message_size`,
+/// `max_frame_size`, `idle_timeout`, `ping_interval` and `max_message_rate` (any
+/// expression of the type [`RouteLimits`]' method takes); `guards(f, T)` (dependencies
+/// or extractors that run first and whose values are dropped); `crate = "path"` (where
+/// wsframe is, when re-exported).
+///
+/// **What it makes.** `name` becomes a unit struct that registers the route
+/// (`App::new().route(name)`, `routes![name]`, or `name.into_route()` for a [`Route`]
+/// to adjust); the function stays callable as `name::handler(..)`. The handler returns
+/// `()`, `wsframe::Result<()>` or `Result<(), E>` with `E: Into<Error>`: returning
+/// closes with 1000, an error or a panic with 1011.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsframe::prelude::*;
+/// use wsframe::testing::TestClient;
+///
+/// #[dependency]
+/// async fn user(#[query] token: Option<String>) -> Result<String, Rejection> {
+///     token.ok_or_else(|| Rejection::unauthorized("token required"))
+/// }
+///
+/// #[websocket("/rooms/<room>?<since>", idle_timeout = Duration::from_secs(30))]
+/// async fn join(
+///     mut ws: WebSocket,
+///     room: String,
+///     since: Option<u64>,
+///     #[depends(user)] who: String,
+///     hub: Hub,
+/// ) -> wsframe::Result<()> {
+///     ws.accept().await?;
+///     hub.join(&room, &ws);
+///     ws.send_text(format!("{who} joined {room} (since {since:?})")).await?;
+///     while ws.receive().await.is_ok() {}
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().routes(routes![join]))?;
+/// let mut ws = client.connect("/rooms/lobby?since=7&token=ann").await?;
+/// assert_eq!(ws.receive_text().await?, "ann joined lobby (since Some(7))");
+/// let refused = client.connect("/rooms/lobby").await.unwrap_err();
+/// assert_eq!(refused.status(), Some(wsframe::http::StatusCode::UNAUTHORIZED));
+/// # Ok(())
+/// # }
+/// ```
+#[doc(inline)]
+pub use wsframe_macros::websocket;
+
+/// Turn an `async fn` into a dependency: a value computed from the handshake, taken by
+/// handlers with `#[depends(name)]` and usable in `guards(..)`.
+///
+/// Its arguments are those of a [`websocket`] handler without the connection: `#[query]`
+/// and `#[cookie]` values, other dependencies (`#[depends(..)]`), and [`FromHandshake`]
+/// extractors. It returns a value, or `Result<T, R>` where `R` converts into a
+/// [`Rejection`]: an `Err` answers the handshake (HTTP status and body) and the handler
+/// never runs. Each dependency runs at most once per handshake, however many handlers'
+/// arguments and other dependencies ask for it; it is callable as `name::call(..)`.
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::testing::TestClient;
+///
+/// #[dependency]
+/// async fn get_cookie_or_token(
+///     #[cookie] session: Option<String>,
+///     #[query] token: Option<String>,
+/// ) -> Result<String, Rejection> {
+///     session.or(token).ok_or_else(|| Rejection::forbidden("log in first"))
+/// }
+///
+/// #[websocket("/items")]
+/// async fn items(mut ws: WebSocket, #[depends(get_cookie_or_token)] who: String) -> wsframe::Result<()> {
+///     ws.accept().await?;
+///     ws.send_text(format!("hello {who}")).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().route(items))?;
+/// let mut ws = client.connect("/items").cookie("session", "abc").await?;
+/// assert_eq!(ws.receive_text().await?, "hello abc");
+/// let refused = client.connect("/items").await.unwrap_err();
+/// assert_eq!(refused.status(), Some(wsframe::http::StatusCode::FORBIDDEN));
+/// # Ok(())
+/// # }
+/// ```
+#[doc(inline)]
+pub use wsframe_macros::dependency;
 
 /// The names most handlers need: `use wsframe::prelude::*;`.
 pub mod prelude {

@@ -64,6 +64,7 @@ impl FromHandshake for RateLimit {
     max_frame_size = 64 << 10,
     idle_timeout = Duration::from_secs(30),
     ping_interval = Duration::from_secs(10),
+    max_message_rate = wsframe::MessageRate::per_second(50).burst(100),
     guards(require_admin, RateLimit),
     crate = "wsframe",
 )]

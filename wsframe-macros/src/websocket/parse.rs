@@ -17,6 +17,7 @@ const OPTIONS: &[&str] = &[
     "max_frame_size",
     "idle_timeout",
     "ping_interval",
+    "max_message_rate",
     "guards",
     "crate",
 ];
@@ -151,7 +152,8 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
                 }
             }
             (
-                "max_message_size" | "max_frame_size" | "idle_timeout" | "ping_interval",
+                "max_message_size" | "max_frame_size" | "idle_timeout" | "ping_interval"
+                | "max_message_rate",
                 RawOption::Value(k, value),
             ) => limits.push((k, value)),
             ("guards", RawOption::List(_, list)) => guards.extend(list),
