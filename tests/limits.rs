@@ -444,3 +444,51 @@ async fn the_attributes_max_message_rate_option_closes_a_flooder_with_1008() {
     assert_eq!(close.code, Some(wsframe::CloseCode::POLICY_VIOLATION));
     assert_eq!(client.metrics().snapshot().rate_limited, 1);
 }
+
+/// A guard that takes its time (a slow database, say).
+struct SlowGuard;
+
+impl wsframe::FromHandshake for SlowGuard {
+    type Rejection = std::convert::Infallible;
+    async fn from_handshake(_: &wsframe::HandshakeRequest) -> Result<Self, Self::Rejection> {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Ok(SlowGuard)
+    }
+}
+
+async fn guarded(mut ws: WebSocket, _guard: SlowGuard) -> wsframe::Result<()> {
+    ws.accept().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_handshake_timeout_is_one_budget_from_accept_to_decision() {
+    // 600 ms to send the request head plus 700 ms in the guard: each part is within the
+    // 1 s timeout, the whole is not (DESIGN: "from accept of the TCP connection to the
+    // upgrade decision").
+    let config = Config::default().handshake_timeout(Duration::from_secs(1));
+    let server = TestServer::start(App::new().config(config).websocket("/slow", guarded)).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let accepted = std::time::Instant::now();
+    let request = upgrade_request("/slow", "", &[]);
+    let (first, rest) = request.split_at(20);
+    tcp.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await; // the slow client's pause
+    tcp.write_all(rest).await.unwrap();
+    let response = within(read_response(&mut tcp)).await;
+    let elapsed = accepted.elapsed();
+    assert_eq!(response.status, 503, "{}", response.body_text());
+    assert_eq!(
+        response.body_text(),
+        "the handshake was not decided in time"
+    );
+    assert!(
+        elapsed < Duration::from_millis(1250),
+        "answered after {elapsed:?}: the guard got a fresh budget"
+    );
+
+    // A guard as slow on a prompt client is within the budget.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(&request).await.unwrap();
+    assert_eq!(within(read_response(&mut tcp)).await.status, 101);
+}

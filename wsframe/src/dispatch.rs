@@ -41,8 +41,24 @@ pub(crate) struct ConnState {
     pub(crate) deciding: AtomicBool,
     /// Plain HTTP requests answered (keep-alive activity).
     pub(crate) requests: AtomicU64,
+    /// When the TCP connection was accepted (our own listener only): the first
+    /// handshake's decision must come within the handshake timeout of it.
+    pub(crate) accepted: Option<tokio::time::Instant>,
     /// The connection-limit slot; it moves to the WebSocket connection on upgrade.
     pub(crate) permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl ConnState {
+    /// When a handshake arriving now must be decided: the handshake timeout counts from
+    /// the TCP accept for a connection's first request (one budget for TLS, the request
+    /// head, guards and handler), from the request itself after answered keep-alive
+    /// requests or when the host server owns the connection.
+    fn decision_deadline(&self, timeout: std::time::Duration) -> tokio::time::Instant {
+        match self.accepted {
+            Some(accepted) if self.requests.load(Ordering::Relaxed) == 0 => accepted + timeout,
+            _ => tokio::time::Instant::now() + timeout,
+        }
+    }
 }
 
 /// A request as [`dispatch`] takes it: its head, and hyper's handle on the connection's
@@ -132,8 +148,11 @@ async fn route(
     let request = head(app, &req, params, ws.route.clone(), peer);
     drop(req);
     conn.deciding.store(true, Ordering::Release);
-    let outcome =
-        tokio::time::timeout(app.config.handshake_timeout, run_handler(app, ws, request)).await;
+    let outcome = tokio::time::timeout_at(
+        conn.decision_deadline(app.config.handshake_timeout),
+        run_handler(app, ws, request),
+    )
+    .await;
     conn.deciding.store(false, Ordering::Release);
     let Ok(outcome) = outcome else {
         // Dropping the unfinished decision aborts the handler.

@@ -140,6 +140,7 @@ impl Server {
                 _ = inner.lifecycle.shutting_down() => break,
                 accepted = listener.accept() => accepted,
             };
+            let accepted_at = Instant::now();
             let (stream, peer) = match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -159,10 +160,12 @@ impl Server {
                     if let Some(tls) = app.config.tls.clone() {
                         inner.lifecycle.spawn(async move {
                             // The TLS handshake counts toward the handshake timeout.
-                            let timeout = app.config.handshake_timeout;
-                            match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+                            let deadline = accepted_at + app.config.handshake_timeout;
+                            let tls_accept = tls.acceptor.accept(stream);
+                            match tokio::time::timeout_at(deadline, tls_accept).await {
                                 Ok(Ok(stream)) => {
-                                    serve_connection(app, stream, peer, Some(permit)).await
+                                    let permit = Some(permit);
+                                    serve_connection(app, stream, peer, permit, accepted_at).await
                                 }
                                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -170,9 +173,13 @@ impl Server {
                         });
                         continue;
                     }
-                    inner
-                        .lifecycle
-                        .spawn(serve_connection(app, stream, peer, Some(permit)));
+                    inner.lifecycle.spawn(serve_connection(
+                        app,
+                        stream,
+                        peer,
+                        Some(permit),
+                        accepted_at,
+                    ));
                 }
                 Err(_) => {
                     Counters::inc(&app.counters.connections_refused);
@@ -224,16 +231,20 @@ fn http1_builder(app: &AppInner) -> http1::Builder {
 /// Serve one connection's HTTP requests until its upgrade (or its end).
 ///
 /// `permit` is the connection-limit slot; a WebSocket connection keeps it until closed.
+/// `accepted` is when the TCP connection was accepted: the handshake timeout counts from
+/// there.
 pub(crate) async fn serve_connection<IO>(
     app: Arc<AppInner>,
     io: IO,
     peer: SocketAddr,
     permit: Option<OwnedSemaphorePermit>,
+    accepted: Instant,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let state = Arc::new(ConnState {
         permit: std::sync::Mutex::new(permit),
+        accepted: Some(accepted),
         ..ConnState::default()
     });
     let service = {
@@ -246,7 +257,7 @@ pub(crate) async fn serve_connection<IO>(
     tokio::pin!(conn);
 
     let timeout = app.config.handshake_timeout;
-    let mut deadline = Instant::now() + timeout;
+    let mut deadline = accepted + timeout;
     let mut seen_requests = 0;
     let mut shutdown_seen = false;
     loop {

@@ -148,9 +148,13 @@ impl TestClient {
         let (client_io, server_io) = tokio::io::duplex(64 << 10);
         let app = self.app.clone();
         let peer = next_peer();
-        self.app
-            .lifecycle
-            .spawn(crate::server::serve_connection(app, server_io, peer, None));
+        self.app.lifecycle.spawn(crate::server::serve_connection(
+            app,
+            server_io,
+            peer,
+            None,
+            tokio::time::Instant::now(),
+        ));
         let exchange = async {
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client_io))
                 .await
