@@ -118,11 +118,11 @@ pub use http;
 /// **The route.** `<name>` is one path segment, `<name..>` the rest of the path (last
 /// only), and `?<a>&<b>` names query parameters. Each needs an argument of the same
 /// name: a path parameter's type implements [`FromParam`] (integers, `String`, `bool`,
-/// `PathBuf` for a rest, `Uuid` with feature `uuid`, or your own); a query parameter's
-/// type implements `Deserialize`, and `Option<T>` makes it optional. A value that does
-/// not parse is answered 400 before the handler runs. Mistakes in the route (an
-/// unclosed `<`, a parameter without an argument, a typo) are compile errors at the
-/// route literal, with a help line.
+/// `PathBuf` for a rest, `Uuid` with feature `uuid`, or your own); so does a query
+/// parameter's type, and `Option<T>` makes it optional. A value that does not parse
+/// (or a required query parameter that is missing) is answered 400 before the handler
+/// runs. Mistakes in the route (an unclosed `<`, a parameter without an argument, a
+/// typo) are compile errors at the route literal, with a help line.
 ///
 /// **The arguments.** The first is the connection: [`WebSocket`] or
 /// [`TypedWebSocket<In, Out>`](TypedWebSocket). The others, in any order: route
