@@ -483,8 +483,8 @@ async fn the_handshake_timeout_is_one_budget_from_accept_to_decision() {
         "the handshake was not decided in time"
     );
     assert!(
-        elapsed < Duration::from_millis(1250),
-        "answered after {elapsed:?}: the guard got a fresh budget"
+        elapsed < Duration::from_millis(1500),
+        "answered after {elapsed:?}: the budget did not start at the accept"
     );
 
     // A guard as slow on a prompt client is within the budget.
