@@ -25,6 +25,12 @@ async fn fails(mut ws: WebSocket) -> wsframe::Result<()> {
     Err(wsframe::Error::custom("deliberate failure"))
 }
 
+async fn joins_before_accepting(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    let joined = hub.join("lobby", &ws);
+    ws.accept().await?;
+    ws.send_text(format!("joined: {joined}")).await
+}
+
 async fn fails_early(_ws: WebSocket) -> wsframe::Result<()> {
     Err(wsframe::Error::custom("failure before accept"))
 }
@@ -59,6 +65,12 @@ async fn tokens_in_query_strings_are_not_logged() {
         .unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 500);
 
+    // Joining a room before accepting is refused, and said so in the logs.
+    let hub_client =
+        TestClient::new(App::new().websocket("/early-join", joins_before_accepting)).unwrap();
+    let mut ws = hub_client.connect("/early-join").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "joined: false");
+
     // Behind a trusted proxy the span also names the client the proxy forwarded for.
     let config =
         wsframe::Config::default().trust_proxy("127.0.0.1".parse::<wsframe::ProxyNet>().unwrap());
@@ -76,6 +88,12 @@ async fn tokens_in_query_strings_are_not_logged() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("client=203.0.113.9"), "{logs}");
+    assert!(
+        logs.contains(
+            "hub.join() on a connection not accepted yet is ignored; call ws.accept().await first"
+        ),
+        "{logs}"
+    );
     assert_eq!(
         logs.matches("client=").count(),
         1,

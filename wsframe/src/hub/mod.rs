@@ -367,10 +367,12 @@ impl Hub {
 
     /// Register a connection under a user key (e.g. a user id), so that
     /// [`send_to_key`](Hub::send_to_key) reaches all of that user's connections.
-    /// Returns `false` when the connection is not accepted or already closed.
+    /// Returns `false` when the connection is not accepted (also logged as a warning) or
+    /// already closed.
     pub fn set_key(&self, member: impl Into<Member>, key: impl Into<String>) -> bool {
         let Member(conn) = member.into();
         if !conn.is_accepted() {
+            not_accepted_yet("set_key");
             return false;
         }
         let key = key.into();
@@ -387,10 +389,12 @@ impl Hub {
     }
 
     /// Add a connection to `room` (creating the room). Returns `false` when the
-    /// connection is not accepted yet, already closed, or already a member.
+    /// connection is not accepted yet (also logged as a warning: accept first), already
+    /// closed, or already a member.
     pub fn join(&self, room: &str, member: impl Into<Member>) -> bool {
         let Member(conn) = member.into();
         if !conn.is_accepted() {
+            not_accepted_yet("join");
             return false;
         }
         let mut membership = conn.membership.lock();
@@ -450,6 +454,14 @@ impl FromHandshake for Hub {
         req.state::<Hub>()
             .ok_or_else(|| Rejection::internal("the app has no hub"))
     }
+}
+
+/// A handler asked the hub for a connection it has not accepted: almost always a missing
+/// `ws.accept().await?` before `hub.join(..)`, which would otherwise fail silently.
+fn not_accepted_yet(what: &str) {
+    tracing::warn!(
+        "hub.{what}() on a connection not accepted yet is ignored; call ws.accept().await first"
+    );
 }
 
 #[cfg(test)]
