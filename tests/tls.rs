@@ -22,10 +22,13 @@ async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
     Ok(())
 }
 
-/// A certificate for `localhost` in PEM files (in a directory of this test's own).
+/// A certificate for `localhost` in PEM files (in a directory of this call's own).
 fn certificate() -> (rcgen::CertifiedKey, std::path::PathBuf, std::path::PathBuf) {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("wsframe-tls-{}", std::process::id()));
+    // One directory per call: the tests run in parallel in one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("wsframe-tls-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, key.cert.pem()).unwrap();
@@ -105,5 +108,44 @@ fn unreadable_pem_files_are_clear_errors() {
     assert!(
         e.contains("no certificate") && e.contains("empty.pem"),
         "{e}"
+    );
+}
+
+#[tokio::test]
+async fn over_max_connections_a_wss_client_reads_503_inside_tls() {
+    let (key, cert_path, key_path) = certificate();
+    let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
+    let config = Config::default().tls(tls).max_connections(1);
+    let server = TestServer::start(App::new().config(config).route(echo)).await;
+    let connector = TlsConnector::from(Arc::new(client_config(Some(&key))));
+    let name = ServerName::try_from("localhost").unwrap();
+    let url = format!("wss://localhost:{}/ws", server.addr.port());
+
+    // The one allowed connection.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let stream = within(connector.connect(name.clone(), tcp)).await.unwrap();
+    let (mut ws, _) = within(tokio_tungstenite::client_async(url.as_str(), stream))
+        .await
+        .unwrap();
+
+    // The next one completes its TLS handshake and reads the 503 through it.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let mut refused = within(connector.connect(name.clone(), tcp)).await.unwrap();
+    refused
+        .write_all(&upgrade_request("/ws", "", &[]))
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = within(refused.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many connections"), "{answer}");
+    assert_eq!(server.metrics().connections_refused, 1);
+
+    // The first is unaffected.
+    ws.send(WsMessage::text("still here")).await.unwrap();
+    assert_eq!(
+        within(ws.next()).await.unwrap().unwrap(),
+        WsMessage::text("still here")
     );
 }

@@ -185,6 +185,19 @@ impl Server {
                     Counters::inc(&app.counters.connections_refused);
                     if let Ok(slot) = refusals.clone().try_acquire_owned() {
                         inner.lifecycle.spawn(async move {
+                            // A wss:// client can only read the 503 inside TLS; the
+                            // refusal slots bound what those handshakes cost.
+                            #[cfg(feature = "tls")]
+                            if let Some(tls) = app.config.tls.clone() {
+                                let tls_accept = tls.acceptor.accept(stream);
+                                if let Ok(Ok(stream)) =
+                                    tokio::time::timeout(REFUSAL_TIME, tls_accept).await
+                                {
+                                    refuse_connection(app, stream).await;
+                                }
+                                drop(slot);
+                                return;
+                            }
                             refuse_connection(app, stream).await;
                             drop(slot);
                         });
@@ -292,6 +305,10 @@ pub(crate) async fn serve_connection<IO>(
     }
 }
 
+/// How long a refused connection may take to read its 503 (and, with TLS, to finish
+/// the TLS handshake first).
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+
 /// Answer a connection over the limit with 503 and close it.
 async fn refuse_connection<IO>(app: Arc<AppInner>, io: IO)
 where
@@ -311,5 +328,5 @@ where
     let mut builder = http1_builder(&app);
     builder.keep_alive(false);
     let conn = builder.serve_connection(TokioIo::new(io), service);
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+    let _ = tokio::time::timeout(REFUSAL_TIME, conn).await;
 }
