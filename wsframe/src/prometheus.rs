@@ -1,6 +1,8 @@
 //! The counters in Prometheus' text exposition format (version 0.0.4), for
 //! [`App::metrics_route`](crate::App::metrics_route) or a route of your own.
 
+use std::fmt::Write;
+
 use bytes::Bytes;
 use http::{HeaderValue, header};
 use http_body_util::Full;
@@ -21,134 +23,128 @@ impl MetricsSnapshot {
     /// assert!(text.contains("# TYPE wsframe_messages_received_total counter\n"));
     /// ```
     pub fn to_prometheus(&self) -> String {
-        use Kind::{Counter, Gauge};
+        const COUNTER: &str = "counter";
+        const GAUGE: &str = "gauge";
         let metrics = [
             (
                 "connections_open",
-                Gauge,
+                GAUGE,
                 self.connections_open,
                 "WebSocket connections open now.",
             ),
             (
                 "connections_total",
-                Counter,
+                COUNTER,
                 self.connections_total,
                 "WebSocket connections upgraded since start.",
             ),
             (
                 "connections_refused_total",
-                Counter,
+                COUNTER,
                 self.connections_refused,
                 "TCP connections refused with 503 at max_connections.",
             ),
             (
                 "accept_errors_total",
-                Counter,
+                COUNTER,
                 self.accept_errors,
                 "Failed accept calls (the server keeps accepting).",
             ),
             (
                 "handshakes_rejected_total",
-                Counter,
+                COUNTER,
                 self.handshakes_rejected,
                 "Handshakes answered with an HTTP error.",
             ),
             (
                 "handler_panics_total",
-                Counter,
+                COUNTER,
                 self.handler_panics,
                 "Handlers that panicked.",
             ),
             (
                 "slow_consumer_drops_total",
-                Counter,
+                COUNTER,
                 self.slow_consumer_drops,
                 "Hub messages dropped because a recipient's queue was full.",
             ),
             (
                 "slow_consumer_closes_total",
-                Counter,
+                COUNTER,
                 self.slow_consumer_closes,
                 "Connections closed with 1013 because their queue was full.",
             ),
             (
                 "messages_received_total",
-                Counter,
+                COUNTER,
                 self.messages_in,
                 "Data messages received.",
             ),
             (
                 "messages_sent_total",
-                Counter,
+                COUNTER,
                 self.messages_out,
                 "Data messages sent.",
             ),
             (
                 "received_bytes_total",
-                Counter,
+                COUNTER,
                 self.bytes_in,
                 "Payload bytes received.",
             ),
             (
                 "sent_bytes_total",
-                Counter,
+                COUNTER,
                 self.bytes_out,
                 "Payload bytes sent.",
             ),
             (
                 "rate_limited_total",
-                Counter,
+                COUNTER,
                 self.rate_limited,
                 "Connections closed with 1008 for exceeding their message rate.",
             ),
             (
                 "backplane_published_total",
-                Counter,
+                COUNTER,
                 self.backplane_published,
                 "Messages handed to other nodes through the backplane.",
             ),
             (
                 "backplane_publish_failed_total",
-                Counter,
+                COUNTER,
                 self.backplane_publish_failed,
                 "Messages the backplane could not take (it was unreachable).",
             ),
             (
                 "backplane_received_total",
-                Counter,
+                COUNTER,
                 self.backplane_received,
                 "Messages received from other nodes.",
             ),
             (
                 "backplane_missed_total",
-                Counter,
+                COUNTER,
                 self.backplane_missed,
                 "Messages of other nodes this node never received.",
             ),
             (
                 "backplane_subscriptions_total",
-                Counter,
+                COUNTER,
                 self.backplane_subscriptions,
                 "Times the backplane subscription was (re)established.",
             ),
         ];
         let mut text = String::with_capacity(metrics.len() * 160);
         for (name, kind, value, help) in metrics {
-            let kind = match kind {
-                Counter => "counter",
-                Gauge => "gauge",
-            };
-            text.push_str(&format!(
+            // Writing to a String cannot fail.
+            let _ = write!(
+                text,
                 "# HELP wsframe_{name} {help}\n# TYPE wsframe_{name} {kind}\nwsframe_{name} {value}\n"
-            ));
+            );
         }
         text
     }
-}
-
-enum Kind {
-    Counter,
-    Gauge,
 }
 
 /// The response of a metrics route: the current values, in Prometheus' text format.

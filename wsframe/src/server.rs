@@ -185,6 +185,7 @@ impl Server {
                     Counters::inc(&app.counters.connections_refused);
                     if let Ok(slot) = refusals.clone().try_acquire_owned() {
                         inner.lifecycle.spawn(async move {
+                            let _slot = slot; // held until the answer is written
                             // A wss:// client can only read the 503 inside TLS; the
                             // refusal slots bound what those handshakes cost.
                             #[cfg(feature = "tls")]
@@ -195,11 +196,9 @@ impl Server {
                                 {
                                     refuse_connection(app, stream).await;
                                 }
-                                drop(slot);
                                 return;
                             }
                             refuse_connection(app, stream).await;
-                            drop(slot);
                         });
                     }
                 }
