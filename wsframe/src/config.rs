@@ -326,7 +326,7 @@ pub struct Config {
     pub(crate) shutdown_grace: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
-    pub(crate) trusted_proxies: Vec<crate::ProxyNet>,
+    pub(crate) trusted_proxies: Vec<crate::forwarded::TrustedProxy>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::TlsConfig>,
     pub(crate) node_id: NodeId,
@@ -436,12 +436,34 @@ impl Config {
         self
     }
 
-    /// Believe `Forwarded` / `X-Forwarded-For` from this proxy (an address or a network;
-    /// none by default): [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr)
-    /// is then the address the proxy saw. From any other peer the headers are ignored,
-    /// so clients cannot spoof their address.
-    pub fn trust_proxy(mut self, proxy: impl Into<crate::ProxyNet>) -> Self {
-        self.trusted_proxies.push(proxy.into());
+    /// Believe `header` from this proxy (an address or a network; nobody by default):
+    /// [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr) is then
+    /// the address the proxy saw, and the Origin check uses the scheme it states
+    /// (`X-Forwarded-Proto` with [`ProxyHeader::XForwardedFor`](crate::ProxyHeader),
+    /// `proto=` with `Forwarded`). Name the header the proxy writes: the other one is
+    /// never read, since a proxy passes on whatever a client put in it. The header is
+    /// read from the right, past hops that are trusted proxies writing the same header,
+    /// to the first one that is not: the client. From any other peer the headers are
+    /// ignored, so clients cannot spoof their address.
+    ///
+    /// ```
+    /// use wsframe::{Config, ProxyHeader, ProxyNet};
+    /// let nginx: ProxyNet = "127.0.0.1".parse().unwrap();
+    /// let balancers: ProxyNet = "10.0.0.0/8".parse().unwrap();
+    /// let config = Config::default()
+    ///     .trust_proxy(nginx, ProxyHeader::XForwardedFor)
+    ///     .trust_proxy(balancers, ProxyHeader::XForwardedFor);
+    /// # let _ = config;
+    /// ```
+    pub fn trust_proxy(
+        mut self,
+        proxy: impl Into<crate::ProxyNet>,
+        header: crate::ProxyHeader,
+    ) -> Self {
+        self.trusted_proxies.push(crate::forwarded::TrustedProxy {
+            net: proxy.into(),
+            header,
+        });
         self
     }
 

@@ -234,11 +234,8 @@ fn head(
         params,
         route,
         peer,
-        client: crate::forwarded::client_addr(
-            peer.ip(),
-            req.headers(),
-            &app.config.trusted_proxies,
-        ),
+        client: crate::forwarded::resolve(peer.ip(), req.headers(), &app.config.trusted_proxies)
+            .client,
         protocols: parse_protocols(
             req.headers()
                 .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)

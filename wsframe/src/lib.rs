@@ -90,7 +90,7 @@ pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
 pub use extract::{ClientAddr, Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
-pub use forwarded::ProxyNet;
+pub use forwarded::{ProxyHeader, ProxyNet};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
 pub use hub::{Hub, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
