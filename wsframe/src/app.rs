@@ -319,6 +319,7 @@ impl App {
                 errors.push(e.to_string());
             }
         }
+        self.config.origins.check().map_err(Error::Custom)?;
         if !errors.is_empty() {
             return Err(Error::Route(
                 errors

@@ -23,6 +23,7 @@ use tracing::{Instrument, error, info_span, warn};
 
 use crate::app::{AppInner, WsEndpoint};
 use crate::connection::{Driver, panic_message, protocol_config};
+use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
 use crate::request::parse_protocols;
@@ -46,6 +47,8 @@ pub(crate) struct ConnState {
     pub(crate) accepted: Option<tokio::time::Instant>,
     /// The connection-limit slot; it moves to the WebSocket connection on upgrade.
     pub(crate) permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// wsframe terminated TLS on this connection: its requests' scheme is `https`.
+    pub(crate) tls: bool,
 }
 
 impl ConnState {
@@ -112,7 +115,8 @@ async fn route(
         let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
         return match (&endpoint.get, &endpoint.ws) {
             (Some(get), _) if is_get => {
-                let request = head(app, &req, params, route_pattern.into(), peer);
+                let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+                let request = head(app, &req, params, route_pattern.into(), peer, forwarded);
                 get(Arc::new(request)).await
             }
             (_, Some(_)) if is_get => handshake::upgrade_required(),
@@ -129,11 +133,19 @@ async fn route(
         Counters::inc(&app.counters.handshakes_rejected);
         return plain(StatusCode::NOT_FOUND, "no WebSocket route at this path");
     };
+    let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+    // The scheme the browser used: ours when we terminate TLS, else a trusted proxy's.
+    let scheme = match (conn.tls, forwarded.scheme) {
+        (true, _) => Scheme::Https,
+        (false, Some(stated)) => stated,
+        (false, None) => Scheme::Http,
+    };
     let key = match handshake::validate(
         req.method(),
         req.version(),
         req.headers(),
         &app.config.origins,
+        scheme,
     ) {
         Ok(key) => key,
         Err(response) => {
@@ -145,7 +157,7 @@ async fn route(
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
 
-    let request = head(app, &req, params, ws.route.clone(), peer);
+    let request = head(app, &req, params, ws.route.clone(), peer, forwarded);
     drop(req);
     conn.deciding.store(true, Ordering::Release);
     let outcome = tokio::time::timeout_at(
@@ -225,6 +237,7 @@ fn head(
     params: PathParams,
     route: Arc<str>,
     peer: SocketAddr,
+    forwarded: Forwarded,
 ) -> HandshakeRequest {
     HandshakeRequest {
         method: req.method().clone(),
@@ -234,8 +247,7 @@ fn head(
         params,
         route,
         peer,
-        client: crate::forwarded::resolve(peer.ip(), req.headers(), &app.config.trusted_proxies)
-            .client,
+        client: forwarded.client,
         protocols: parse_protocols(
             req.headers()
                 .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -244,6 +256,11 @@ fn head(
         state: app.state.clone(),
         cache: Default::default(),
     }
+}
+
+/// What the trusted proxies in front of `req` vouch for.
+fn resolve(req: &Request<()>, peer: SocketAddr, trusted: &[TrustedProxy]) -> Forwarded {
+    crate::forwarded::resolve(peer.ip(), req.headers(), trusted)
 }
 
 enum Handshake {

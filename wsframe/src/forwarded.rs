@@ -142,7 +142,8 @@ impl Scheme {
         }
     }
 
-    fn parse(token: &str) -> Option<Scheme> {
+    /// `http`/`ws` or `https`/`wss`, case-insensitively, quoted or not.
+    pub(crate) fn parse(token: &str) -> Option<Scheme> {
         let token = token.trim().trim_matches('"');
         if token.eq_ignore_ascii_case("https") || token.eq_ignore_ascii_case("wss") {
             Some(Scheme::Https)

@@ -4,7 +4,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use crate::Origins;
-use crate::forwarded::{ProxyHeader, TrustedProxy};
+use crate::forwarded::{ProxyHeader, Scheme, TrustedProxy};
 use crate::router::{RoutePattern, Router};
 
 /// Match `path` against a fixed set of routes (parameters, a rest parameter, literal
@@ -55,7 +55,9 @@ pub fn handshake(method: &[u8], uri: &str, headers: &[(&[u8], &[u8])], http2: bo
     };
     let _ = crate::handshake::is_upgrade_request(&map);
     let origins = Origins::same_origin().allow("https://app.example");
-    let _ = crate::handshake::validate(&method, version, &map, &origins);
+    for scheme in [Scheme::Http, Scheme::Https] {
+        let _ = crate::handshake::validate(&method, version, &map, &origins, scheme);
+    }
     let _ =
         crate::request::parse_protocols(map.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter());
     let trusted = [ProxyHeader::XForwardedFor, ProxyHeader::Forwarded].map(|header| TrustedProxy {

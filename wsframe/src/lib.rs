@@ -71,6 +71,7 @@ mod lifecycle;
 mod message;
 mod metrics;
 mod mount;
+mod origin;
 mod prometheus;
 mod rejection;
 mod request;
