@@ -414,8 +414,10 @@ impl Config {
     }
 
     /// Time from TCP accept to the upgrade decision (default 10 s). A client that has
-    /// not completed its handshake by then, or a guard that has not decided, is
-    /// disconnected. Also bounds how long an idle keep-alive HTTP connection stays open.
+    /// not sent its request (or finished its TLS handshake) by then is disconnected; a
+    /// guard or handler that has not decided by then is cancelled and the client gets
+    /// HTTP 503 (`the handshake was not decided in time`). Also bounds how long an idle
+    /// keep-alive HTTP connection stays open.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self

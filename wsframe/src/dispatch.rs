@@ -154,6 +154,7 @@ async fn route(
         }
     };
     if app.lifecycle.is_shutting_down() {
+        Counters::inc(&app.counters.handshakes_rejected);
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
 

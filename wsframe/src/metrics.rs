@@ -117,7 +117,8 @@ pub struct MetricsSnapshot {
     pub connections_refused: u64,
     /// Failed `accept` calls (e.g. out of file descriptors); the server keeps accepting.
     pub accept_errors: u64,
-    /// Handshakes answered with an HTTP error (guards, bad requests, refused origins).
+    /// Handshakes answered with an HTTP error (guards, bad requests, refused origins,
+    /// undecided in time, refused during shutdown).
     pub handshakes_rejected: u64,
     /// Handlers that panicked.
     pub handler_panics: u64,
