@@ -379,6 +379,8 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) trusted_proxies: Vec<crate::forwarded::TrustedProxy>,
+    pub(crate) max_connections_per_client: Option<usize>,
+    pub(crate) max_handshakes_per_client: Option<crate::HandshakeRate>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::TlsConfig>,
     pub(crate) node_id: NodeId,
@@ -399,6 +401,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             max_header_bytes: 16 << 10,
             trusted_proxies: Vec::new(),
+            max_connections_per_client: None,
+            max_handshakes_per_client: None,
             #[cfg(feature = "tls")]
             tls: None,
             node_id: NodeId::random(),
@@ -519,6 +523,45 @@ impl Config {
             header,
         });
         self
+    }
+
+    /// Most WebSocket connections open at once from one client address (off by
+    /// default); a handshake over it gets HTTP 503, counted in
+    /// `MetricsSnapshot::client_connections_refused`. The address is the one left after
+    /// [`trust_proxy`](Config::trust_proxy): trust your proxy first, or everyone behind
+    /// it is one client.
+    ///
+    /// ```
+    /// use wsframe::{Config, HandshakeRate};
+    /// let config = Config::default()
+    ///     .max_connections_per_client(20)
+    ///     .max_handshakes_per_client(HandshakeRate::per_second(5).burst(20));
+    /// assert_eq!(config.get_max_connections_per_client(), Some(20));
+    /// assert_eq!(Config::default().get_max_connections_per_client(), None);
+    /// ```
+    pub fn max_connections_per_client(mut self, max: usize) -> Self {
+        self.max_connections_per_client = Some(max);
+        self
+    }
+
+    /// How many handshakes one client address may make (a token bucket, see
+    /// [`HandshakeRate`](crate::HandshakeRate); off by default). One over it gets HTTP
+    /// 429 with `Retry-After` (seconds until the next is allowed), counted in
+    /// `MetricsSnapshot::handshakes_throttled`; guards do not run. The address is the
+    /// one left after [`trust_proxy`](Config::trust_proxy).
+    pub fn max_handshakes_per_client(mut self, rate: crate::HandshakeRate) -> Self {
+        self.max_handshakes_per_client = Some(rate);
+        self
+    }
+
+    /// The per-client connection limit, if any.
+    pub fn get_max_connections_per_client(&self) -> Option<usize> {
+        self.max_connections_per_client
+    }
+
+    /// The per-client handshake rate, if any.
+    pub fn get_max_handshakes_per_client(&self) -> Option<crate::HandshakeRate> {
+        self.max_handshakes_per_client
     }
 
     /// Largest request head (request line plus headers) accepted (default 16 KiB,

@@ -17,11 +17,13 @@ use http::{Method, Request, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::{Instrument, error, info_span, warn};
 
 use crate::app::{AppInner, WsEndpoint};
+use crate::client_limits::Admission;
 use crate::connection::{Driver, panic_message, protocol_config};
 use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
@@ -158,6 +160,32 @@ async fn route(
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
 
+    // Per-client limits, on the address the trusted proxies vouch for; before any guard.
+    let client_slot = match app.client_limits.admit(forwarded.client, Instant::now()) {
+        Admission::Admitted(slot) => slot,
+        Admission::TooManyConnections => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            Counters::inc(&app.counters.client_connections_refused);
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections from this client",
+            );
+        }
+        Admission::TooManyHandshakes { retry_after } => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            Counters::inc(&app.counters.handshakes_throttled);
+            let mut r = plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many handshakes from this client; retry later",
+            );
+            // Whole seconds, rounded up: the earliest retry that can succeed.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.max(1).into());
+            return r;
+        }
+    };
+
     let request = head(app, &req, params, ws.route.clone(), peer, forwarded);
     drop(req);
     conn.deciding.store(true, Ordering::Release);
@@ -196,6 +224,8 @@ async fn route(
             driver.permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
             app.lifecycle.spawn(
                 async move {
+                    // This connection's share of its client's limit, until it closes.
+                    let _client_slot = client_slot;
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             // hyper's read-ahead is copied and released here: kept, it would

@@ -50,6 +50,7 @@
 pub mod __private;
 mod app;
 pub mod backplane;
+mod client_limits;
 mod close;
 mod config;
 mod connection;
@@ -86,6 +87,7 @@ mod tls;
 mod transport;
 
 pub use app::{App, IntoRoute, Route};
+pub use client_limits::HandshakeRate;
 pub use close::CloseCode;
 pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;

@@ -118,6 +118,8 @@ impl App {
 ///   [`Config::close_timeout`], [`Config::node_id`];
 /// - [`Config::shutdown_grace`], through [`ServiceHandle::stopped`];
 /// - [`Config::trust_proxy`], when the peer address is known (below);
+/// - [`Config::max_connections_per_client`] and
+///   [`Config::max_handshakes_per_client`], when the peer address is known;
 /// - the counters of [`Metrics`], except `connections_refused` and `accept_errors`,
 ///   which count the built-in listener.
 ///
