@@ -339,3 +339,152 @@ async fn an_origin_allow_list_replaces_the_same_origin_rule() {
     .await;
     assert_eq!(r.status, 101);
 }
+
+/// An upgrade request to `/ws` with this `Host` and these extra header lines.
+fn upgrade_with_host(host: &str, extra: &str) -> Vec<u8> {
+    upgrade_request("/ws", &format!("Host: {host}\r\n{extra}"), &["host"])
+}
+
+#[tokio::test]
+async fn origins_compare_scheme_host_and_default_port_over_tcp() {
+    use wsframe::{Config, ProxyHeader, ProxyNet};
+    let local = || "127.0.0.0/8".parse::<ProxyNet>().unwrap();
+    // (Host, other headers, expected status)
+    let plain_cases: &[(&str, &str, u16)] = &[
+        ("a.example", "Origin: http://a.example\r\n", 101),
+        ("a.example:80", "Origin: http://A.example\r\n", 101),
+        ("a.example", "Origin: http://a.example:80\r\n", 101),
+        ("a.example", "Origin: https://a.example\r\n", 403),
+        ("a.example:443", "Origin: https://a.example\r\n", 403),
+        ("a.example:8080", "Origin: http://a.example\r\n", 403),
+        ("a.example", "Origin: http://a.example/path\r\n", 403),
+        ("a.example", "Origin: null\r\n", 403),
+        // An untrusted peer's X-Forwarded-Proto is not believed.
+        (
+            "a.example",
+            "X-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
+            403,
+        ),
+    ];
+    let plain = TestServer::start(app()).await;
+    for (host, extra, status) in plain_cases {
+        let r = raw_request(plain.addr, &upgrade_with_host(host, extra)).await;
+        assert_eq!(r.status, *status, "plain: Host {host}, {extra:?}");
+    }
+
+    // TLS terminated by a trusted proxy that states the scheme.
+    let nginx = TestServer::start(
+        app().config(Config::default().trust_proxy(local(), ProxyHeader::XForwardedFor)),
+    )
+    .await;
+    let proxied_cases: &[(&str, &str, u16)] = &[
+        (
+            "a.example",
+            "X-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "a.example:443",
+            "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "a.example",
+            "X-Forwarded-Proto: https\r\nOrigin: http://a.example\r\n",
+            403,
+        ),
+        ("a.example", "Origin: https://a.example\r\n", 403),
+        // Not the header this proxy writes.
+        (
+            "a.example",
+            "Forwarded: for=203.0.113.7;proto=https\r\nOrigin: https://a.example\r\n",
+            403,
+        ),
+    ];
+    for (host, extra, status) in proxied_cases {
+        let r = raw_request(nginx.addr, &upgrade_with_host(host, extra)).await;
+        assert_eq!(
+            r.status, *status,
+            "X-Forwarded-For proxy: Host {host}, {extra:?}"
+        );
+    }
+    let rfc = TestServer::start(
+        app().config(Config::default().trust_proxy(local(), ProxyHeader::Forwarded)),
+    )
+    .await;
+    let rfc_cases: &[(&str, &str, u16)] = &[
+        (
+            "a.example",
+            "Forwarded: for=203.0.113.7;proto=https\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "a.example",
+            "X-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
+            403,
+        ),
+    ];
+    for (host, extra, status) in rfc_cases {
+        let r = raw_request(rfc.addr, &upgrade_with_host(host, extra)).await;
+        assert_eq!(r.status, *status, "Forwarded proxy: Host {host}, {extra:?}");
+    }
+}
+
+#[tokio::test]
+async fn origins_compare_schemes_through_the_test_client() {
+    use wsframe::{Config, ProxyHeader, ProxyNet};
+    async fn status(connect: wsframe::testing::Connect<'_>) -> u16 {
+        match connect.await {
+            Ok(mut ws) => {
+                assert_eq!(ws.receive_text().await.unwrap(), "hello");
+                101
+            }
+            Err(e) => e.status().expect("an HTTP answer").as_u16(),
+        }
+    }
+    let plain = TestClient::new(app()).unwrap();
+    fn origin<'a>(client: &'a TestClient, origin: &str) -> wsframe::testing::Connect<'a> {
+        client.connect("/ws").header("origin", origin)
+    }
+    assert_eq!(status(origin(&plain, "http://testserver")).await, 101);
+    assert_eq!(status(origin(&plain, "http://testserver:80")).await, 101);
+    assert_eq!(status(origin(&plain, "https://testserver")).await, 403);
+
+    // TLS terminated by wsframe.
+    let tls = TestClient::new(app()).unwrap().https();
+    assert_eq!(status(origin(&tls, "https://testserver")).await, 101);
+    assert_eq!(status(origin(&tls, "https://TESTSERVER:443/")).await, 101);
+    assert_eq!(status(origin(&tls, "http://testserver")).await, 403);
+    let forged = origin(&tls, "http://testserver").header("x-forwarded-proto", "http");
+    assert_eq!(status(forged).await, 403, "no proxy is trusted");
+
+    // TLS terminated by a trusted proxy.
+    let local = "127.0.0.0/8".parse::<ProxyNet>().unwrap();
+    let config = Config::default().trust_proxy(local, ProxyHeader::XForwardedFor);
+    let proxied = TestClient::new(app().config(config)).unwrap();
+    let https = origin(&proxied, "https://testserver").header("x-forwarded-proto", "https");
+    assert_eq!(status(https).await, 101);
+    assert_eq!(status(origin(&proxied, "https://testserver")).await, 403);
+    assert_eq!(status(origin(&proxied, "http://testserver")).await, 101);
+}
+
+#[tokio::test]
+async fn an_allow_list_entry_is_a_full_origin_and_a_bad_one_fails_at_start() {
+    use wsframe::{Config, Origins};
+    let listed = Origins::only().allow("https://app.example.com:443");
+    let client = TestClient::new(app().config(Config::default().origins(listed))).unwrap();
+    let origin = |origin: &str| client.connect("/ws").header("origin", origin);
+    assert!(origin("https://app.example.com").await.is_ok());
+    assert!(origin("https://APP.example.com:443").await.is_ok());
+    assert!(origin("http://app.example.com").await.is_err());
+    assert!(origin("http://testserver").await.is_err(), "only the list");
+
+    let typo = Config::default().origins(Origins::same_origin().allow("app.example.com"));
+    let err = app().config(typo).bind("127.0.0.1:0").await.err().unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("`app.example.com` is not an origin")
+            && message.contains("scheme://host[:port]"),
+        "{message}"
+    );
+}

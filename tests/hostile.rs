@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::prelude::*;
-use wsframe::{Config, Limits};
+use wsframe::{Config, Limits, ProxyHeader, ProxyNet};
 use wsframe_tests::*;
 
 #[websocket("/ws")]
@@ -192,8 +192,8 @@ async fn bad_close_frames_get_the_right_code() {
 
 #[tokio::test]
 async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
-    async fn whoami(server: &TestServer, header: &str) -> String {
-        let request = upgrade_request("/whoami", header, &[]);
+    async fn whoami(server: &TestServer, headers: &str) -> String {
+        let request = upgrade_request("/whoami", headers, &[]);
         let mut tcp = TcpStream::connect(server.addr).await.unwrap();
         tcp.write_all(&request).await.unwrap();
         let response = read_response(&mut tcp).await;
@@ -210,28 +210,73 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
             other => panic!("{other:?}"),
         }
     }
-    let spoof = "X-Forwarded-For: 203.0.113.7\r\n";
-    let chain = "X-Forwarded-For: 1.2.3.4, 198.51.100.9\r\n";
+    let xff = "X-Forwarded-For: 203.0.113.7\r\n";
+    // What nginx appends to a client that sent its own X-Forwarded-For.
+    let spoofed_xff = "X-Forwarded-For: 1.2.3.4, 198.51.100.9\r\n";
     let rfc = "Forwarded: for=\"[2001:db8::1]:4711\";proto=https\r\n";
+    // A client's own `Forwarded`, passed on unchanged by an X-Forwarded-For proxy.
+    let mixed = "Forwarded: for=1.2.3.4\r\nX-Forwarded-For: 203.0.113.7\r\n";
+    // A client's own X-Forwarded-For, passed on unchanged by a `Forwarded` proxy.
+    let mixed_rfc = "X-Forwarded-For: 1.2.3.4\r\nForwarded: for=203.0.113.7\r\n";
+    let local = || "127.0.0.0/8".parse::<ProxyNet>().unwrap();
 
     // The test client connects from 127.0.0.1: not trusted by default, so a client
     // cannot make itself someone else.
     let plain = start(Config::default()).await;
-    assert_eq!(whoami(&plain, spoof).await, "127.0.0.1");
-    assert_eq!(whoami(&plain, "").await, "127.0.0.1");
+    for headers in [xff, rfc, mixed, ""] {
+        assert_eq!(whoami(&plain, headers).await, "127.0.0.1", "{headers}");
+    }
 
-    // Behind a trusted proxy (here: 127.0.0.1), the hop it saw.
-    let proxied =
-        start(Config::default().trust_proxy("127.0.0.0/8".parse::<wsframe::ProxyNet>().unwrap()))
-            .await;
-    assert_eq!(whoami(&proxied, spoof).await, "203.0.113.7");
+    // Behind a trusted X-Forwarded-For proxy (nginx as the guide sets it up).
+    let nginx = start(Config::default().trust_proxy(local(), ProxyHeader::XForwardedFor)).await;
+    assert_eq!(whoami(&nginx, xff).await, "203.0.113.7");
     assert_eq!(
-        whoami(&proxied, chain).await,
+        whoami(&nginx, spoofed_xff).await,
         "198.51.100.9",
-        "the rightmost untrusted hop"
+        "rightmost"
     );
-    assert_eq!(whoami(&proxied, rfc).await, "2001:db8::1");
-    assert_eq!(whoami(&proxied, "").await, "127.0.0.1");
+    assert_eq!(
+        whoami(&nginx, mixed).await,
+        "203.0.113.7",
+        "Forwarded ignored"
+    );
+    assert_eq!(whoami(&nginx, rfc).await, "127.0.0.1", "Forwarded ignored");
+    assert_eq!(whoami(&nginx, "").await, "127.0.0.1");
+
+    // Behind a trusted `Forwarded` proxy.
+    let rfc_proxy = start(Config::default().trust_proxy(local(), ProxyHeader::Forwarded)).await;
+    assert_eq!(whoami(&rfc_proxy, rfc).await, "2001:db8::1");
+    assert_eq!(whoami(&rfc_proxy, mixed_rfc).await, "203.0.113.7");
+    assert_eq!(
+        whoami(&rfc_proxy, xff).await,
+        "127.0.0.1",
+        "X-Forwarded-For ignored"
+    );
+
+    // A chain: a load balancer on 10.0.0.0/8 in front of the local proxy; the client
+    // claimed 1.2.3.4 first.
+    let chained = start(
+        Config::default()
+            .trust_proxy(local(), ProxyHeader::XForwardedFor)
+            .trust_proxy(
+                "10.0.0.0/8".parse::<ProxyNet>().unwrap(),
+                ProxyHeader::XForwardedFor,
+            ),
+    )
+    .await;
+    let chain = "X-Forwarded-For: 1.2.3.4, 203.0.113.7, 10.1.2.3\r\n";
+    assert_eq!(
+        whoami(&chained, chain).await,
+        "203.0.113.7",
+        "past trusted hops"
+    );
+    let all_trusted = "X-Forwarded-For: 10.9.9.9, 10.1.2.3\r\n";
+    assert_eq!(whoami(&chained, all_trusted).await, "10.9.9.9");
+    assert_eq!(
+        whoami(&nginx, chain).await,
+        "10.1.2.3",
+        "10/8 not trusted there"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -492,3 +492,109 @@ async fn the_handshake_timeout_is_one_budget_from_accept_to_decision() {
     tcp.write_all(&request).await.unwrap();
     assert_eq!(within(read_response(&mut tcp)).await.status, 101);
 }
+
+/// The status and body of a handshake to `/ws` with these extra header lines; on 101
+/// the WebSocket is returned, open.
+async fn handshake(server: &TestServer, extra: &str) -> (RawResponse, Option<TcpStream>) {
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(&upgrade_request("/ws", extra, &[]))
+        .await
+        .unwrap();
+    let response = read_response(&mut tcp).await;
+    let open = (response.status == 101).then_some(tcp);
+    (response, open)
+}
+
+#[tokio::test]
+async fn connections_per_client_over_the_limit_get_503_after_proxy_resolution() {
+    use wsframe::{ProxyHeader, ProxyNet};
+    let from = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+
+    // Off by default: one address opens as many as it likes.
+    let server = start().await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(connect(server.addr, "/ws").await);
+    }
+    assert_eq!(server.metrics().client_connections_refused, 0);
+
+    let config = Config::default().max_connections_per_client(2).trust_proxy(
+        "127.0.0.1".parse::<ProxyNet>().unwrap(),
+        ProxyHeader::XForwardedFor,
+    );
+    let server = TestServer::start(app(config).0).await;
+    let (a1, a1_open) = handshake(&server, &from("203.0.113.1")).await;
+    let (a2, _a2_open) = handshake(&server, &from("203.0.113.1")).await;
+    assert_eq!((a1.status, a2.status), (101, 101));
+    let (a3, _) = handshake(&server, &from("203.0.113.1")).await;
+    assert_eq!(
+        (a3.status, a3.body_text().as_str()),
+        (503, "too many connections from this client")
+    );
+    // Another client behind the same proxy is another client.
+    let (b1, _b1_open) = handshake(&server, &from("203.0.113.2")).await;
+    assert_eq!(b1.status, 101);
+    // A client's own claim left of the proxy's hop changes nothing.
+    let spoofed = "X-Forwarded-For: 198.51.100.77, 203.0.113.1\r\n";
+    assert_eq!(handshake(&server, spoofed).await.0.status, 503);
+    let m = server.metrics();
+    assert_eq!(
+        (m.client_connections_refused, m.handshakes_rejected),
+        (2, 2)
+    );
+
+    // A closed connection gives its share back.
+    drop(a1_open);
+    wait_until("the closed connection is gone", || {
+        server.metrics().connections_open == 2
+    })
+    .await;
+    assert_eq!(handshake(&server, &from("203.0.113.1")).await.0.status, 101);
+    let page = server.metrics().to_prometheus();
+    assert!(
+        page.contains("wsframe_client_connections_refused_total 2\n"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn handshakes_per_client_over_the_rate_get_429_with_retry_after() {
+    use wsframe::{HandshakeRate, ProxyHeader, ProxyNet};
+    let from = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+    let config = Config::default()
+        .max_handshakes_per_client(HandshakeRate::per_minute(2))
+        .trust_proxy(
+            "127.0.0.1".parse::<ProxyNet>().unwrap(),
+            ProxyHeader::XForwardedFor,
+        );
+    let server = TestServer::start(app(config).0).await;
+    for _ in 0..2 {
+        assert_eq!(handshake(&server, &from("203.0.113.1")).await.0.status, 101);
+    }
+    let (throttled, _) = handshake(&server, &from("203.0.113.1")).await;
+    assert_eq!(
+        (throttled.status, throttled.body_text().as_str()),
+        (429, "too many handshakes from this client; retry later")
+    );
+    let retry: u64 = throttled
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    assert!(
+        (1..=30).contains(&retry),
+        "one handshake back every 30 s: {retry}"
+    );
+    // Others behind the same proxy are not affected.
+    assert_eq!(handshake(&server, &from("203.0.113.2")).await.0.status, 101);
+    let m = server.metrics();
+    assert_eq!((m.handshakes_throttled, m.handshakes_rejected), (1, 1));
+
+    // The in-process client goes through the same limit (its address is 127.0.0.1).
+    let config = Config::default().max_handshakes_per_client(HandshakeRate::per_minute(1));
+    let client = wsframe::testing::TestClient::new(app(config).0).unwrap();
+    assert!(client.connect("/ws").await.is_ok());
+    let err = client.connect("/ws").await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
+    assert_eq!(client.metrics().snapshot().handshakes_throttled, 1);
+}

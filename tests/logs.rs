@@ -72,8 +72,10 @@ async fn tokens_in_query_strings_are_not_logged() {
     assert_eq!(ws.receive_text().await.unwrap(), "joined: false");
 
     // Behind a trusted proxy the span also names the client the proxy forwarded for.
-    let config =
-        wsframe::Config::default().trust_proxy("127.0.0.1".parse::<wsframe::ProxyNet>().unwrap());
+    let config = wsframe::Config::default().trust_proxy(
+        "127.0.0.1".parse::<wsframe::ProxyNet>().unwrap(),
+        wsframe::ProxyHeader::XForwardedFor,
+    );
     let proxied =
         TestClient::new(App::new().config(config).websocket("/ws/<room>", fails)).unwrap();
     let mut ws = proxied

@@ -82,7 +82,7 @@ async fn metrics_route_serves_the_counters_in_prometheus_text_format() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let samples = parse(&response.body_text());
-    assert_eq!(samples.len(), 18, "one metric per counter");
+    assert_eq!(samples.len(), 20, "one metric per counter");
     let value = |name: &str| samples[name].1;
     assert_eq!(samples["wsframe_connections_open"].0, "gauge");
     assert_eq!(value("wsframe_connections_open"), 1);

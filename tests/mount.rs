@@ -228,13 +228,15 @@ async fn shutdown_closes_mounted_connections_with_1001() {
         Some((1001, "server shutting down".into()))
     );
     within(server.handle.stopped()).await;
-    // New handshakes are refused; axum's own routes answer until axum stops.
+    // New handshakes are refused, and counted; axum's own routes answer until axum stops.
+    assert_eq!(server.handle.metrics().snapshot().handshakes_rejected, 0);
     let late = raw_request(
         server.addr,
         &upgrade_request("/ws/echo?token=good", "", &[]),
     )
     .await;
     assert_eq!(late.status, 503, "{late:?}");
+    assert_eq!(server.handle.metrics().snapshot().handshakes_rejected, 1);
     let health = raw_request(server.addr, &get_request("/health")).await;
     assert_eq!(health.status, 200);
 

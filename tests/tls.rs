@@ -149,3 +149,67 @@ async fn over_max_connections_a_wss_client_reads_503_inside_tls() {
         WsMessage::text("still here")
     );
 }
+
+#[tokio::test]
+async fn with_tls_terminated_here_the_origin_is_compared_as_https() {
+    let (key, cert_path, key_path) = certificate();
+    let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
+    let server = TestServer::start(App::new().config(Config::default().tls(tls)).route(echo)).await;
+    let connector = TlsConnector::from(Arc::new(client_config(Some(&key))));
+    let port = server.addr.port();
+    // The status of an upgrade request with this Host and these header lines, over TLS.
+    let status = |host: String, extra: String| {
+        let connector = connector.clone();
+        async move {
+            let tcp = TcpStream::connect(server.addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = within(connector.connect(name, tcp)).await.unwrap();
+            let request = upgrade_request("/ws", &format!("Host: {host}\r\n{extra}"), &["host"]);
+            tls.write_all(&request).await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                assert_eq!(within(tls.read(&mut byte)).await.unwrap(), 1, "closed");
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            head[9..12].parse::<u16>().unwrap()
+        }
+    };
+    let cases = [
+        (
+            "a.example:443".to_string(),
+            "Origin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "a.example".to_string(),
+            "Origin: https://a.example:443\r\n",
+            101,
+        ),
+        (
+            format!("localhost:{port}"),
+            "Origin: https://localhost:{port}\r\n",
+            101,
+        ),
+        (
+            format!("localhost:{port}"),
+            "Origin: http://localhost:{port}\r\n",
+            403,
+        ),
+        ("a.example".to_string(), "Origin: http://a.example\r\n", 403),
+        (
+            "a.example".to_string(),
+            "X-Forwarded-Proto: http\r\nOrigin: http://a.example\r\n",
+            403,
+        ),
+    ];
+    for (host, extra, expected) in cases {
+        let extra = extra.replace("{port}", &port.to_string());
+        assert_eq!(
+            status(host.clone(), extra.clone()).await,
+            expected,
+            "Host {host}, {extra:?}"
+        );
+    }
+}

@@ -319,6 +319,7 @@ impl App {
                 errors.push(e.to_string());
             }
         }
+        self.config.origins.check().map_err(Error::Custom)?;
         if !errors.is_empty() {
             return Err(Error::Route(
                 errors
@@ -331,7 +332,12 @@ impl App {
         self.hub.attach(self.config.node_id, self.backplane);
         let mut state = self.state;
         state.insert(self.hub.clone());
+        let client_limits = crate::client_limits::ClientLimits::new(
+            self.config.max_connections_per_client,
+            self.config.max_handshakes_per_client,
+        );
         Ok(Arc::new(AppInner {
+            client_limits,
             config: self.config,
             router,
             state: Arc::new(state),
@@ -350,6 +356,7 @@ pub(crate) struct AppInner {
     pub(crate) counters: Arc<Counters>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) hub: Hub,
+    pub(crate) client_limits: Arc<crate::client_limits::ClientLimits>,
 }
 
 #[derive(Default)]

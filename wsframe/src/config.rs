@@ -227,19 +227,30 @@ impl RouteLimits {
 /// hijacking). Requests without an `Origin` header (non-browser clients) are always
 /// allowed.
 ///
+/// Origins are compared as browsers define them: scheme, host and port, with the
+/// scheme's default port filled in (`https://a.example` is `https://a.example:443`) and
+/// the host case-insensitive. The request's own origin is its scheme (`https` when
+/// wsframe terminates TLS, else the one a [trusted proxy](Config::trust_proxy) states,
+/// else `http`) with its `Host`.
+///
 /// ```
 /// use wsframe::Origins;
 /// let origins = Origins::same_origin().allow("https://app.example.com");
-/// assert!(origins.allows("https://app.example.com", Some("api.example.com")));
-/// assert!(origins.allows("http://localhost:8080", Some("localhost:8080")));
-/// assert!(!origins.allows("https://evil.example", Some("localhost:8080")));
-/// assert!(Origins::any().allows("https://evil.example", None));
+/// assert!(origins.allows("https://app.example.com", "http", Some("api.example.com")));
+/// assert!(origins.allows("http://localhost:8080", "http", Some("localhost:8080")));
+/// assert!(origins.allows("https://a.example", "https", Some("a.example:443")));
+/// assert!(!origins.allows("https://a.example", "http", Some("a.example"))); // scheme
+/// assert!(!origins.allows("https://evil.example", "http", Some("localhost:8080")));
+/// assert!(Origins::any().allows("https://evil.example", "http", None));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origins {
     any: bool,
     same_origin: bool,
-    allowed: Vec<String>,
+    allowed: Vec<crate::origin::Origin>,
+    /// Entries given to [`Origins::allow`] that are not origins: reported when the app
+    /// is built.
+    invalid: Vec<String>,
 }
 
 impl Default for Origins {
@@ -249,12 +260,14 @@ impl Default for Origins {
 }
 
 impl Origins {
-    /// The default: an `Origin` whose host and port equal the request's `Host` header.
+    /// The default: an `Origin` equal to the request's own origin, its scheme and
+    /// `Host` (see above).
     pub fn same_origin() -> Self {
         Origins {
             any: false,
             same_origin: true,
             allowed: Vec::new(),
+            invalid: Vec::new(),
         }
     }
 
@@ -262,9 +275,8 @@ impl Origins {
     /// `Host` seen by the server is not the one the browser used).
     pub fn only() -> Self {
         Origins {
-            any: false,
             same_origin: false,
-            allowed: Vec::new(),
+            ..Self::same_origin()
         }
     }
 
@@ -274,30 +286,70 @@ impl Origins {
         Origins {
             any: true,
             same_origin: false,
-            allowed: Vec::new(),
+            ..Self::same_origin()
         }
     }
 
-    /// Also allow this exact origin (`scheme://host[:port]`, compared case-insensitively).
+    /// Also allow this origin, a full `scheme://host[:port]` (a default port may be
+    /// left out or written; scheme and host are compared case-insensitively). Anything
+    /// else (no scheme, a path, `null`) is an error when the app is built.
+    ///
+    /// ```
+    /// use wsframe::{App, Config, Origins};
+    /// let origins = Origins::only().allow("https://app.example.com:443");
+    /// assert!(origins.allows("https://APP.example.com", "http", None));
+    ///
+    /// let typo = Config::default().origins(Origins::only().allow("app.example.com"));
+    /// let err = wsframe::testing::TestClient::new(App::new().config(typo)).err().unwrap();
+    /// assert!(err.to_string().contains("`app.example.com` is not an origin"), "{err}");
+    /// ```
     pub fn allow(mut self, origin: impl Into<String>) -> Self {
         let origin: String = origin.into();
-        self.allowed
-            .push(origin.trim_end_matches('/').to_ascii_lowercase());
+        match crate::origin::Origin::parse(&origin) {
+            Some(parsed) => self.allowed.push(parsed),
+            None => self.invalid.push(origin),
+        }
         self
     }
 
-    /// Whether a browser request with this `Origin` (and this `Host`) may connect.
-    pub fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+    /// Whether a browser request with this `Origin`, arriving with this scheme
+    /// (`"http"` or `"https"`) and this `Host`, may connect.
+    pub fn allows(&self, origin: &str, scheme: &str, host: Option<&str>) -> bool {
+        self.allows_request(origin, crate::forwarded::Scheme::parse(scheme), host)
+    }
+
+    /// [`Origins::allows`] for the scheme the server resolved (`None`: not a scheme a
+    /// request arrives with, so only the allow-list applies).
+    pub(crate) fn allows_request(
+        &self,
+        origin: &str,
+        scheme: Option<crate::forwarded::Scheme>,
+        host: Option<&str>,
+    ) -> bool {
         if self.any {
             return true;
         }
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let Some(origin) = crate::origin::Origin::parse(origin) else {
+            return false; // `null` (sandboxed pages, files) or garbage
+        };
         if self.allowed.contains(&origin) {
             return true;
         }
-        match (self.same_origin, host, origin.split_once("://")) {
-            (true, Some(host), Some((_, origin_host))) => origin_host.eq_ignore_ascii_case(host),
-            _ => false,
+        self.same_origin
+            && scheme
+                .zip(host)
+                .and_then(|(scheme, host)| crate::origin::Origin::of_request(scheme, host))
+                .is_some_and(|own| own == origin)
+    }
+
+    /// The first entry given to [`Origins::allow`] that is not an origin, as an error.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match self.invalid.first() {
+            Some(entry) => Err(format!(
+                "`Origins::allow`: `{entry}` is not an origin; write it as \
+                 `scheme://host[:port]`, like `https://app.example.com`"
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -326,7 +378,9 @@ pub struct Config {
     pub(crate) shutdown_grace: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
-    pub(crate) trusted_proxies: Vec<crate::ProxyNet>,
+    pub(crate) trusted_proxies: Vec<crate::forwarded::TrustedProxy>,
+    pub(crate) max_connections_per_client: Option<usize>,
+    pub(crate) max_handshakes_per_client: Option<crate::HandshakeRate>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::TlsConfig>,
     pub(crate) node_id: NodeId,
@@ -347,6 +401,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             max_header_bytes: 16 << 10,
             trusted_proxies: Vec::new(),
+            max_connections_per_client: None,
+            max_handshakes_per_client: None,
             #[cfg(feature = "tls")]
             tls: None,
             node_id: NodeId::random(),
@@ -362,8 +418,10 @@ impl Config {
     }
 
     /// Time from TCP accept to the upgrade decision (default 10 s). A client that has
-    /// not completed its handshake by then, or a guard that has not decided, is
-    /// disconnected. Also bounds how long an idle keep-alive HTTP connection stays open.
+    /// not sent its request (or finished its TLS handshake) by then is disconnected; a
+    /// guard or handler that has not decided by then is cancelled and the client gets
+    /// HTTP 503 (`the handshake was not decided in time`). Also bounds how long an idle
+    /// keep-alive HTTP connection stays open.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -436,13 +494,74 @@ impl Config {
         self
     }
 
-    /// Believe `Forwarded` / `X-Forwarded-For` from this proxy (an address or a network;
-    /// none by default): [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr)
-    /// is then the address the proxy saw. From any other peer the headers are ignored,
-    /// so clients cannot spoof their address.
-    pub fn trust_proxy(mut self, proxy: impl Into<crate::ProxyNet>) -> Self {
-        self.trusted_proxies.push(proxy.into());
+    /// Believe `header` from this proxy (an address or a network; nobody by default):
+    /// [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr) is then
+    /// the address the proxy saw, and the Origin check uses the scheme it states
+    /// (`X-Forwarded-Proto` with [`ProxyHeader::XForwardedFor`](crate::ProxyHeader),
+    /// `proto=` with `Forwarded`). Name the header the proxy writes: the other one is
+    /// never read, since a proxy passes on whatever a client put in it. The header is
+    /// read from the right, past hops that are trusted proxies writing the same header,
+    /// to the first one that is not: the client. From any other peer the headers are
+    /// ignored, so clients cannot spoof their address.
+    ///
+    /// ```
+    /// use wsframe::{Config, ProxyHeader, ProxyNet};
+    /// let nginx: ProxyNet = "127.0.0.1".parse().unwrap();
+    /// let balancers: ProxyNet = "10.0.0.0/8".parse().unwrap();
+    /// let config = Config::default()
+    ///     .trust_proxy(nginx, ProxyHeader::XForwardedFor)
+    ///     .trust_proxy(balancers, ProxyHeader::XForwardedFor);
+    /// # let _ = config;
+    /// ```
+    pub fn trust_proxy(
+        mut self,
+        proxy: impl Into<crate::ProxyNet>,
+        header: crate::ProxyHeader,
+    ) -> Self {
+        self.trusted_proxies.push(crate::forwarded::TrustedProxy {
+            net: proxy.into(),
+            header,
+        });
         self
+    }
+
+    /// Most WebSocket connections open at once from one client address (off by
+    /// default); a handshake over it gets HTTP 503, counted in
+    /// `MetricsSnapshot::client_connections_refused`. The address is the one left after
+    /// [`trust_proxy`](Config::trust_proxy): trust your proxy first, or everyone behind
+    /// it is one client.
+    ///
+    /// ```
+    /// use wsframe::{Config, HandshakeRate};
+    /// let config = Config::default()
+    ///     .max_connections_per_client(20)
+    ///     .max_handshakes_per_client(HandshakeRate::per_second(5).burst(20));
+    /// assert_eq!(config.get_max_connections_per_client(), Some(20));
+    /// assert_eq!(Config::default().get_max_connections_per_client(), None);
+    /// ```
+    pub fn max_connections_per_client(mut self, max: usize) -> Self {
+        self.max_connections_per_client = Some(max);
+        self
+    }
+
+    /// How many handshakes one client address may make (a token bucket, see
+    /// [`HandshakeRate`](crate::HandshakeRate); off by default). One over it gets HTTP
+    /// 429 with `Retry-After` (seconds until the next is allowed), counted in
+    /// `MetricsSnapshot::handshakes_throttled`; guards do not run. The address is the
+    /// one left after [`trust_proxy`](Config::trust_proxy).
+    pub fn max_handshakes_per_client(mut self, rate: crate::HandshakeRate) -> Self {
+        self.max_handshakes_per_client = Some(rate);
+        self
+    }
+
+    /// The per-client connection limit, if any.
+    pub fn get_max_connections_per_client(&self) -> Option<usize> {
+        self.max_connections_per_client
+    }
+
+    /// The per-client handshake rate, if any.
+    pub fn get_max_handshakes_per_client(&self) -> Option<crate::HandshakeRate> {
+        self.max_handshakes_per_client
     }
 
     /// Largest request head (request line plus headers) accepted (default 16 KiB,
@@ -475,12 +594,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_origin_compares_host_and_port() {
+    fn same_origin_compares_scheme_host_and_port() {
         let o = Origins::default();
-        assert!(o.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
-        assert!(!o.allows("http://127.0.0.1:8081", Some("127.0.0.1:8080")));
-        assert!(!o.allows("null", Some("127.0.0.1:8080")));
-        assert!(!o.allows("http://127.0.0.1:8080", None));
-        assert!(!Origins::only().allows("http://a:1", Some("a:1")));
+        assert!(o.allows("http://127.0.0.1:8080", "http", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://127.0.0.1:8081", "http", Some("127.0.0.1:8080")));
+        assert!(!o.allows("null", "http", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://127.0.0.1:8080", "http", None));
+        assert!(!Origins::only().allows("http://a:1", "http", Some("a:1")));
+        // Default ports, either side.
+        assert!(o.allows("https://a.example", "https", Some("a.example:443")));
+        assert!(o.allows("https://a.example:443", "https", Some("a.example")));
+        assert!(o.allows("http://A.EXAMPLE", "http", Some("a.example:80")));
+        // The scheme counts.
+        assert!(!o.allows("https://a.example", "http", Some("a.example")));
+        assert!(!o.allows("http://a.example", "https", Some("a.example")));
+        assert!(!o.allows("https://a.example:443", "http", Some("a.example:443")));
+        // An allow-list entry is a full origin.
+        let listed = Origins::only().allow("https://App.example.com/");
+        assert!(listed.allows("https://app.example.com:443", "http", None));
+        assert!(!listed.allows("http://app.example.com", "http", None));
+        assert!(listed.check().is_ok());
+        assert!(Origins::only().allow("null").check().is_err());
     }
 }

@@ -17,12 +17,15 @@ use http::{Method, Request, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::{Instrument, error, info_span, warn};
 
 use crate::app::{AppInner, WsEndpoint};
+use crate::client_limits::Admission;
 use crate::connection::{Driver, panic_message, protocol_config};
+use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
 use crate::request::parse_protocols;
@@ -46,6 +49,8 @@ pub(crate) struct ConnState {
     pub(crate) accepted: Option<tokio::time::Instant>,
     /// The connection-limit slot; it moves to the WebSocket connection on upgrade.
     pub(crate) permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// wsframe terminated TLS on this connection: its requests' scheme is `https`.
+    pub(crate) tls: bool,
 }
 
 impl ConnState {
@@ -112,7 +117,8 @@ async fn route(
         let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
         return match (&endpoint.get, &endpoint.ws) {
             (Some(get), _) if is_get => {
-                let request = head(app, &req, params, route_pattern.into(), peer);
+                let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+                let request = head(app, &req, params, route_pattern.into(), peer, forwarded);
                 get(Arc::new(request)).await
             }
             (_, Some(_)) if is_get => handshake::upgrade_required(),
@@ -129,11 +135,19 @@ async fn route(
         Counters::inc(&app.counters.handshakes_rejected);
         return plain(StatusCode::NOT_FOUND, "no WebSocket route at this path");
     };
+    let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+    // The scheme the browser used: ours when we terminate TLS, else a trusted proxy's.
+    let scheme = match (conn.tls, forwarded.scheme) {
+        (true, _) => Scheme::Https,
+        (false, Some(stated)) => stated,
+        (false, None) => Scheme::Http,
+    };
     let key = match handshake::validate(
         req.method(),
         req.version(),
         req.headers(),
         &app.config.origins,
+        scheme,
     ) {
         Ok(key) => key,
         Err(response) => {
@@ -142,10 +156,37 @@ async fn route(
         }
     };
     if app.lifecycle.is_shutting_down() {
+        Counters::inc(&app.counters.handshakes_rejected);
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
 
-    let request = head(app, &req, params, ws.route.clone(), peer);
+    // Per-client limits, on the address the trusted proxies vouch for; before any guard.
+    let client_slot = match app.client_limits.admit(forwarded.client, Instant::now()) {
+        Admission::Admitted(slot) => slot,
+        Admission::TooManyConnections => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            Counters::inc(&app.counters.client_connections_refused);
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections from this client",
+            );
+        }
+        Admission::TooManyHandshakes { retry_after } => {
+            Counters::inc(&app.counters.handshakes_rejected);
+            Counters::inc(&app.counters.handshakes_throttled);
+            let mut r = plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many handshakes from this client; retry later",
+            );
+            // Whole seconds, rounded up: the earliest retry that can succeed.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.max(1).into());
+            return r;
+        }
+    };
+
+    let request = head(app, &req, params, ws.route.clone(), peer, forwarded);
     drop(req);
     conn.deciding.store(true, Ordering::Release);
     let outcome = tokio::time::timeout_at(
@@ -183,6 +224,8 @@ async fn route(
             driver.permit = conn.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
             app.lifecycle.spawn(
                 async move {
+                    // This connection's share of its client's limit, until it closes.
+                    let _client_slot = client_slot;
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             // hyper's read-ahead is copied and released here: kept, it would
@@ -225,6 +268,7 @@ fn head(
     params: PathParams,
     route: Arc<str>,
     peer: SocketAddr,
+    forwarded: Forwarded,
 ) -> HandshakeRequest {
     HandshakeRequest {
         method: req.method().clone(),
@@ -234,11 +278,7 @@ fn head(
         params,
         route,
         peer,
-        client: crate::forwarded::client_addr(
-            peer.ip(),
-            req.headers(),
-            &app.config.trusted_proxies,
-        ),
+        client: forwarded.client,
         protocols: parse_protocols(
             req.headers()
                 .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -247,6 +287,11 @@ fn head(
         state: app.state.clone(),
         cache: Default::default(),
     }
+}
+
+/// What the trusted proxies in front of `req` vouch for.
+fn resolve(req: &Request<()>, peer: SocketAddr, trusted: &[TrustedProxy]) -> Forwarded {
+    crate::forwarded::resolve(peer.ip(), req.headers(), trusted)
 }
 
 enum Handshake {

@@ -1,8 +1,10 @@
-//! The client's address behind reverse proxies: `Forwarded` (RFC 7239) and
-//! `X-Forwarded-For` are believed only when the TCP peer is a configured trusted proxy,
-//! and then only up to the first hop that is not itself trusted (reading from the
-//! right, the end the proxies append to). A client cannot spoof its address by sending
-//! the header itself: from an untrusted peer the header is ignored.
+//! The client's address and scheme behind reverse proxies. Each trusted proxy is named
+//! with the one header it writes, `X-Forwarded-For` (with `X-Forwarded-Proto`) or
+//! `Forwarded` (RFC 7239); only that header is read, only when the TCP peer is such a
+//! proxy, and only from the right (the end proxies append to) up to the first hop that
+//! is not itself a trusted proxy. A client cannot spoof its address: what it sends in
+//! the header is left of that hop, and the other header, which a proxy passes on
+//! unchanged, is never read.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -12,12 +14,16 @@ use http::HeaderMap;
 /// A trusted proxy: one address (`10.0.0.7`) or a network (`10.0.0.0/8`, `fd00::/8`).
 ///
 /// ```
-/// use wsframe::{Config, ProxyNet};
+/// use std::net::IpAddr;
+/// use wsframe::{Config, ProxyHeader, ProxyNet};
 /// let net: ProxyNet = "10.0.0.0/8".parse().unwrap();
 /// assert!(net.contains("10.1.2.3".parse().unwrap()));
 /// assert!(!net.contains("11.0.0.1".parse().unwrap()));
 /// assert!("10.0.0.0/33".parse::<ProxyNet>().is_err());
-/// let config = Config::default().trust_proxy(net).trust_proxy("127.0.0.1".parse::<std::net::IpAddr>().unwrap());
+/// let local: IpAddr = "127.0.0.1".parse().unwrap();
+/// let config = Config::default()
+///     .trust_proxy(net, ProxyHeader::Forwarded)
+///     .trust_proxy(local, ProxyHeader::XForwardedFor);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProxyNet {
@@ -82,6 +88,73 @@ impl FromStr for ProxyNet {
     }
 }
 
+/// The header a trusted proxy writes what it saw into: the client's address, and the
+/// scheme the client used. Name the one your proxy writes; the other is never believed,
+/// since a proxy passes on unchanged whatever the client sent in it.
+///
+/// ```
+/// use wsframe::{Config, ProxyHeader, ProxyNet};
+/// // nginx with `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`
+/// let local: ProxyNet = "127.0.0.1".parse().unwrap();
+/// let config = Config::default().trust_proxy(local, ProxyHeader::XForwardedFor);
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For` for the address, `X-Forwarded-Proto` for the scheme (nginx,
+    /// HAProxy, most cloud load balancers).
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): its `for=` and `proto=` parameters.
+    Forwarded,
+}
+
+/// A proxy named with [`Config::trust_proxy`](crate::Config::trust_proxy): its
+/// addresses and the header it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrustedProxy {
+    pub(crate) net: ProxyNet,
+    pub(crate) header: ProxyHeader,
+}
+
+/// What the trusted proxies in front of a request vouch for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Forwarded {
+    /// The client's address (the TCP peer's when no trusted proxy is in front).
+    pub(crate) client: IpAddr,
+    /// The scheme the client used, as the outermost trusted proxy that stated one
+    /// stated it (`X-Forwarded-Proto` or `proto=`); `None` when none did.
+    pub(crate) scheme: Option<Scheme>,
+}
+
+/// The scheme of the client's connection to the first proxy, or to us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// `http`/`ws` or `https`/`wss`, case-insensitively, quoted or not.
+    pub(crate) fn parse(token: &str) -> Option<Scheme> {
+        let token = token.trim().trim_matches('"');
+        if token.eq_ignore_ascii_case("https") || token.eq_ignore_ascii_case("wss") {
+            Some(Scheme::Https)
+        } else if token.eq_ignore_ascii_case("http") || token.eq_ignore_ascii_case("ws") {
+            Some(Scheme::Http)
+        } else {
+            None
+        }
+    }
+}
+
 /// One hop's address as the headers give it (`ip`, `ip:port`, `[v6]`, `[v6]:port`).
 fn parse_hop(token: &str) -> Option<IpAddr> {
     let token = token.trim().trim_matches('"');
@@ -95,47 +168,102 @@ fn parse_hop(token: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
-/// The hops the headers list, leftmost (the original client) first; `None` marks a hop
-/// that is not an address (`unknown`, an obfuscated name).
-fn hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<Option<IpAddr>> = headers
-        .get_all(http::header::FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| parse_hop(value))
-            })
-        })
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(parse_hop)
-        .collect()
+/// One hop as a proxy recorded it: the address it received the request from (`None`
+/// when it is not an address: `unknown`, an obfuscated name, garbage) and the scheme
+/// it received it with, if it said.
+struct Hop {
+    addr: Option<IpAddr>,
+    scheme: Option<Scheme>,
 }
 
-/// The client's address: `peer`, or, when `peer` is a trusted proxy, the rightmost
-/// forwarded hop that is not itself trusted.
-pub(crate) fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[ProxyNet]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(peer) {
-        return peer;
+/// The comma-separated list items of every `name` header line, in order.
+fn list<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+}
+
+/// The hops `header` lists, leftmost (the original client) first.
+fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
+    match header {
+        ProxyHeader::Forwarded => list(headers, "forwarded")
+            .map(|element| {
+                let param = |wanted: &str| {
+                    element.split(';').find_map(|pair| {
+                        let (name, value) = pair.split_once('=')?;
+                        name.trim().eq_ignore_ascii_case(wanted).then_some(value)
+                    })
+                };
+                Hop {
+                    addr: param("for").and_then(parse_hop),
+                    scheme: param("proto").and_then(Scheme::parse),
+                }
+            })
+            .collect(),
+        ProxyHeader::XForwardedFor => {
+            let addrs: Vec<Option<IpAddr>> =
+                list(headers, "x-forwarded-for").map(parse_hop).collect();
+            // Each proxy that appends to both lists appends to each once, so the lists
+            // line up from the right; a proxy that overwrites X-Forwarded-Proto leaves
+            // one value, its own, which stands for the nearest hop.
+            let schemes: Vec<Option<Scheme>> = list(headers, "x-forwarded-proto")
+                .map(Scheme::parse)
+                .collect();
+            if addrs.is_empty() {
+                // The proxy stated no address, only (perhaps) the scheme.
+                return vec![Hop {
+                    addr: None,
+                    scheme: schemes.last().copied().flatten(),
+                }];
+            }
+            let n = addrs.len();
+            addrs
+                .into_iter()
+                .enumerate()
+                .map(|(i, addr)| {
+                    let from_right = n - 1 - i;
+                    let scheme = schemes
+                        .len()
+                        .checked_sub(1 + from_right)
+                        .and_then(|j| schemes[j]);
+                    Hop { addr, scheme }
+                })
+                .collect()
+        }
     }
-    let mut client = peer;
-    for hop in hops(headers).into_iter().rev() {
-        match hop {
+}
+
+/// What the proxies in front of `peer` vouch for: nothing unless `peer` is a trusted
+/// proxy; then the header that proxy writes, read from the right (the end proxies
+/// append to) past the hops that are themselves trusted proxies writing that header,
+/// up to the first one that is not: that is the client.
+pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> Forwarded {
+    let mut forwarded = Forwarded {
+        client: peer,
+        scheme: None,
+    };
+    let Some(header) = trusted
+        .iter()
+        .find(|proxy| proxy.net.contains(peer))
+        .map(|proxy| proxy.header)
+    else {
+        return forwarded;
+    };
+    let is_trusted = |ip: IpAddr| {
+        trusted
+            .iter()
+            .any(|proxy| proxy.header == header && proxy.net.contains(ip))
+    };
+    for hop in hops(headers, header).into_iter().rev() {
+        // Written by a trusted proxy (every hop to its right was one): believed.
+        if hop.scheme.is_some() {
+            forwarded.scheme = hop.scheme;
+        }
+        match hop.addr {
             Some(ip) => {
-                client = ip;
+                forwarded.client = ip;
                 if !is_trusted(ip) {
                     break;
                 }
@@ -144,7 +272,7 @@ pub(crate) fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[ProxyNet
             None => break,
         }
     }
-    client
+    forwarded
 }
 
 #[cfg(test)]
@@ -163,38 +291,110 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn trust(net: &str, header: ProxyHeader) -> TrustedProxy {
+        TrustedProxy {
+            net: net.parse().unwrap(),
+            header,
+        }
+    }
+
+    fn client(peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+        resolve(ip(peer), h, trusted).client
+    }
+
+    fn scheme(peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]) -> Option<Scheme> {
+        resolve(ip(peer), h, trusted).scheme
+    }
+
     #[test]
     fn headers_are_believed_only_from_trusted_proxies() {
-        let trusted = ["10.0.0.0/8".parse().unwrap()];
-        let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        let trusted = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        assert_eq!(client("198.51.100.1", &h, &trusted), ip("198.51.100.1"));
+        assert_eq!(scheme("198.51.100.1", &h, &trusted), None, "spoofed");
+        assert_eq!(client("10.0.0.2", &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(scheme("10.0.0.2", &h, &trusted), Some(Scheme::Https));
         assert_eq!(
-            client_addr(ip("198.51.100.1"), &h, &trusted),
-            ip("198.51.100.1"),
-            "spoofed"
-        );
-        assert_eq!(client_addr(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.7"));
-        assert_eq!(
-            client_addr(ip("10.0.0.2"), &h, &[]),
+            client("10.0.0.2", &h, &[]),
             ip("10.0.0.2"),
             "nothing trusted"
         );
     }
 
     #[test]
+    fn only_the_header_the_proxy_writes_is_read() {
+        let xff = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
+        let rfc = [trust("10.0.0.0/8", ProxyHeader::Forwarded)];
+        // The client sent `Forwarded` itself; an X-Forwarded-For proxy passed it on.
+        let h = headers(&[
+            ("forwarded", "for=1.2.3.4;proto=https"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        assert_eq!(client("10.0.0.2", &h, &xff), ip("203.0.113.7"));
+        assert_eq!(scheme("10.0.0.2", &h, &xff), None);
+        assert_eq!(client("10.0.0.2", &h, &rfc), ip("1.2.3.4"));
+        // And the other way round.
+        let h = headers(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("forwarded", "for=203.0.113.7;proto=http"),
+        ]);
+        assert_eq!(client("10.0.0.2", &h, &rfc), ip("203.0.113.7"));
+        assert_eq!(scheme("10.0.0.2", &h, &rfc), Some(Scheme::Http));
+        let only_xff = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(client("10.0.0.2", &only_xff, &rfc), ip("10.0.0.2"));
+    }
+
+    #[test]
     fn the_rightmost_untrusted_hop_is_the_client() {
-        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let trusted = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
         // The client put a fake hop first; proxies appended what they saw.
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7, 10.0.0.9")]);
-        assert_eq!(client_addr(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(client("10.0.0.2", &h, &trusted), ip("203.0.113.7"));
+        let h = headers(&[("x-forwarded-for", "203.0.113.7:5000, not-an-ip")]);
+        assert_eq!(client("10.0.0.2", &h, &trusted), ip("10.0.0.2"));
+        let rfc = [trust("10.0.0.0/8", ProxyHeader::Forwarded)];
         let h = headers(&[(
             "forwarded",
             "for=1.2.3.4, for=\"[2001:db8::1]:4711\";proto=https",
         )]);
-        assert_eq!(client_addr(ip("10.0.0.2"), &h, &trusted), ip("2001:db8::1"));
+        assert_eq!(client("10.0.0.2", &h, &rfc), ip("2001:db8::1"));
+        assert_eq!(scheme("10.0.0.2", &h, &rfc), Some(Scheme::Https));
         let h = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(client_addr(ip("10.0.0.2"), &h, &trusted), ip("10.0.0.2"));
-        let h = headers(&[("x-forwarded-for", "203.0.113.7:5000, not-an-ip")]);
-        assert_eq!(client_addr(ip("10.0.0.2"), &h, &trusted), ip("10.0.0.2"));
+        assert_eq!(client("10.0.0.2", &h, &rfc), ip("10.0.0.2"));
+        // A trusted hop that writes the other header is not passed.
+        let mixed = [rfc[0], trust("192.0.2.0/24", ProxyHeader::XForwardedFor)];
+        let h = headers(&[("forwarded", "for=1.2.3.4, for=192.0.2.1")]);
+        assert_eq!(client("10.0.0.2", &h, &mixed), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn the_scheme_is_the_outermost_trusted_proxys() {
+        let trusted = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
+        // A TLS load balancer (10.0.0.9) in front of nginx (10.0.0.2), both appending;
+        // the client's own claim is on the left.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7, 10.0.0.9"),
+            ("x-forwarded-proto", "http, https, http"),
+        ]);
+        assert_eq!(scheme("10.0.0.2", &h, &trusted), Some(Scheme::Https));
+        // One proxy that overwrites the scheme with its own.
+        let h = headers(&[
+            ("x-forwarded-for", "1.2.3.4, 203.0.113.7"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        assert_eq!(scheme("10.0.0.2", &h, &trusted), Some(Scheme::Https));
+        // A scheme without an address, and nothing the proxy understood.
+        let h = headers(&[("x-forwarded-proto", "https")]);
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &h, &trusted).scheme,
+            Some(Scheme::Https)
+        );
+        let h = headers(&[("x-forwarded-proto", "gopher")]);
+        assert_eq!(scheme("10.0.0.2", &h, &trusted), None);
     }
 
     #[test]

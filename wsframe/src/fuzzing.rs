@@ -3,8 +3,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
+use crate::Origins;
+use crate::forwarded::{ProxyHeader, Scheme, TrustedProxy};
 use crate::router::{RoutePattern, Router};
-use crate::{Origins, ProxyNet};
 
 /// Match `path` against a fixed set of routes (parameters, a rest parameter, literal
 /// braces, a root) and extract the parameters.
@@ -54,11 +55,18 @@ pub fn handshake(method: &[u8], uri: &str, headers: &[(&[u8], &[u8])], http2: bo
     };
     let _ = crate::handshake::is_upgrade_request(&map);
     let origins = Origins::same_origin().allow("https://app.example");
-    let _ = crate::handshake::validate(&method, version, &map, &origins);
+    for scheme in [Scheme::Http, Scheme::Https] {
+        let _ = crate::handshake::validate(&method, version, &map, &origins, scheme);
+    }
     let _ =
         crate::request::parse_protocols(map.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter());
-    let trusted: [ProxyNet; 1] = ["10.0.0.0/8".parse().expect("valid network")];
-    let _ = crate::forwarded::client_addr([10, 0, 0, 1].into(), &map, &trusted);
+    let trusted = [ProxyHeader::XForwardedFor, ProxyHeader::Forwarded].map(|header| TrustedProxy {
+        net: "10.0.0.0/8".parse().expect("valid network"),
+        header,
+    });
+    for proxy in trusted {
+        let _ = crate::forwarded::resolve([10, 0, 0, 1].into(), &map, &[proxy]);
+    }
     let mut req = crate::HandshakeRequest::new(uri);
     req.headers = map;
     let _ = req.query_param("token");

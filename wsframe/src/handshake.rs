@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::Origins;
+use crate::forwarded::Scheme;
 use crate::response::{IntoResponse, Response};
 
 /// Whether a comma-separated header (e.g. `Connection: keep-alive, Upgrade`) holds
@@ -25,13 +26,15 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     header_has_token(headers, header::UPGRADE, "websocket")
 }
 
-/// Check an upgrade request; returns the `Sec-WebSocket-Key` or the answer to send.
+/// Check an upgrade request that arrived with `scheme` (TLS ours or a trusted proxy's);
+/// returns the `Sec-WebSocket-Key` or the answer to send.
 #[allow(clippy::result_large_err)] // cold path: once per refused handshake
 pub(crate) fn validate(
     method: &Method,
     version: Version,
     headers: &HeaderMap,
     origins: &Origins,
+    scheme: Scheme,
 ) -> Result<HeaderValue, Response> {
     if method != Method::GET {
         let mut r = (
@@ -82,7 +85,7 @@ pub(crate) fn validate(
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let allowed = origin
             .to_str()
-            .map(|o| origins.allows(o, host))
+            .map(|o| origins.allows_request(o, Some(scheme), host))
             .unwrap_or(false);
         if !allowed {
             return Err((StatusCode::FORBIDDEN, "origin not allowed").into_response());
@@ -169,6 +172,7 @@ mod tests {
             Version::HTTP_11,
             &headers(&pairs),
             &Origins::default(),
+            Scheme::Http,
         )
         .map_err(|r| r.status())
     }
@@ -209,10 +213,17 @@ mod tests {
             Version::HTTP_11,
             &headers(GOOD),
             &Origins::default(),
+            Scheme::Http,
         );
         assert_eq!(post.unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
         for version in [Version::HTTP_10, Version::HTTP_2] {
-            let refused = validate(&Method::GET, version, &headers(GOOD), &Origins::default());
+            let refused = validate(
+                &Method::GET,
+                version,
+                &headers(GOOD),
+                &Origins::default(),
+                Scheme::Http,
+            );
             assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_REQUEST);
         }
     }

@@ -12,6 +12,8 @@ pub(crate) struct Counters {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
+    pub(crate) client_connections_refused: AtomicU64,
+    pub(crate) handshakes_throttled: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
     pub(crate) slow_consumer_drops: AtomicU64,
     pub(crate) slow_consumer_closes: AtomicU64,
@@ -58,6 +60,8 @@ impl Metrics {
             connections_refused: c.connections_refused.load(Relaxed),
             accept_errors: c.accept_errors.load(Relaxed),
             handshakes_rejected: c.handshakes_rejected.load(Relaxed),
+            client_connections_refused: c.client_connections_refused.load(Relaxed),
+            handshakes_throttled: c.handshakes_throttled.load(Relaxed),
             handler_panics: c.handler_panics.load(Relaxed),
             slow_consumer_drops: c.slow_consumer_drops.load(Relaxed),
             slow_consumer_closes: c.slow_consumer_closes.load(Relaxed),
@@ -117,8 +121,16 @@ pub struct MetricsSnapshot {
     pub connections_refused: u64,
     /// Failed `accept` calls (e.g. out of file descriptors); the server keeps accepting.
     pub accept_errors: u64,
-    /// Handshakes answered with an HTTP error (guards, bad requests, refused origins).
+    /// Handshakes answered with an HTTP error (guards, bad requests, refused origins,
+    /// undecided in time, refused during shutdown, per-client limits).
     pub handshakes_rejected: u64,
+    /// Handshakes answered 503 because their client address had
+    /// [`Config::max_connections_per_client`](crate::Config::max_connections_per_client)
+    /// connections open.
+    pub client_connections_refused: u64,
+    /// Handshakes answered 429 because their client address was over
+    /// [`Config::max_handshakes_per_client`](crate::Config::max_handshakes_per_client).
+    pub handshakes_throttled: u64,
     /// Handlers that panicked.
     pub handler_panics: u64,
     /// Hub messages dropped because a recipient's queue was full.

@@ -59,6 +59,7 @@ impl App {
         Ok(AppService {
             inner: self.build()?,
             peer: None,
+            https: false,
             stopped: Arc::default(),
         })
     }
@@ -106,7 +107,8 @@ impl App {
 /// - routes, guards and `#[depends]`, app state, the [`Hub`](crate::Hub) (the app's
 ///   own: `app.hub()` taken before mounting reaches mounted connections) and its
 ///   backplane;
-/// - the handshake checks, [`Config::origins`] (403) and subprotocols;
+/// - the handshake checks, [`Config::origins`] (403; the scheme is `https` with
+///   [`AppService::https`]) and subprotocols;
 /// - [`Limits`](crate::Limits) and [`RouteLimits`](crate::RouteLimits): message and
 ///   frame size, message rate, idle timeout and pings;
 /// - [`Config::handshake_timeout`], as the time guards and the handler take to decide
@@ -116,6 +118,8 @@ impl App {
 ///   [`Config::close_timeout`], [`Config::node_id`];
 /// - [`Config::shutdown_grace`], through [`ServiceHandle::stopped`];
 /// - [`Config::trust_proxy`], when the peer address is known (below);
+/// - [`Config::max_connections_per_client`] and
+///   [`Config::max_handshakes_per_client`], when the peer address is known;
 /// - the counters of [`Metrics`], except `connections_refused` and `accept_errors`,
 ///   which count the built-in listener.
 ///
@@ -126,7 +130,7 @@ impl App {
 /// - [`Config::max_header_bytes`] and its 431 (hyper's `http1::Builder::max_buf_size`);
 /// - the handshake timeout's part from TCP accept to the request (slow clients, idle
 ///   keep-alive connections);
-/// - TLS (`Config::tls`), `TCP_NODELAY`, and the descriptor limit raised by
+/// - TLS (`Config::tls`; say [`AppService::https`] when the host terminates it), `TCP_NODELAY`, and the descriptor limit raised by
 ///   [`App::listen`];
 /// - `App::serve`'s Ctrl-C and SIGTERM handling: call [`ServiceHandle::shutdown`] from
 ///   your server's shutdown.
@@ -174,6 +178,8 @@ impl App {
 pub struct AppService {
     inner: Arc<AppInner>,
     peer: Option<SocketAddr>,
+    /// The host server terminates TLS: requests arrive as `https`.
+    https: bool,
     /// Set once the end of a shutdown has run, shared by every handle.
     stopped: Arc<OnceCell<()>>,
 }
@@ -182,6 +188,7 @@ impl fmt::Debug for AppService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppService")
             .field("peer", &self.peer)
+            .field("https", &self.https)
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +208,23 @@ impl AppService {
     pub fn with_peer(&self, peer: SocketAddr) -> AppService {
         AppService {
             peer: Some(peer),
+            ..self.clone()
+        }
+    }
+
+    /// This service behind a host server that terminates TLS: the requests' scheme,
+    /// which the Origin check compares, is `https` (without it, `http` unless the
+    /// request's URI or a trusted proxy says otherwise).
+    ///
+    /// ```
+    /// # fn main() -> wsframe::Result<()> {
+    /// let service = wsframe::App::new().into_service()?.https();
+    /// # let _ = service;
+    /// # Ok(()) }
+    /// ```
+    pub fn https(&self) -> AppService {
+        AppService {
+            https: true,
             ..self.clone()
         }
     }
@@ -269,10 +293,14 @@ impl AppService {
 
     fn serve<B>(&self, req: Request<B>) -> ServiceFuture {
         let peer = self.peer_of(&req);
+        let conn = ConnState {
+            tls: self.https || req.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+            ..ConnState::default()
+        };
         let request = detach_body(req);
         let app = self.inner.clone();
         // The host server owns the connection: no watchdog reads this state.
-        Box::pin(dispatch(app, request, peer, Arc::new(ConnState::default())))
+        Box::pin(dispatch(app, request, peer, Arc::new(conn)))
     }
 
     fn peer_of<B>(&self, req: &Request<B>) -> SocketAddr {

@@ -57,6 +57,18 @@ impl MetricsSnapshot {
                 "Handshakes answered with an HTTP error.",
             ),
             (
+                "client_connections_refused_total",
+                COUNTER,
+                self.client_connections_refused,
+                "Handshakes refused with 503 at max_connections_per_client.",
+            ),
+            (
+                "handshakes_throttled_total",
+                COUNTER,
+                self.handshakes_throttled,
+                "Handshakes refused with 429 over max_handshakes_per_client.",
+            ),
+            (
                 "handler_panics_total",
                 COUNTER,
                 self.handler_panics,

@@ -165,7 +165,9 @@ impl Server {
                             match tokio::time::timeout_at(deadline, tls_accept).await {
                                 Ok(Ok(stream)) => {
                                     let permit = Some(permit);
-                                    serve_connection(app, stream, peer, permit, accepted_at).await
+                                    let tls = true;
+                                    serve_connection(app, stream, peer, permit, accepted_at, tls)
+                                        .await
                                 }
                                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -179,6 +181,7 @@ impl Server {
                         peer,
                         Some(permit),
                         accepted_at,
+                        false,
                     ));
                 }
                 Err(_) => {
@@ -244,19 +247,21 @@ fn http1_builder(app: &AppInner) -> http1::Builder {
 ///
 /// `permit` is the connection-limit slot; a WebSocket connection keeps it until closed.
 /// `accepted` is when the TCP connection was accepted: the handshake timeout counts from
-/// there.
+/// there. `tls`: we terminated TLS on `io` (the requests' scheme is `https`).
 pub(crate) async fn serve_connection<IO>(
     app: Arc<AppInner>,
     io: IO,
     peer: SocketAddr,
     permit: Option<OwnedSemaphorePermit>,
     accepted: Instant,
+    tls: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let state = Arc::new(ConnState {
         permit: std::sync::Mutex::new(permit),
         accepted: Some(accepted),
+        tls,
         ..ConnState::default()
     });
     let service = {

@@ -53,7 +53,8 @@ use crate::metrics::Metrics;
 use crate::{App, CloseCode, Disconnect, Error, Message, Result, Utf8Bytes};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The `Host` the test client sends; a same-origin `Origin` is `http://testserver`.
+/// The `Host` the test client sends; a same-origin `Origin` is `http://testserver`
+/// (`https://testserver` with [`TestClient::https`]).
 pub const TEST_HOST: &str = "testserver";
 
 /// An in-process client for an [`App`]; see the module docs.
@@ -86,6 +87,7 @@ pub const TEST_HOST: &str = "testserver";
 pub struct TestClient {
     app: Arc<AppInner>,
     timeout: Duration,
+    https: bool,
 }
 
 impl TestClient {
@@ -94,7 +96,30 @@ impl TestClient {
         Ok(TestClient {
             app: app.build()?,
             timeout: DEFAULT_TIMEOUT,
+            https: false,
         })
+    }
+
+    /// Connect as a `wss://` client of a server that terminates TLS itself
+    /// ([`Config::tls`](crate::Config)): the requests' scheme is `https`, so a
+    /// same-origin `Origin` is `https://testserver`. The bytes are not encrypted.
+    ///
+    /// ```
+    /// use wsframe::testing::TestClient;
+    /// use wsframe::{App, WebSocket};
+    ///
+    /// async fn hello(ws: WebSocket) -> wsframe::Result<()> { ws.send_text("hi").await }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().websocket("/ws", hello))?.https();
+    /// assert!(client.connect("/ws").header("origin", "https://testserver").await.is_ok());
+    /// assert!(client.connect("/ws").header("origin", "http://testserver").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn https(mut self) -> TestClient {
+        self.https = true;
+        self
     }
 
     /// Change the timeout of every wait (default 5 s).
@@ -154,6 +179,7 @@ impl TestClient {
             peer,
             None,
             tokio::time::Instant::now(),
+            self.https,
         ));
         let exchange = async {
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client_io))
