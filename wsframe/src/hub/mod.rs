@@ -3,18 +3,20 @@
 //!
 //! # When a client cannot keep up
 //!
-//! Fan-out never waits for a client. Every connection has one bounded outgoing queue
-//! ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 messages by
-//! default). A hub message that finds a recipient's queue full meets the
-//! slow-consumer policy ([`SlowConsumer`]), set for the app with [`Hub::set_policy`]
-//! and per room with [`Room::set_policy`]:
+//! Fan-out never waits for a client. Every connection has one outgoing queue, bounded in
+//! messages ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 by default)
+//! and in bytes ([`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes),
+//! 4 MiB by default), so a client that stops reading holds at most that much of the
+//! server's memory. A hub message that finds a recipient's queue full (or that would
+//! pass the byte bound) meets the slow-consumer policy ([`SlowConsumer`]), set for the
+//! app with [`Hub::set_policy`] and per room with [`Room::set_policy`]:
 //!
 //! - [`SlowConsumer::Close`] (the default): the connection is closed with 1013 (try
 //!   again later). The close frame goes out ahead of everything still queued, and the
 //!   client can reconnect and resynchronise instead of silently missing messages.
 //! - [`SlowConsumer::DropNewest`]: the message that does not fit is dropped.
-//! - [`SlowConsumer::DropOldest`]: the oldest hub message in the queue is dropped to make
-//!   room.
+//! - [`SlowConsumer::DropOldest`]: the oldest hub messages in the queue are dropped, as
+//!   few as make room.
 //!
 //! Drops and slow-consumer closes are counted in the app's
 //! [`MetricsSnapshot`](crate::MetricsSnapshot). A handler's own `send_*().await` is
@@ -275,8 +277,8 @@ impl Hub {
     pub(crate) fn deliver(&self, conn: &ConnShared, frame: &Frame, policy: SlowConsumer) -> bool {
         match conn.outbox.offer(frame.clone(), policy) {
             Admission::Queued => true,
-            Admission::DisplacedOldest => {
-                Counters::inc(&self.inner.counters.slow_consumer_drops);
+            Admission::DisplacedOldest(dropped) => {
+                Counters::add(&self.inner.counters.slow_consumer_drops, dropped as u64);
                 true
             }
             Admission::Dropped => {
@@ -487,7 +489,7 @@ mod tests {
             Vec::new(),
             Arc::from(Vec::new()),
             Arc::new(Counters::default()),
-            (8, 16),
+            (8, 4 << 20, 16),
             (decision_tx, ready_rx),
         ));
         conn.decide_accept(None, HeaderMap::new()).unwrap();
