@@ -558,6 +558,44 @@ mod tests {
         assert_eq!(hub.key_count(), 0);
     }
 
+    /// The bytes of the frame queued for `conn` (the one message it was sent).
+    fn queued_bytes_of(conn: &ConnShared) -> bytes::Bytes {
+        let mut batch = std::collections::VecDeque::new();
+        conn.outbox.drain(&mut batch, usize::MAX);
+        assert_eq!(batch.len(), 1);
+        match batch.pop_front().map(|queued| queued.item) {
+            Some(crate::socket::Outgoing::Frame { frame, .. }) => frame.shared_bytes(),
+            _ => panic!("expected a data frame"),
+        }
+    }
+
+    #[test]
+    fn a_broadcast_queues_one_shared_copy_of_its_frame_for_every_recipient() {
+        let hub = hub();
+        let (a, _keep_a) = accepted(&hub);
+        let (b, _keep_b) = accepted(&hub);
+        let payload = "x".repeat(64 << 10);
+        hub.join("r", Member(a.clone()));
+        hub.join("r", Member(b.clone()));
+        let broadcasts: [(&str, &dyn Fn() -> usize); 2] = [
+            ("Hub::broadcast", &|| hub.broadcast_text(payload.clone())),
+            ("Room::broadcast", &|| {
+                hub.room("r").broadcast_text(payload.clone())
+            }),
+        ];
+        for (name, broadcast) in broadcasts {
+            assert_eq!(broadcast(), 2, "{name}");
+            let (to_a, to_b) = (queued_bytes_of(&a), queued_bytes_of(&b));
+            assert_eq!(to_a, to_b);
+            // The same allocation, by refcount: not two copies of equal bytes.
+            assert_eq!(
+                to_a.as_ptr(),
+                to_b.as_ptr(),
+                "{name} copied the frame per recipient"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_dropped_presence_subscriber_lets_its_room_go() {
         let hub = hub();
