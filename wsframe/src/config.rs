@@ -409,7 +409,9 @@ impl Config {
     /// bounds what a client that stops reading costs the server, whatever the size of
     /// its messages. At the bound a handler's `send_*().await` waits and a hub message
     /// meets the slow-consumer policy, as at the message bound. A message larger than
-    /// the bound is admitted only into an empty queue. The app-wide total is the
+    /// the bound is admitted only into an empty queue, and hub messages that arrive
+    /// while it waits or is queued meet the policy: keep the bound above the largest
+    /// message you send. The app-wide total is the
     /// [`queued_bytes`](crate::MetricsSnapshot::queued_bytes) gauge.
     ///
     /// ```
