@@ -82,9 +82,12 @@ async fn metrics_route_serves_the_counters_in_prometheus_text_format() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let samples = parse(&response.body_text());
-    assert_eq!(samples.len(), 20, "one metric per counter");
+    assert_eq!(samples.len(), 21, "one metric per counter");
     let value = |name: &str| samples[name].1;
     assert_eq!(samples["wsframe_connections_open"].0, "gauge");
+    assert_eq!(samples["wsframe_queued_bytes"].0, "gauge");
+    // Both echoes were written: nothing waits in the queue.
+    assert_eq!(value("wsframe_queued_bytes"), 0);
     assert_eq!(value("wsframe_connections_open"), 1);
     assert_eq!(value("wsframe_connections_total"), 1);
     assert_eq!(value("wsframe_messages_received_total"), 2);

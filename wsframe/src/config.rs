@@ -373,6 +373,7 @@ pub struct Config {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     pub(crate) outgoing_queue: usize,
+    pub(crate) outgoing_queue_bytes: usize,
     pub(crate) incoming_queue: usize,
     pub(crate) origins: Origins,
     pub(crate) shutdown_grace: Duration,
@@ -395,6 +396,7 @@ impl Default for Config {
             read_buffer_size: 4 << 10,
             write_buffer_size: 4 << 10,
             outgoing_queue: 256,
+            outgoing_queue_bytes: 4 << 20,
             incoming_queue: 16,
             origins: Origins::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -458,6 +460,32 @@ impl Config {
     pub fn outgoing_queue(mut self, messages: usize) -> Self {
         self.outgoing_queue = messages.max(1);
         self
+    }
+
+    /// Capacity, in bytes, of each connection's outgoing queue (default 4 MiB, at least
+    /// 1): the frames' bytes on the wire, counted until the socket has taken them. It
+    /// bounds what a client that stops reading costs the server, whatever the size of
+    /// its messages. At the bound a handler's `send_*().await` waits and a hub message
+    /// meets the slow-consumer policy, as at the message bound. A message larger than
+    /// the bound is admitted only into an empty queue, and hub messages that arrive
+    /// while it waits or is queued meet the policy: keep the bound above the largest
+    /// message you send. The app-wide total is the
+    /// [`queued_bytes`](crate::MetricsSnapshot::queued_bytes) gauge.
+    ///
+    /// ```
+    /// use wsframe::Config;
+    /// assert_eq!(Config::default().get_outgoing_queue_bytes(), 4 << 20);
+    /// let config = Config::default().outgoing_queue_bytes(1 << 20);
+    /// assert_eq!(config.get_outgoing_queue_bytes(), 1 << 20);
+    /// ```
+    pub fn outgoing_queue_bytes(mut self, bytes: usize) -> Self {
+        self.outgoing_queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// The byte bound of each connection's outgoing queue.
+    pub fn get_outgoing_queue_bytes(&self) -> usize {
+        self.outgoing_queue_bytes
     }
 
     /// Messages read ahead of the handler (default 16). When the handler does not keep

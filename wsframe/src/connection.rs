@@ -30,7 +30,7 @@ use tracing::{debug, error, warn};
 use crate::gate::Gate;
 use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
-use crate::socket::{ConnShared, Outbox, Outgoing};
+use crate::socket::{ConnShared, Outbox, Outgoing, Queued};
 use crate::transport::{CODEC_READ_BUFFER, Transport, Upgraded};
 use crate::{CloseCode, Disconnect, Hub, Limits, Message, MessageRate, Result};
 
@@ -127,14 +127,7 @@ impl Driver {
                     let sent = Box::pin(bounded(
                         close_timeout,
                         lifecycle,
-                        flush_queue_then_close(
-                            &mut socket,
-                            outbox,
-                            &mut batch,
-                            code,
-                            reason,
-                            counters,
-                        ),
+                        flush_queue_then_close(&mut socket, shared, &mut batch, code, reason),
                     ))
                     .await;
                     if sent.is_err() {
@@ -174,7 +167,7 @@ impl Driver {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
                             record_our_close(shared, code, &reason);
-                            if close_now((&mut socket, &mut batch, counters), code, &reason, close_timeout, lifecycle).await.is_err() {
+                            if close_now((&mut socket, &mut batch, shared), code, &reason, close_timeout, lifecycle).await.is_err() {
                                 break Exit::Reset;
                             }
                             await_close_reply!();
@@ -182,18 +175,18 @@ impl Driver {
                         }
                         // Most batches go out at once; one the socket cannot take waits
                         // (boxed) with a limit.
-                        let written = match poll_fn(|cx| batch.poll_write(&mut socket, counters, cx)).now_or_never() {
+                        let written = match poll_fn(|cx| batch.poll_write(&mut socket, shared, cx)).now_or_never() {
                             Some(written) => Some(written),
-                            None => Box::pin(finish_write(&mut socket, &mut batch, outbox, idle, lifecycle, counters)).await,
+                            None => Box::pin(finish_write(&mut socket, &mut batch, shared, idle, lifecycle)).await,
                         };
                         let Some(written) = written else {
-                            batch.abandon();
+                            batch.abandon(outbox);
                             continue;
                         };
                         match written {
                             Ok(None) => {}
                             Ok(Some((code, reason))) => {
-                                if close_now((&mut socket, &mut batch, counters), code, &reason, close_timeout, lifecycle).await.is_err() {
+                                if close_now((&mut socket, &mut batch, shared), code, &reason, close_timeout, lifecycle).await.is_err() {
                                     break Exit::Reset;
                                 }
                                 record_our_close(shared, code, &reason);
@@ -215,7 +208,7 @@ impl Driver {
                                 let (code, reason) = (CloseCode::POLICY_VIOLATION, "message rate exceeded");
                                 Counters::inc(&counters.rate_limited);
                                 record_our_close(shared, code, reason);
-                                let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
+                                let _ = close_now((&mut socket, &mut batch, shared), code, reason, close_timeout, lifecycle).await;
                                 break Exit::Graceful;
                             }
                             Some(Ok(WsMessage::Text(text))) => {
@@ -258,7 +251,7 @@ impl Driver {
                                 Some((code, reason)) if !closing => {
                                     debug!(error = %e, code = code.0, "closing on protocol failure");
                                     record_our_close(shared, code, reason);
-                                    let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
+                                    let _ = close_now((&mut socket, &mut batch, shared), code, reason, close_timeout, lifecycle).await;
                                     break Exit::Graceful;
                                 }
                                 _ => {
@@ -290,7 +283,7 @@ impl Driver {
                         if now >= idle_at {
                             let (code, reason) = (CloseCode::GOING_AWAY, "idle timeout");
                             record_our_close(shared, code, reason);
-                            let _ = close_now((&mut socket, &mut batch, counters), code, reason, close_timeout, lifecycle).await;
+                            let _ = close_now((&mut socket, &mut batch, shared), code, reason, close_timeout, lifecycle).await;
                             break Exit::Graceful;
                         }
                         if !ping_sent && now >= last_heard + ping_interval {
@@ -310,7 +303,8 @@ impl Driver {
             // Wake the handler: receives and sends now fail with the disconnect. Leave the
             // hub: registry, key, rooms (with presence events).
             inbox.finish();
-            outbox.close();
+            // What is left will not be written: its bytes leave the gauge, flushes fail.
+            outbox.finish();
             self.hub.deregister(shared);
             match exit {
                 Exit::Reset => drop(socket),
@@ -383,10 +377,11 @@ async fn release(socket: Socket, exit: Exit) {
 const MAX_IOV: usize = 64;
 
 /// Messages drained from the outbox: their encoded frames go to the socket in order,
-/// many per vectored write, with no copy.
+/// many per vectored write, with no copy. Their bytes stay in the outbox's byte bound
+/// until they are written (or discarded), and the outbox hears how far the writes got.
 #[derive(Default)]
 struct Batch {
-    items: VecDeque<Outgoing>,
+    items: VecDeque<Queued>,
     /// Bytes of the front frame already written (a write may take part of a frame).
     offset: usize,
     /// A close request met in the batch, sent once what came before it is written.
@@ -394,6 +389,10 @@ struct Batch {
     /// Written but not yet counted: counters are updated once per batch.
     messages: u64,
     bytes: u64,
+    /// Wire bytes of items written or discarded, and the last item written, not yet
+    /// reported to the outbox.
+    done_bytes: usize,
+    handed: Option<u64>,
 }
 
 impl Batch {
@@ -402,13 +401,15 @@ impl Batch {
     }
 
     /// Drop what is not written yet, except the rest of a frame already begun.
-    fn abandon(&mut self) {
-        if self.offset > 0 {
-            self.items.truncate(1);
-        } else {
-            self.items.clear();
-        }
+    fn abandon(&mut self, outbox: &Outbox) {
+        let keep = usize::from(self.offset > 0).min(self.items.len());
+        self.done_bytes += self
+            .items
+            .drain(keep..)
+            .map(|queued| queued.item.wire_len())
+            .sum::<usize>();
         self.close = None;
+        outbox.handed(std::mem::take(&mut self.done_bytes), self.handed.take());
     }
 
     /// Write the batch in order. Ready with a close request met in the batch (what
@@ -417,7 +418,7 @@ impl Batch {
     fn poll_write(
         &mut self,
         socket: &mut Socket,
-        counters: &Counters,
+        shared: &ConnShared,
         cx: &mut Context<'_>,
     ) -> Poll<std::result::Result<Option<(CloseCode, String)>, WsError>> {
         // Control frames the protocol layer queued (a pong) go out first, in order.
@@ -425,8 +426,8 @@ impl Batch {
         loop {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
-            for item in self.items.iter().take(MAX_IOV) {
-                let Outgoing::Frame { frame, .. } = item else {
+            for queued in self.items.iter().take(MAX_IOV) {
+                let Outgoing::Frame { frame, .. } = &queued.item else {
                     break;
                 };
                 let skip = if count == 0 { self.offset } else { 0 };
@@ -434,9 +435,18 @@ impl Batch {
                 count += 1;
             }
             if count == 0 {
-                if let Some(Outgoing::Close(code, reason)) = self.items.pop_front() {
+                if let Some(Queued {
+                    seq,
+                    item: Outgoing::Close(code, reason),
+                }) = self.items.pop_front()
+                {
                     self.close = Some((code, reason));
-                    self.items.clear();
+                    self.handed = Some(seq);
+                    self.done_bytes += self
+                        .items
+                        .drain(..)
+                        .map(|queued| queued.item.wire_len())
+                        .sum::<usize>();
                 }
                 break;
             }
@@ -448,12 +458,16 @@ impl Batch {
                 Poll::Ready(Ok(n)) => n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(WsError::Io(e))),
                 Poll::Pending => {
-                    self.count(counters);
+                    self.settle(shared);
                     return Poll::Pending;
                 }
             };
             while written > 0 {
-                let Some(Outgoing::Frame { frame, .. }) = self.items.front() else {
+                let Some(Queued {
+                    seq,
+                    item: Outgoing::Frame { frame, .. },
+                }) = self.items.front()
+                else {
                     break;
                 };
                 let left = frame.wire_len() - self.offset;
@@ -465,18 +479,27 @@ impl Batch {
                 self.offset = 0;
                 self.messages += 1;
                 self.bytes += frame.payload_len() as u64;
+                self.done_bytes += frame.wire_len();
+                self.handed = Some(*seq);
                 self.items.pop_front();
             }
         }
-        self.count(counters);
+        self.settle(shared);
         Poll::Ready(Ok(self.close.take()))
     }
 
-    /// Count what was written, so that a peer that has read a message sees it counted.
-    fn count(&mut self, counters: &Counters) {
+    /// Count what was written, so that a peer that has read a message sees it counted,
+    /// and tell the outbox (its byte bound, the gauge, waiting flushes).
+    fn settle(&mut self, shared: &ConnShared) {
         if self.messages > 0 {
+            let counters = &shared.counters;
             Counters::add(&counters.messages_out, std::mem::take(&mut self.messages));
             Counters::add(&counters.bytes_out, std::mem::take(&mut self.bytes));
+        }
+        if self.done_bytes > 0 || self.handed.is_some() {
+            shared
+                .outbox
+                .handed(std::mem::take(&mut self.done_bytes), self.handed.take());
         }
     }
 }
@@ -487,15 +510,14 @@ impl Batch {
 async fn finish_write(
     socket: &mut Socket,
     batch: &mut Batch,
-    outbox: &Outbox,
+    shared: &ConnShared,
     limit: Duration,
     lifecycle: &Lifecycle,
-    counters: &Counters,
 ) -> Option<std::result::Result<Option<(CloseCode, String)>, WsError>> {
     tokio::select! {
         biased;
-        _ = poll_fn(|cx| outbox.poll_close_pending(cx)) => None,
-        written = bounded(limit, lifecycle, poll_fn(|cx| batch.poll_write(socket, counters, cx))) => Some(written),
+        _ = poll_fn(|cx| shared.outbox.poll_close_pending(cx)) => None,
+        written = bounded(limit, lifecycle, poll_fn(|cx| batch.poll_write(socket, shared, cx))) => Some(written),
     }
 }
 
@@ -519,13 +541,13 @@ async fn flush(
 
 /// Send a close frame now (boxed: it happens once per connection).
 async fn close_now(
-    (socket, batch, counters): (&mut Socket, &mut Batch, &Counters),
+    (socket, batch, shared): (&mut Socket, &mut Batch, &ConnShared),
     code: CloseCode,
     reason: &str,
     limit: Duration,
     lifecycle: &Lifecycle,
 ) -> std::result::Result<(), WsError> {
-    let close = send_close(socket, batch, counters, code, reason);
+    let close = send_close(socket, batch, shared, code, reason);
     Box::pin(bounded(limit, lifecycle, close)).await
 }
 
@@ -608,13 +630,13 @@ fn failure_close_code(e: &WsError) -> Option<(CloseCode, &'static str)> {
 async fn send_close(
     socket: &mut Socket,
     batch: &mut Batch,
-    counters: &Counters,
+    shared: &ConnShared,
     code: CloseCode,
     reason: &str,
 ) -> std::result::Result<(), WsError> {
-    batch.abandon();
+    batch.abandon(&shared.outbox);
     if !batch.is_empty() {
-        poll_fn(|cx| batch.poll_write(socket, counters, cx)).await?;
+        poll_fn(|cx| batch.poll_write(socket, shared, cx)).await?;
     }
     let frame = CloseFrame {
         code: code.into(),
@@ -627,22 +649,22 @@ async fn send_close(
 /// queue wins over `code`; a slow-consumer close skips the queue).
 async fn flush_queue_then_close(
     socket: &mut Socket,
-    outbox: &Outbox,
+    shared: &ConnShared,
     batch: &mut Batch,
     code: CloseCode,
     reason: &str,
-    counters: &Counters,
 ) -> std::result::Result<(), WsError> {
+    let outbox = &shared.outbox;
     outbox.close();
     loop {
         if let Some((code, reason)) = outbox.drain(&mut batch.items, MAX_BATCH) {
-            return send_close(socket, batch, counters, code, &reason).await;
+            return send_close(socket, batch, shared, code, &reason).await;
         }
         if batch.is_empty() {
-            return send_close(socket, batch, counters, code, reason).await;
+            return send_close(socket, batch, shared, code, reason).await;
         }
-        if let Some((code, reason)) = poll_fn(|cx| batch.poll_write(socket, counters, cx)).await? {
-            return send_close(socket, batch, counters, code, &reason).await;
+        if let Some((code, reason)) = poll_fn(|cx| batch.poll_write(socket, shared, cx)).await? {
+            return send_close(socket, batch, shared, code, &reason).await;
         }
     }
 }

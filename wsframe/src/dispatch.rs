@@ -341,7 +341,11 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
         request.protocols.clone(),
         ws.protocols.clone(),
         app.counters.clone(),
-        (app.config.outgoing_queue, app.config.incoming_queue),
+        (
+            app.config.outgoing_queue,
+            app.config.outgoing_queue_bytes,
+            app.config.incoming_queue,
+        ),
         (decision_tx, ready_rx),
     ));
     let socket = WebSocket::new(shared.clone());

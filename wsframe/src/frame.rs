@@ -64,6 +64,12 @@ impl Frame {
         self.bytes.len() - self.header as usize
     }
 
+    /// The encoded frame itself, sharing its bytes (for tests).
+    #[cfg(test)]
+    pub(crate) fn shared_bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
     /// The payload (for tests and diagnostics).
     #[cfg(test)]
     pub(crate) fn payload(&self) -> &[u8] {

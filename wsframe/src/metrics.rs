@@ -27,6 +27,8 @@ pub(crate) struct Counters {
     pub(crate) backplane_received: AtomicU64,
     pub(crate) backplane_missed: AtomicU64,
     pub(crate) backplane_subscriptions: AtomicU64,
+    /// A gauge: wire bytes in outgoing queues, not yet handed to sockets.
+    pub(crate) queued_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -36,6 +38,11 @@ impl Counters {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Lower a gauge (by no more than was added to it).
+    pub(crate) fn sub(gauge: &AtomicU64, n: u64) {
+        gauge.fetch_sub(n, Relaxed);
     }
 }
 
@@ -75,6 +82,7 @@ impl Metrics {
             backplane_received: c.backplane_received.load(Relaxed),
             backplane_missed: c.backplane_missed.load(Relaxed),
             backplane_subscriptions: c.backplane_subscriptions.load(Relaxed),
+            queued_bytes: c.queued_bytes.load(Relaxed),
         }
     }
 }
@@ -159,4 +167,9 @@ pub struct MetricsSnapshot {
     pub backplane_missed: u64,
     /// Times the backplane subscription was (re)established.
     pub backplane_subscriptions: u64,
+    /// Bytes waiting in outgoing queues now, summed over connections: frames as they go
+    /// on the wire, from their admission until the socket took them (a gauge; each
+    /// connection holds at most [`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes),
+    /// or one larger message).
+    pub queued_bytes: u64,
 }

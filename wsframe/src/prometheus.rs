@@ -14,8 +14,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl MetricsSnapshot {
     /// These values in Prometheus' text format: one `wsframe_*` metric per counter, with
-    /// its `# HELP` and `# TYPE` lines; `wsframe_connections_open` is a gauge, the rest
-    /// are counters (named `…_total`).
+    /// its `# HELP` and `# TYPE` lines; `wsframe_connections_open` and
+    /// `wsframe_queued_bytes` are gauges, the rest are counters (named `…_total`).
     ///
     /// ```
     /// let text = wsframe::MetricsSnapshot::default().to_prometheus();
@@ -145,6 +145,12 @@ impl MetricsSnapshot {
                 COUNTER,
                 self.backplane_subscriptions,
                 "Times the backplane subscription was (re)established.",
+            ),
+            (
+                "queued_bytes",
+                GAUGE,
+                self.queued_bytes,
+                "Bytes in outgoing queues, not yet handed to sockets.",
             ),
         ];
         let mut text = String::with_capacity(metrics.len() * 160);

@@ -3,18 +3,20 @@
 //!
 //! # When a client cannot keep up
 //!
-//! Fan-out never waits for a client. Every connection has one bounded outgoing queue
-//! ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 messages by
-//! default). A hub message that finds a recipient's queue full meets the
-//! slow-consumer policy ([`SlowConsumer`]), set for the app with [`Hub::set_policy`]
-//! and per room with [`Room::set_policy`]:
+//! Fan-out never waits for a client. Every connection has one outgoing queue, bounded in
+//! messages ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 by default)
+//! and in bytes ([`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes),
+//! 4 MiB by default), so a client that stops reading holds at most that much of the
+//! server's memory. A hub message that finds a recipient's queue full (or that would
+//! pass the byte bound) meets the slow-consumer policy ([`SlowConsumer`]), set for the
+//! app with [`Hub::set_policy`] and per room with [`Room::set_policy`]:
 //!
 //! - [`SlowConsumer::Close`] (the default): the connection is closed with 1013 (try
 //!   again later). The close frame goes out ahead of everything still queued, and the
 //!   client can reconnect and resynchronise instead of silently missing messages.
 //! - [`SlowConsumer::DropNewest`]: the message that does not fit is dropped.
-//! - [`SlowConsumer::DropOldest`]: the oldest hub message in the queue is dropped to make
-//!   room.
+//! - [`SlowConsumer::DropOldest`]: the oldest hub messages in the queue are dropped, as
+//!   few as make room.
 //!
 //! Drops and slow-consumer closes are counted in the app's
 //! [`MetricsSnapshot`](crate::MetricsSnapshot). A handler's own `send_*().await` is
@@ -275,8 +277,8 @@ impl Hub {
     pub(crate) fn deliver(&self, conn: &ConnShared, frame: &Frame, policy: SlowConsumer) -> bool {
         match conn.outbox.offer(frame.clone(), policy) {
             Admission::Queued => true,
-            Admission::DisplacedOldest => {
-                Counters::inc(&self.inner.counters.slow_consumer_drops);
+            Admission::DisplacedOldest(dropped) => {
+                Counters::add(&self.inner.counters.slow_consumer_drops, dropped as u64);
                 true
             }
             Admission::Dropped => {
@@ -487,7 +489,7 @@ mod tests {
             Vec::new(),
             Arc::from(Vec::new()),
             Arc::new(Counters::default()),
-            (8, 16),
+            (8, 4 << 20, 16),
             (decision_tx, ready_rx),
         ));
         conn.decide_accept(None, HeaderMap::new()).unwrap();
@@ -554,6 +556,44 @@ mod tests {
         assert_eq!(hub.connection_count(), 0);
         assert!(hub.rooms().is_empty(), "rooms left: {:?}", hub.rooms());
         assert_eq!(hub.key_count(), 0);
+    }
+
+    /// The bytes of the frame queued for `conn` (the one message it was sent).
+    fn queued_bytes_of(conn: &ConnShared) -> bytes::Bytes {
+        let mut batch = std::collections::VecDeque::new();
+        conn.outbox.drain(&mut batch, usize::MAX);
+        assert_eq!(batch.len(), 1);
+        match batch.pop_front().map(|queued| queued.item) {
+            Some(crate::socket::Outgoing::Frame { frame, .. }) => frame.shared_bytes(),
+            _ => panic!("expected a data frame"),
+        }
+    }
+
+    #[test]
+    fn a_broadcast_queues_one_shared_copy_of_its_frame_for_every_recipient() {
+        let hub = hub();
+        let (a, _keep_a) = accepted(&hub);
+        let (b, _keep_b) = accepted(&hub);
+        let payload = "x".repeat(64 << 10);
+        hub.join("r", Member(a.clone()));
+        hub.join("r", Member(b.clone()));
+        let broadcasts: [(&str, &dyn Fn() -> usize); 2] = [
+            ("Hub::broadcast", &|| hub.broadcast_text(payload.clone())),
+            ("Room::broadcast", &|| {
+                hub.room("r").broadcast_text(payload.clone())
+            }),
+        ];
+        for (name, broadcast) in broadcasts {
+            assert_eq!(broadcast(), 2, "{name}");
+            let (to_a, to_b) = (queued_bytes_of(&a), queued_bytes_of(&b));
+            assert_eq!(to_a, to_b);
+            // The same allocation, by refcount: not two copies of equal bytes.
+            assert_eq!(
+                to_a.as_ptr(),
+                to_b.as_ptr(),
+                "{name} copied the frame per recipient"
+            );
+        }
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
@@ -11,15 +12,27 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ConnShared, Outgoing};
+use super::{ConnShared, Flushed, Outgoing, Refused};
 use crate::frame::Frame;
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
+
+/// A wait of the `Sink` half, kept across polls (boxed: most sends never wait).
+type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send + Sync>>;
 
 /// The sending half of a connection. Clone it into other tasks; it implements
 /// [`Sink<Message>`](futures_util::Sink).
 ///
-/// Sends wait while the connection's outgoing queue is full (backpressure); they are
-/// never dropped. After the connection closes they fail with [`Error::Disconnected`].
+/// Sends wait while the connection's outgoing queue is full, in messages or in bytes
+/// (backpressure; see [`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes));
+/// they are never dropped. After the connection closes they fail with
+/// [`Error::Disconnected`].
+///
+/// Through the `Sink`, `poll_ready` is ready when this handle holds no message waiting
+/// for room; `start_send` queues the message, or keeps it (one at most) until the queue
+/// has room for it, so the sink never passes the bound. `poll_flush` completes once
+/// every message this handle queued before the call has been handed to the socket, and
+/// fails with [`Error::Disconnected`] if the connection ended first. Each clone tracks
+/// its own messages.
 ///
 /// ```
 /// use std::time::Duration;
@@ -52,8 +65,15 @@ use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Byte
 /// ```
 pub struct Sender {
     shared: Arc<ConnShared>,
-    /// For the `Sink` impl: waiting for room in the queue.
-    room: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+    /// The place of the last message this handle queued in the connection's order,
+    /// which `poll_flush` waits for.
+    queued: AtomicU64,
+    /// For the `Sink` impl: a message that waits for room in the queue.
+    sending: Option<Waiting<std::result::Result<u64, Outgoing>>>,
+    /// For the `Sink` impl: waiting for queued messages to reach the socket.
+    flushing: Option<Waiting<()>>,
+    /// For the `Sink` impl: `poll_close` has queued its close.
+    close_queued: bool,
 }
 
 impl Clone for Sender {
@@ -72,7 +92,13 @@ impl std::fmt::Debug for Sender {
 
 impl Sender {
     pub(crate) fn new(shared: Arc<ConnShared>) -> Sender {
-        Sender { shared, room: None }
+        Sender {
+            shared,
+            queued: AtomicU64::new(0),
+            sending: None,
+            flushing: None,
+            close_queued: false,
+        }
     }
 
     pub(crate) fn shared(&self) -> &ConnShared {
@@ -95,11 +121,55 @@ impl Sender {
 
     async fn push(&self, item: Outgoing) -> Result<()> {
         self.implicit_accept()?;
-        self.shared
+        let seq = self
+            .shared
             .outbox
             .push(item)
             .await
-            .map_err(|_| self.disconnected())
+            .map_err(|_| self.disconnected())?;
+        self.note_queued(seq);
+        Ok(())
+    }
+
+    fn note_queued(&self, seq: u64) {
+        self.queued.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Queue `item` for the `Sink`, or keep it waiting for room in `sending`.
+    fn start(&mut self, item: Outgoing) -> Result<()> {
+        if self.sending.is_some() {
+            return Err(Error::custom(
+                "Sink::start_send was called before poll_ready was ready (a message is still waiting for room)",
+            ));
+        }
+        match self.shared.outbox.try_push(item) {
+            Ok(seq) => {
+                self.note_queued(seq);
+                Ok(())
+            }
+            Err(Refused::Closed(_)) => Err(self.disconnected()),
+            Err(Refused::Full(item)) => {
+                let shared = self.shared.clone();
+                self.sending = Some(Box::pin(async move { shared.outbox.push(item).await }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Drive the message waiting for room (if any) into the queue.
+    fn poll_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let Some(sending) = self.sending.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let queued = ready!(sending.as_mut().poll(cx));
+        self.sending = None;
+        match queued {
+            Ok(seq) => {
+                self.note_queued(seq);
+                Poll::Ready(Ok(()))
+            }
+            Err(_) => Poll::Ready(Err(self.disconnected())),
+        }
     }
 
     /// The connection's id.
@@ -176,54 +246,71 @@ fn truncate_reason(reason: &str) -> &str {
 impl Sink<Message> for Sender {
     type Error = Error;
 
+    /// Ready when no message of this handle waits for room.
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.implicit_accept()?;
-        loop {
-            if self.shared.outbox.is_closed() {
-                self.room = None;
-                return Poll::Ready(Err(self.disconnected()));
-            }
-            if self.shared.outbox.has_room() {
-                self.room = None;
-                return Poll::Ready(Ok(()));
-            }
-            let shared = self.shared.clone();
-            let room = self
-                .room
-                .get_or_insert_with(|| Box::pin(async move { shared.outbox.room().await }));
-            match room.as_mut().poll(cx) {
-                Poll::Ready(()) => self.room = None,
-                Poll::Pending => return Poll::Pending,
-            }
+        ready!(self.poll_sending(cx))?;
+        if self.shared.outbox.is_closed() {
+            return Poll::Ready(Err(self.disconnected()));
         }
+        Poll::Ready(Ok(()))
     }
 
-    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+    /// Queue `item`; when the queue has no room for it, the handle keeps it until
+    /// `poll_ready`, `poll_flush` or `poll_close` gets it in.
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.implicit_accept()?;
         let item = Outgoing::Frame {
             frame: Frame::encode(&item),
             from_hub: false,
         };
-        // Another sender may have taken the room poll_ready saw; then wait is not
-        // possible here, so the message goes in one over the bound rather than be lost.
-        self.shared
-            .outbox
-            .try_push(item)
-            .or_else(|item| self.shared.outbox.push_over_bound(item))
-            .map_err(|_| self.disconnected())
+        self.start(item)
     }
 
-    /// Messages are handed to the connection's writer queue by `start_send`; the writer
-    /// sends them as soon as the socket allows, so there is nothing to wait for here.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Ready once every message this handle queued before the call has been handed to
+    /// the socket.
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(self.poll_sending(cx))?;
+        let target = self.queued.load(Ordering::Relaxed);
+        loop {
+            match self.shared.outbox.flushed(target) {
+                Flushed::Yes => {
+                    self.flushing = None;
+                    return Poll::Ready(Ok(()));
+                }
+                Flushed::Lost => {
+                    self.flushing = None;
+                    return Poll::Ready(Err(self.disconnected()));
+                }
+                Flushed::Pending => {}
+            }
+            let shared = self.shared.clone();
+            let flushing = self.flushing.get_or_insert_with(|| {
+                Box::pin(async move { shared.outbox.wait_flushed(target).await })
+            });
+            ready!(flushing.as_mut().poll(cx));
+            self.flushing = None;
+        }
     }
 
-    /// Closing the sink closes the connection with 1000 after what is queued (as
-    /// `StreamExt::forward` does when its stream ends).
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let close = Outgoing::Close(CloseCode::NORMAL, String::new());
-        // Queued, or the connection is already closed: both mean closed.
-        let _ = self.shared.outbox.push_over_bound(close);
+    /// Closing the sink flushes it, then closes the connection with 1000 after what is
+    /// queued (as `StreamExt::forward` does when its stream ends). A connection that is
+    /// already closed counts as closed.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if !self.close_queued {
+            match ready!(self.as_mut().poll_flush(cx)) {
+                Ok(()) => {}
+                Err(Error::Disconnected(_)) => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            self.close_queued = true;
+            let close = Outgoing::Close(CloseCode::NORMAL, String::new());
+            if let Err(Error::Disconnected(_)) = self.start(close) {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        // Queued, or the connection closed meanwhile: both mean closed.
+        let _ = ready!(self.poll_sending(cx));
         Poll::Ready(Ok(()))
     }
 }

@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 
 pub use halves::{Receiver, Sender};
 pub use outbox::SlowConsumer;
-pub(crate) use outbox::{Admission, Outbox, Outgoing};
+pub(crate) use outbox::{Admission, Flushed, Outbox, Outgoing, Queued, Refused};
 pub(crate) use shared::{ConnShared, Decision};
 pub use typed::TypedWebSocket;
 

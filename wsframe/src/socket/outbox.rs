@@ -1,15 +1,24 @@
 //! A connection's outgoing queue, shared by its handler, its other senders and the hub,
 //! and drained by its driver.
 //!
-//! One bounded queue keeps every recipient's messages in the order they were queued.
+//! One queue keeps every recipient's messages in the order they were queued. It is
+//! bounded twice: in messages (`Config::outgoing_queue`, 256 by default) and in bytes
+//! (`Config::outgoing_queue_bytes`, 4 MiB by default). The bytes are the frames' bytes
+//! on the wire, counted from admission until the driver has handed them to the socket
+//! (so the frames the driver is writing count too), and summed over connections in the
+//! `queued_bytes` gauge. A message larger than the byte bound is admitted only into an
+//! empty queue, so a connection holds at most the larger of the bound and one message.
+//!
 //! Two ways in: the handler's own sends wait for room (backpressure, never dropped);
 //! hub messages never wait, and when the queue is full the slow-consumer policy decides
-//! (drop the newest, drop the oldest hub message, or close with 1013 ahead of the
-//! queue). The driver takes everything queued at once and writes it with one flush.
+//! (drop the newest, drop the oldest hub messages, or close with 1013 ahead of the
+//! queue). The driver takes what is queued at once and writes it with one flush, and
+//! reports what it handed to the socket, which is what `Sender::poll_flush` waits for.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -17,6 +26,7 @@ use tokio::sync::Notify;
 
 use crate::CloseCode;
 use crate::frame::Frame;
+use crate::metrics::Counters;
 
 /// An item of the queue.
 pub(crate) enum Outgoing {
@@ -27,7 +37,26 @@ pub(crate) enum Outgoing {
     Close(CloseCode, String),
 }
 
-/// What happens to a hub message when a recipient's queue is full.
+impl Outgoing {
+    /// The bytes this item puts on the wire, as the byte bound counts them (a close
+    /// frame is small and counts nothing).
+    pub(crate) fn wire_len(&self) -> usize {
+        match self {
+            Outgoing::Frame { frame, .. } => frame.wire_len(),
+            Outgoing::Close(..) => 0,
+        }
+    }
+}
+
+/// An item with its place in the connection's order (1, 2, …), by which the driver
+/// reports how far it has written.
+pub(crate) struct Queued {
+    pub(crate) seq: u64,
+    pub(crate) item: Outgoing,
+}
+
+/// What happens to a hub message when a recipient's queue is full (in messages or in
+/// bytes).
 ///
 /// ```
 /// use wsframe::SlowConsumer;
@@ -41,8 +70,9 @@ pub enum SlowConsumer {
     Close,
     /// Drop the message that does not fit.
     DropNewest,
-    /// Drop the oldest hub message in the queue to make room (the handler's own
-    /// messages are never dropped; with none to drop, the new message is dropped).
+    /// Drop the oldest hub messages in the queue, as few as make room (the handler's own
+    /// messages are never dropped; when dropping every hub message queued would not make
+    /// room, the new message is dropped instead).
     DropOldest,
 }
 
@@ -50,8 +80,8 @@ pub enum SlowConsumer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
     Queued,
-    /// Queued after dropping the oldest hub message.
-    DisplacedOldest,
+    /// Queued after dropping this many of the oldest hub messages.
+    DisplacedOldest(usize),
     Dropped,
     /// The queue was full and the connection is now closing with 1013.
     Closing,
@@ -59,19 +89,37 @@ pub(crate) enum Admission {
     Gone,
 }
 
-enum Enqueue {
-    Queued,
+/// Why a message was not queued at once.
+pub(crate) enum Refused {
     Full(Outgoing),
     Closed(Outgoing),
 }
 
+/// Whether the messages of one sender up to a point have been handed to the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    Yes,
+    /// Not yet.
+    Pending,
+    /// Never: the connection ended first.
+    Lost,
+}
+
 struct State {
-    queue: VecDeque<Outgoing>,
+    queue: VecDeque<Queued>,
+    /// Wire bytes admitted and not yet handed to the socket (queued, or in the driver's
+    /// batch).
+    bytes: usize,
     closed: bool,
     close_now: Option<(CloseCode, String)>,
-    /// Handler sends waiting for room: the room a drain frees goes to them first, so
-    /// that a steady stream of hub messages cannot starve them.
+    /// Handler sends waiting for room, and their bytes: the room a drain frees goes to
+    /// them first, so that a steady stream of hub messages cannot starve them.
     waiting: usize,
+    waiting_bytes: usize,
+    /// The sequence number of the last item admitted.
+    last_seq: u64,
+    /// Senders waiting in `poll_flush`.
+    flush_waiters: usize,
 }
 
 pub(crate) struct Outbox {
@@ -80,25 +128,42 @@ pub(crate) struct Outbox {
     len: AtomicUsize,
     /// A slow-consumer close is waiting (checked while the driver is busy writing).
     close_pending: AtomicBool,
+    /// The sequence number of the last item the driver handed to the socket.
+    handed: AtomicU64,
+    /// The driver ended: nothing still queued will be written.
+    finished: AtomicBool,
     capacity: usize,
+    max_bytes: usize,
+    /// The app's counters, for the `queued_bytes` gauge.
+    counters: Arc<Counters>,
     writer: AtomicWaker,
     space: Notify,
+    written: Notify,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Outbox {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, counters: Arc<Counters>) -> Outbox {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                bytes: 0,
                 closed: false,
                 close_now: None,
                 waiting: 0,
+                waiting_bytes: 0,
+                last_seq: 0,
+                flush_waiters: 0,
             }),
             len: AtomicUsize::new(0),
             close_pending: AtomicBool::new(false),
+            handed: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
+            counters,
             writer: AtomicWaker::new(),
             space: Notify::new(),
+            written: Notify::new(),
         }
     }
 
@@ -106,24 +171,70 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queue `item`, waiting while the queue is full; `Err` once the connection closed.
-    pub(crate) async fn push(&self, item: Outgoing) -> Result<(), Outgoing> {
+    /// Whether `len` more bytes fit beside what is queued and what `reserved` (messages,
+    /// bytes) promises to waiting handler sends. A message larger than the byte bound
+    /// fits only when no byte is queued; a close (no bytes) never waits for bytes.
+    fn fits(&self, state: &State, len: usize, (messages, bytes): (usize, usize)) -> bool {
+        let bytes = state.bytes + bytes;
+        state.queue.len() + messages < self.capacity
+            && (len == 0 || bytes == 0 || bytes.saturating_add(len) <= self.max_bytes)
+    }
+
+    /// Append `item` (the caller checked the bounds); returns its sequence number.
+    fn admit(&self, state: &mut State, item: Outgoing) -> u64 {
+        let len = item.wire_len();
+        state.last_seq += 1;
+        let seq = state.last_seq;
+        state.queue.push_back(Queued { seq, item });
+        state.bytes += len;
+        Counters::add(&self.counters.queued_bytes, len as u64);
+        self.len.store(state.queue.len(), Ordering::Release);
+        seq
+    }
+
+    /// Forget `len` bytes (handed to the socket, or discarded).
+    fn forget_bytes(&self, state: &mut State, len: usize) {
+        let len = len.min(state.bytes);
+        state.bytes -= len;
+        Counters::sub(&self.counters.queued_bytes, len as u64);
+    }
+
+    /// Queue `item`, waiting while it does not fit; its sequence number, or `Err` once
+    /// the connection closed.
+    pub(crate) async fn push(&self, item: Outgoing) -> Result<u64, Outgoing> {
         /// Holds a reserved place among the waiting senders, also if the send is dropped.
-        struct Waiting<'a>(&'a Outbox, bool);
+        struct Waiting<'a> {
+            outbox: &'a Outbox,
+            bytes: usize,
+            reserved: bool,
+        }
+        impl Waiting<'_> {
+            fn release(&mut self, state: &mut State) {
+                if std::mem::take(&mut self.reserved) {
+                    state.waiting -= 1;
+                    state.waiting_bytes -= self.bytes;
+                }
+            }
+        }
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                if self.1 {
-                    self.0.lock().waiting -= 1;
+                if self.reserved {
+                    let outbox = self.outbox;
+                    self.release(&mut outbox.lock());
                 }
             }
         }
         // Usually there is room: queue without arming a wait (which takes a lock).
-        let item = match self.enqueue(item, true) {
-            Enqueue::Queued => return Ok(()),
-            Enqueue::Closed(item) => return Err(item),
-            Enqueue::Full(item) => item,
+        let item = match self.try_push(item) {
+            Ok(seq) => return Ok(seq),
+            Err(Refused::Closed(item)) => return Err(item),
+            Err(Refused::Full(item)) => item,
         };
-        let mut waiting = Waiting(self, false);
+        let mut waiting = Waiting {
+            outbox: self,
+            bytes: item.wire_len(),
+            reserved: false,
+        };
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
@@ -131,108 +242,63 @@ impl Outbox {
             {
                 let mut state = self.lock();
                 if state.closed {
+                    waiting.release(&mut state);
                     return Err(item);
                 }
-                if state.queue.len() < self.capacity {
-                    if waiting.1 {
-                        state.waiting -= 1;
-                        waiting.1 = false;
-                    }
-                    state.queue.push_back(item);
-                    self.len.store(state.queue.len(), Ordering::Release);
+                if self.fits(&state, waiting.bytes, (0, 0)) {
+                    waiting.release(&mut state);
+                    let seq = self.admit(&mut state, item);
                     drop(state);
                     self.writer.wake();
-                    return Ok(());
+                    return Ok(seq);
                 }
-                if !waiting.1 {
+                if !waiting.reserved {
                     state.waiting += 1;
-                    waiting.1 = true;
+                    state.waiting_bytes += waiting.bytes;
+                    waiting.reserved = true;
                 }
             }
             notified.await;
         }
     }
 
-    /// Whether a `push` would queue at once (or fail at once: closed).
-    pub(crate) fn has_room(&self) -> bool {
-        self.len.load(Ordering::Acquire) < self.capacity || self.is_closed()
-    }
-
-    /// Wait until the queue has room or closes.
-    pub(crate) async fn room(&self) {
-        loop {
-            let notified = self.space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.has_room() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Queue `item` if there is room now (for the `Sink` half after `room`).
-    pub(crate) fn try_push(&self, item: Outgoing) -> Result<(), Outgoing> {
-        match self.enqueue(item, true) {
-            Enqueue::Queued => Ok(()),
-            Enqueue::Closed(item) | Enqueue::Full(item) => Err(item),
-        }
-    }
-
-    /// Queue `item` even when full (rare races of the `Sink` half, and its close).
-    pub(crate) fn push_over_bound(&self, item: Outgoing) -> Result<(), Outgoing> {
-        match self.enqueue(item, false) {
-            Enqueue::Queued => Ok(()),
-            Enqueue::Closed(item) | Enqueue::Full(item) => Err(item),
-        }
-    }
-
-    fn enqueue(&self, item: Outgoing, bounded: bool) -> Enqueue {
+    /// Queue `item` if it fits now; its sequence number.
+    pub(crate) fn try_push(&self, item: Outgoing) -> Result<u64, Refused> {
         let mut state = self.lock();
         if state.closed {
-            return Enqueue::Closed(item);
+            return Err(Refused::Closed(item));
         }
-        if bounded && state.queue.len() >= self.capacity {
-            return Enqueue::Full(item);
+        if !self.fits(&state, item.wire_len(), (0, 0)) {
+            return Err(Refused::Full(item));
         }
-        state.queue.push_back(item);
-        self.len.store(state.queue.len(), Ordering::Release);
+        let seq = self.admit(&mut state, item);
         drop(state);
         self.writer.wake();
-        Enqueue::Queued
+        Ok(seq)
     }
 
     /// Offer a hub message; never waits.
     pub(crate) fn offer(&self, frame: Frame, policy: SlowConsumer) -> Admission {
+        let len = frame.wire_len();
         let mut state = self.lock();
         if state.closed || state.close_now.is_some() {
             return Admission::Gone;
         }
         let mut admission = Admission::Queued;
-        let reserved = state.waiting;
-        if state.queue.len() + reserved >= self.capacity {
+        let reserved = (state.waiting, state.waiting_bytes);
+        if !self.fits(&state, len, reserved) {
             match policy {
-                // Room is promised to a waiting handler send.
-                SlowConsumer::DropNewest | SlowConsumer::DropOldest if reserved > 0 => {
-                    return Admission::Dropped;
-                }
                 SlowConsumer::DropNewest => return Admission::Dropped,
-                SlowConsumer::DropOldest => {
-                    let oldest = state
-                        .queue
-                        .iter()
-                        .position(|item| matches!(item, Outgoing::Frame { from_hub: true, .. }));
-                    match oldest {
-                        Some(index) => {
-                            state.queue.remove(index);
-                            admission = Admission::DisplacedOldest;
-                        }
-                        None => return Admission::Dropped,
-                    }
-                }
+                // Room is promised to a waiting handler send.
+                SlowConsumer::DropOldest if reserved.0 > 0 => return Admission::Dropped,
+                SlowConsumer::DropOldest => match self.displace_oldest(&mut state, len) {
+                    Some(n) => admission = Admission::DisplacedOldest(n),
+                    None => return Admission::Dropped,
+                },
                 SlowConsumer::Close => {
                     state.close_now = Some((CloseCode::TRY_AGAIN_LATER, "slow consumer".into()));
-                    state.queue.clear();
+                    let discarded: usize = state.queue.drain(..).map(|q| q.item.wire_len()).sum();
+                    self.forget_bytes(&mut state, discarded);
                     state.closed = true;
                     self.len.store(1, Ordering::Release);
                     self.close_pending.store(true, Ordering::Release);
@@ -243,14 +309,44 @@ impl Outbox {
                 }
             }
         }
-        state.queue.push_back(Outgoing::Frame {
-            frame,
-            from_hub: true,
-        });
-        self.len.store(state.queue.len(), Ordering::Release);
+        self.admit(
+            &mut state,
+            Outgoing::Frame {
+                frame,
+                from_hub: true,
+            },
+        );
         drop(state);
         self.writer.wake();
         admission
+    }
+
+    /// Drop the fewest oldest hub messages after which `len` bytes fit; how many, or
+    /// `None` (and nothing dropped) when even dropping them all would not make room.
+    fn displace_oldest(&self, state: &mut State, len: usize) -> Option<usize> {
+        let (mut messages, mut bytes) = (state.queue.len(), state.bytes);
+        let mut victims = Vec::new();
+        for (index, queued) in state.queue.iter().enumerate() {
+            if let Outgoing::Frame { from_hub: true, .. } = queued.item {
+                victims.push(index);
+                messages -= 1;
+                bytes -= queued.item.wire_len();
+                if messages < self.capacity && (bytes == 0 || bytes + len <= self.max_bytes) {
+                    break;
+                }
+            }
+        }
+        let fits = messages < self.capacity && (bytes == 0 || bytes + len <= self.max_bytes);
+        if !fits || victims.is_empty() {
+            return None;
+        }
+        let freed = state.bytes - bytes;
+        for &index in victims.iter().rev() {
+            state.queue.remove(index);
+        }
+        self.forget_bytes(state, freed);
+        self.len.store(state.queue.len(), Ordering::Release);
+        Some(victims.len())
     }
 
     /// Ready when something is queued (or a close must be sent at once).
@@ -280,10 +376,11 @@ impl Outbox {
     }
 
     /// Move up to `max` queued items into `batch`; returns a close that must be sent
-    /// ahead of the queue, if the slow-consumer policy asked for one.
+    /// ahead of the queue, if the slow-consumer policy asked for one. The items' bytes
+    /// stay counted until [`handed`](Outbox::handed) reports them.
     pub(crate) fn drain(
         &self,
-        batch: &mut VecDeque<Outgoing>,
+        batch: &mut VecDeque<Queued>,
         max: usize,
     ) -> Option<(CloseCode, String)> {
         let mut state = self.lock();
@@ -302,7 +399,60 @@ impl Outbox {
         None
     }
 
-    /// Accept nothing more; waiting senders fail.
+    /// The driver is done with `bytes` of drained frames (written or discarded), and
+    /// has handed everything up to item `through` to the socket.
+    pub(crate) fn handed(&self, bytes: usize, through: Option<u64>) {
+        let mut state = self.lock();
+        if bytes > 0 {
+            self.forget_bytes(&mut state, bytes);
+        }
+        if let Some(seq) = through {
+            self.handed.fetch_max(seq, Ordering::AcqRel);
+        }
+        let (room_waiters, flush_waiters) = (state.waiting > 0, state.flush_waiters > 0);
+        drop(state);
+        if bytes > 0 && room_waiters {
+            self.space.notify_waiters();
+        }
+        if flush_waiters && through.is_some() {
+            self.written.notify_waiters();
+        }
+    }
+
+    /// Whether everything up to item `seq` has been handed to the socket.
+    pub(crate) fn flushed(&self, seq: u64) -> Flushed {
+        if self.handed.load(Ordering::Acquire) >= seq {
+            Flushed::Yes
+        } else if self.finished.load(Ordering::Acquire) {
+            Flushed::Lost
+        } else {
+            Flushed::Pending
+        }
+    }
+
+    /// Wait until [`flushed`](Outbox::flushed) is no longer pending for `seq`.
+    pub(crate) async fn wait_flushed(&self, seq: u64) {
+        /// Counts this waiter, also if the wait is dropped.
+        struct Waiter<'a>(&'a Outbox);
+        impl Drop for Waiter<'_> {
+            fn drop(&mut self) {
+                self.0.lock().flush_waiters -= 1;
+            }
+        }
+        self.lock().flush_waiters += 1;
+        let _waiter = Waiter(self);
+        loop {
+            let notified = self.written.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.flushed(seq) != Flushed::Pending {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Accept nothing more; waiting senders fail. What is queued may still be written.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.space.notify_waiters();
@@ -311,25 +461,63 @@ impl Outbox {
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
+
+    /// The driver ended: discard what is left and give its bytes back to the gauge;
+    /// waiting flushes fail.
+    pub(crate) fn finish(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.queue.clear();
+        let left = state.bytes;
+        self.forget_bytes(&mut state, left);
+        self.len.store(0, Ordering::Release);
+        self.finished.store(true, Ordering::Release);
+        drop(state);
+        self.space.notify_waiters();
+        self.written.notify_waiters();
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
     use super::*;
 
     fn text(s: &str) -> Frame {
         Frame::encode(&crate::Message::text(s))
     }
 
+    /// A frame of `len` bytes on the wire, header included.
+    fn sized(len: usize) -> Frame {
+        let header = if len <= 127 { 2 } else { 4 };
+        let frame = Frame::encode(&crate::Message::binary(vec![0u8; len - header]));
+        assert_eq!(frame.wire_len(), len);
+        frame
+    }
+
+    fn mine(frame: Frame) -> Outgoing {
+        Outgoing::Frame {
+            frame,
+            from_hub: false,
+        }
+    }
+
+    fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (Outbox::new(capacity, max_bytes, counters.clone()), counters)
+    }
+
+    /// Drain everything, as the driver would, and report it written.
     fn queued(outbox: &Outbox) -> Vec<String> {
         let mut batch = VecDeque::new();
         outbox.drain(&mut batch, usize::MAX);
+        let bytes = batch.iter().map(|q| q.item.wire_len()).sum();
+        outbox.handed(bytes, batch.back().map(|q| q.seq));
         batch
             .into_iter()
-            .map(|item| match item {
-                Outgoing::Frame { frame, .. } => {
-                    String::from_utf8(frame.payload().to_vec()).unwrap()
-                }
+            .map(|queued| match queued.item {
+                Outgoing::Frame { frame, .. } => String::from_utf8_lossy(frame.payload()).into(),
                 Outgoing::Close(code, _) => format!("close {code}"),
             })
             .collect()
@@ -337,12 +525,8 @@ mod tests {
 
     #[tokio::test]
     async fn policies_apply_to_hub_messages_only() {
-        let outbox = Outbox::new(2);
-        let mine = Outgoing::Frame {
-            frame: text("mine"),
-            from_hub: false,
-        };
-        outbox.push(mine).await.ok().unwrap();
+        let (outbox, _) = outbox(2, usize::MAX);
+        outbox.push(mine(text("mine"))).await.ok().unwrap();
         assert_eq!(
             outbox.offer(text("a"), SlowConsumer::DropOldest),
             Admission::Queued
@@ -353,7 +537,7 @@ mod tests {
         );
         assert_eq!(
             outbox.offer(text("c"), SlowConsumer::DropOldest),
-            Admission::DisplacedOldest
+            Admission::DisplacedOldest(1)
         );
         // The handler's message survives; the oldest hub message made room.
         assert_eq!(queued(&outbox), ["mine", "c"]);
@@ -378,18 +562,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_handler_send_gets_the_room_before_hub_messages() {
-        let outbox = std::sync::Arc::new(Outbox::new(2));
+        let outbox = Arc::new(outbox(2, usize::MAX).0);
         outbox.offer(text("a"), SlowConsumer::DropNewest);
         outbox.offer(text("b"), SlowConsumer::DropNewest);
         let waiting = {
             let outbox = outbox.clone();
-            tokio::spawn(async move {
-                let item = Outgoing::Frame {
-                    frame: text("mine"),
-                    from_hub: false,
-                };
-                outbox.push(item).await.is_ok()
-            })
+            tokio::spawn(async move { outbox.push(mine(text("mine"))).await.is_ok() })
         };
         tokio::task::yield_now().await;
         // The driver frees room; a hub offer right after must not take it.
@@ -405,7 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn handler_sends_wait_for_room() {
-        let outbox = std::sync::Arc::new(Outbox::new(1));
+        let outbox = Arc::new(outbox(1, usize::MAX).0);
         outbox
             .push(Outgoing::Close(CloseCode::NORMAL, String::new()))
             .await
@@ -413,18 +591,125 @@ mod tests {
             .unwrap();
         let waiting = {
             let outbox = outbox.clone();
-            tokio::spawn(async move {
-                let item = Outgoing::Frame {
-                    frame: text("later"),
-                    from_hub: false,
-                };
-                outbox.push(item).await.is_ok()
-            })
+            tokio::spawn(async move { outbox.push(mine(text("later"))).await.is_ok() })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         assert_eq!(queued(&outbox), ["close 1000"]);
         assert!(waiting.await.unwrap());
         assert_eq!(queued(&outbox), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn hub_messages_meet_the_policy_at_the_byte_bound() {
+        let (outbox, counters) = outbox(100, 100);
+        for _ in 0..2 {
+            assert_eq!(
+                outbox.offer(sized(40), SlowConsumer::DropNewest),
+                Admission::Queued
+            );
+        }
+        assert_eq!(counters.queued_bytes.load(Relaxed), 80);
+        // 80 + 40 > 100, though the message count is far from its bound.
+        assert_eq!(
+            outbox.offer(sized(40), SlowConsumer::DropNewest),
+            Admission::Dropped
+        );
+        assert_eq!(
+            outbox.offer(sized(20), SlowConsumer::DropNewest),
+            Admission::Queued
+        );
+        assert_eq!(counters.queued_bytes.load(Relaxed), 100);
+        // Dropping the oldest makes as much room as the new message needs: 60 bytes
+        // need both 40-byte messages gone.
+        assert_eq!(
+            outbox.offer(sized(60), SlowConsumer::DropOldest),
+            Admission::DisplacedOldest(2)
+        );
+        assert_eq!(counters.queued_bytes.load(Relaxed), 80);
+        assert_eq!(
+            outbox.offer(sized(40), SlowConsumer::Close),
+            Admission::Closing
+        );
+        assert_eq!(
+            counters.queued_bytes.load(Relaxed),
+            0,
+            "the queue was discarded"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_oldest_drops_nothing_when_it_cannot_make_room() {
+        let (outbox, counters) = outbox(100, 100);
+        outbox.push(mine(sized(60))).await.ok().unwrap();
+        outbox.offer(sized(30), SlowConsumer::DropOldest);
+        // Only the 30-byte hub message could go; 60 + 50 still exceeds 100.
+        assert_eq!(
+            outbox.offer(sized(50), SlowConsumer::DropOldest),
+            Admission::Dropped
+        );
+        assert_eq!(counters.queued_bytes.load(Relaxed), 90);
+        assert_eq!(queued(&outbox).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_larger_than_the_bound_goes_only_into_an_empty_queue() {
+        let (outbox, counters) = outbox(100, 100);
+        assert_eq!(
+            outbox.offer(sized(10), SlowConsumer::DropNewest),
+            Admission::Queued
+        );
+        assert_eq!(
+            outbox.offer(sized(300), SlowConsumer::DropNewest),
+            Admission::Dropped
+        );
+        queued(&outbox);
+        assert_eq!(counters.queued_bytes.load(Relaxed), 0);
+        assert_eq!(
+            outbox.offer(sized(300), SlowConsumer::DropNewest),
+            Admission::Queued
+        );
+        assert_eq!(
+            outbox.offer(sized(10), SlowConsumer::DropNewest),
+            Admission::Dropped,
+            "nothing fits beside it"
+        );
+        assert_eq!(counters.queued_bytes.load(Relaxed), 300);
+    }
+
+    #[tokio::test]
+    async fn bytes_count_until_handed_to_the_socket_and_handler_sends_wait_for_them() {
+        let (outbox, counters) = outbox(100, 100);
+        let outbox = Arc::new(outbox);
+        outbox.push(mine(sized(60))).await.ok().unwrap();
+        let mut batch = VecDeque::new();
+        outbox.drain(&mut batch, usize::MAX);
+        // Drained into the driver's batch but not written: still counted.
+        assert_eq!(counters.queued_bytes.load(Relaxed), 60);
+        let waiting = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.push(mine(sized(60))).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "60 + 60 bytes exceed the bound");
+        // A hub message may not take the room the waiting send needs.
+        assert_eq!(
+            outbox.offer(sized(30), SlowConsumer::DropNewest),
+            Admission::Dropped
+        );
+        let seq = batch.back().map(|q| q.seq);
+        assert_eq!(outbox.flushed(1), Flushed::Pending);
+        outbox.handed(60, seq);
+        assert_eq!(outbox.flushed(1), Flushed::Yes);
+        assert!(waiting.await.unwrap());
+        assert_eq!(counters.queued_bytes.load(Relaxed), 60);
+        assert_eq!(outbox.flushed(2), Flushed::Pending);
+        outbox.finish();
+        assert_eq!(
+            counters.queued_bytes.load(Relaxed),
+            0,
+            "the gauge forgets a closed queue"
+        );
+        assert_eq!(outbox.flushed(2), Flushed::Lost);
     }
 }

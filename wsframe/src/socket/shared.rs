@@ -56,7 +56,7 @@ impl ConnShared {
         offered: Vec<String>,
         supported: Arc<[String]>,
         counters: Arc<Counters>,
-        (queue_capacity, incoming_capacity): (usize, usize),
+        (queue_capacity, queue_bytes, incoming_capacity): (usize, usize, usize),
         (decision, ready): (oneshot::Sender<Decision>, oneshot::Receiver<Result<()>>),
     ) -> ConnShared {
         ConnShared {
@@ -64,8 +64,8 @@ impl ConnShared {
             route,
             offered,
             supported,
+            outbox: Outbox::new(queue_capacity, queue_bytes, counters.clone()),
             counters,
-            outbox: Outbox::new(queue_capacity),
             inbox: Inbox::new(incoming_capacity),
             membership: Membership::default(),
             accept: Mutex::new(AcceptState::Pending { decision, ready }),

@@ -1,0 +1,272 @@
+//! The outgoing queue's byte bound, end to end: a client that stops reading costs the
+//! server at most the bound (measured on a server run as a child process), the
+//! `queued_bytes` gauge shows what waits, and the `Sender`'s `Sink` honours the bound
+//! and flushes to the socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use futures_util::{FutureExt, SinkExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpSocket;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use wsframe::testing::TestClient;
+use wsframe::{App, Config, Message, Metrics, State, WebSocket};
+use wsframe_tests::*;
+
+/// The default byte bound of a connection's outgoing queue.
+const BOUND: u64 = 4 << 20;
+/// What the child may hold beyond the bound: the message being built and encoded, and
+/// the allocator's slack.
+const MARGIN: u64 = 16 << 20;
+
+/// A `/proc/<pid>/status` field, in bytes.
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .expect("a number of kB");
+    kib << 10
+}
+
+async fn get(addr: SocketAddr, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let response = raw_request(addr, request.as_bytes()).await;
+    assert_eq!(response.status, 200, "{path}: {}", response.status_line);
+    response.body_text()
+}
+
+/// One value of the Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in the metrics"))
+        .parse()
+        .expect("a number")
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_holds_at_most_the_byte_bound_in_the_server() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_queue_server"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let pid = child.id().expect("a running child");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within(stdout.next_line())
+        .await
+        .unwrap()
+        .expect("a first line");
+    let addr: SocketAddr = line
+        .strip_prefix("listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+
+    // A client that never reads, with a small receive buffer so that the kernel holds
+    // little of what the server sends.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 << 10).unwrap();
+    let tcp = socket.connect(addr).await.expect("connect");
+    let (client, _) = within(tokio_tungstenite::client_async(
+        format!("ws://{addr}/feed"),
+        tcp,
+    ))
+    .await
+    .expect("upgrade");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get(addr, "/members").await != "1" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client never joined"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let before = status_bytes(pid, "VmRSS:");
+    let mut published = 0u64;
+    let mut held = None;
+    // Publish 8 MiB at a time until the queue is full and stays so: the kernel's
+    // buffers take a few MiB, then nothing more leaves the server.
+    while published < 128 {
+        assert_eq!(get(addr, "/publish").await, "reached 1");
+        published += 8;
+        // The peak RSS since start, so nothing between two readings escapes.
+        let grown = status_bytes(pid, "VmHWM:").saturating_sub(before);
+        assert!(
+            grown <= BOUND + MARGIN,
+            "after {published} MiB broadcast to a client that reads nothing the server grew by \
+             {} MiB (bound {} MiB + margin {} MiB)",
+            grown >> 20,
+            BOUND >> 20,
+            MARGIN >> 20
+        );
+        let metrics = get(addr, "/metrics").await;
+        let queued = metric(&metrics, "wsframe_queued_bytes");
+        assert!(queued <= BOUND, "{queued} bytes queued, over the bound");
+        if queued > 0 && metric(&metrics, "wsframe_slow_consumer_drops_total") > 0 {
+            held = Some(queued);
+            break;
+        }
+    }
+    let held = held.expect("the queue never filled up");
+    // Three 1 MiB frames fit in 4 MiB; a fourth would not.
+    assert!(
+        held >= 1 << 20,
+        "a full queue holds at least one message: {held}"
+    );
+
+    // The client goes away: its queue leaves the gauge.
+    drop(client);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&get(addr, "/metrics").await, "wsframe_queued_bytes") != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gauge kept a closed queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().await.expect("stop the server");
+}
+
+/// What the Sink handlers observed.
+#[derive(Clone)]
+struct Observed {
+    metrics: Metrics,
+    max_queued: Arc<AtomicU64>,
+    reports: mpsc::UnboundedSender<String>,
+}
+
+/// Feeds 32 messages of 64 KiB through the Sink, noting the gauge after each.
+async fn feeds(ws: WebSocket, State(seen): State<Observed>) -> wsframe::Result<()> {
+    let (mut sender, _receiver) = ws.split();
+    for i in 0..32u8 {
+        sender.feed(Message::binary(vec![i; 64 << 10])).await?;
+        let queued = seen.metrics.snapshot().queued_bytes;
+        seen.max_queued.fetch_max(queued, Relaxed);
+    }
+    sender.flush().await?;
+    let _ = seen.reports.send("done".into());
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Sends 32 messages of 64 KiB with `send_bytes().await`, noting the gauge after each.
+async fn sends(ws: WebSocket, State(seen): State<Observed>) -> wsframe::Result<()> {
+    for i in 0..32u8 {
+        ws.send_bytes(vec![i; 64 << 10]).await?;
+        let queued = seen.metrics.snapshot().queued_bytes;
+        seen.max_queued.fetch_max(queued, Relaxed);
+    }
+    let _ = seen.reports.send("done".into());
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Feeds 3 messages of 64 KiB (within the bound), then flushes: reports whether the
+/// flush was complete at once (before the client read anything), then its outcome and
+/// how many messages had been written when it completed.
+async fn flushes(ws: WebSocket, State(seen): State<Observed>) -> wsframe::Result<()> {
+    let (mut sender, _receiver) = ws.split();
+    for i in 0..3u8 {
+        sender.feed(Message::binary(vec![i; 64 << 10])).await?;
+    }
+    let mut flush = sender.flush();
+    let at_once = (&mut flush).now_or_never().is_some();
+    let _ = seen.reports.send(format!("complete at once: {at_once}"));
+    let outcome = flush.await;
+    let written = seen.metrics.snapshot().messages_out;
+    let _ = seen.reports.send(format!(
+        "{:?}, {written} written",
+        outcome.map_err(|e| e.is_disconnect())
+    ));
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+fn observed() -> (App, Observed, mpsc::UnboundedReceiver<String>) {
+    let app = App::new().config(Config::default().outgoing_queue_bytes(256 << 10));
+    let (reports, rx) = mpsc::unbounded_channel();
+    let seen = Observed {
+        metrics: app.metrics(),
+        max_queued: Arc::default(),
+        reports,
+    };
+    let app = app
+        .state(seen.clone())
+        .websocket("/sends", sends)
+        .websocket("/feeds", feeds)
+        .websocket("/flushes", flushes);
+    (app, seen, rx)
+}
+
+/// Connect to `path`, read its 32 messages of 64 KiB in order, and check that the
+/// handler never saw more than the 256 KiB bound queued.
+async fn bounded_delivery(path: &str) {
+    let (app, seen, mut reports) = observed();
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect(path).await.unwrap();
+    for i in 0..32u8 {
+        let bytes = ws.receive_bytes().await.unwrap();
+        assert_eq!(
+            (bytes.len(), bytes[0]),
+            (64 << 10, i),
+            "{path}: message {i}"
+        );
+    }
+    assert_eq!(within(reports.recv()).await.unwrap(), "done");
+    let max = seen.max_queued.load(Relaxed);
+    assert!(
+        max <= 256 << 10,
+        "{path} queued {max} bytes, over the 256 KiB bound"
+    );
+}
+
+#[tokio::test]
+async fn handler_sends_wait_at_the_byte_bound_and_are_never_dropped() {
+    bounded_delivery("/sends").await;
+}
+
+#[tokio::test]
+async fn the_sink_waits_at_the_byte_bound_and_delivers_everything() {
+    bounded_delivery("/feeds").await;
+}
+
+#[tokio::test]
+async fn sink_flush_completes_once_its_messages_reached_the_socket() {
+    let (app, _seen, mut reports) = observed();
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect("/flushes").await.unwrap();
+    // 192 KiB cannot pass the 64 KiB in-memory connection before the client reads.
+    assert_eq!(
+        within(reports.recv()).await.unwrap(),
+        "complete at once: false"
+    );
+    for i in 0..3u8 {
+        assert_eq!(ws.receive_bytes().await.unwrap()[0], i);
+    }
+    assert_eq!(within(reports.recv()).await.unwrap(), "Ok(()), 3 written");
+}
+
+#[tokio::test]
+async fn sink_flush_fails_when_the_connection_ends_before_its_messages_are_written() {
+    let (app, _seen, mut reports) = observed();
+    let client = TestClient::new(app).unwrap();
+    let ws = client.connect("/flushes").await.unwrap();
+    assert_eq!(
+        within(reports.recv()).await.unwrap(),
+        "complete at once: false"
+    );
+    drop(ws);
+    let report = within(reports.recv()).await.unwrap();
+    assert!(report.starts_with("Err(true)"), "{report}");
+}
