@@ -2,25 +2,14 @@
 //! handler's arguments, each bound and validated, every mistake collected.
 
 use proc_macro2::{Span, TokenStream};
-use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, ItemFn, LitStr, Path, Token, Type, Visibility};
 
+use super::options::{self, RawOption};
 use crate::args::{self, Arg, Kind};
 use crate::diagnostics::{Diagnostics, did_you_mean};
 
 const WHAT: &str = "a #[websocket] handler";
-const OPTIONS: &[&str] = &[
-    "protocols",
-    "max_message_size",
-    "max_frame_size",
-    "idle_timeout",
-    "ping_interval",
-    "max_message_rate",
-    "guards",
-    "crate",
-];
 
 pub(crate) struct Route {
     /// The path part of the route literal (what the runtime registers).
@@ -41,19 +30,6 @@ pub(crate) struct Handler {
     pub(crate) args: Vec<Arg>,
 }
 
-enum RawOption {
-    Value(Ident, Expr),
-    List(Ident, Punctuated<Type, Token![,]>),
-}
-
-impl RawOption {
-    fn key(&self) -> &Ident {
-        match self {
-            RawOption::Value(k, _) | RawOption::List(k, _) => k,
-        }
-    }
-}
-
 fn parse_attr(input: ParseStream) -> syn::Result<(Option<LitStr>, Vec<RawOption>)> {
     if input.is_empty() {
         return Ok((None, Vec::new()));
@@ -70,23 +46,7 @@ fn parse_attr(input: ParseStream) -> syn::Result<(Option<LitStr>, Vec<RawOption>
         if input.is_empty() {
             break;
         }
-        let key = Ident::parse_any(input)?;
-        if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
-            options.push(RawOption::Value(key, input.parse()?));
-        } else if input.peek(syn::token::Paren) {
-            let content;
-            syn::parenthesized!(content in input);
-            options.push(RawOption::List(
-                key,
-                Punctuated::parse_terminated(&content)?,
-            ));
-        } else {
-            return Err(syn::Error::new(
-                key.span(),
-                format!("expected `{key} = …` or `{key}(…)`"),
-            ));
-        }
+        options.push(input.parse()?);
     }
     Ok((Some(lit), options))
 }
@@ -119,86 +79,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
         }
     };
 
-    let mut protocols = Vec::new();
-    let mut limits = Vec::new();
-    let mut guards = Vec::new();
-    let mut krate = None;
-    let mut seen: Vec<String> = Vec::new();
-    for option in raw_options {
-        let key = option.key().to_string();
-        if seen.contains(&key) {
-            diag.error_on(
-                option.key(),
-                format!("option `{key}` is given twice"),
-                "keep one",
-            );
-            continue;
-        }
-        seen.push(key.clone());
-        match (key.as_str(), option) {
-            ("protocols", RawOption::Value(_, Expr::Array(array))) => {
-                for element in array.elems {
-                    match element {
-                        Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(s),
-                            ..
-                        }) => protocols.push(s),
-                        other => diag.error_on(
-                            &other,
-                            "a subprotocol is a string literal",
-                            "write protocols = [\"chat.v2\", \"chat.v1\"]",
-                        ),
-                    }
-                }
-            }
-            (
-                "max_message_size" | "max_frame_size" | "idle_timeout" | "ping_interval"
-                | "max_message_rate",
-                RawOption::Value(k, value),
-            ) => limits.push((k, value)),
-            ("guards", RawOption::List(_, list)) => guards.extend(list),
-            (
-                "crate",
-                RawOption::Value(
-                    _,
-                    Expr::Lit(syn::ExprLit {
-                        lit: syn::Lit::Str(s),
-                        ..
-                    }),
-                ),
-            ) => match s.parse::<Path>() {
-                Ok(path) => krate = Some(path),
-                Err(_) => diag.error_on(
-                    &s,
-                    format!("`{}` is not a path", s.value()),
-                    "name the crate that re-exports wsframe, e.g. crate = \"my_app::wsframe\"",
-                ),
-            },
-            (known, option) if OPTIONS.contains(&known) => {
-                let help = match known {
-                    "protocols" => "write protocols = [\"chat.v1\"]",
-                    "guards" => "write guards(RequireAdmin, rate_limit)",
-                    "crate" => "write crate = \"path::to::wsframe\"",
-                    _ => "write the limit as an expression, e.g. max_message_size = 1 << 20",
-                };
-                diag.error_on(
-                    option.key(),
-                    format!("option `{known}` has the wrong form"),
-                    help,
-                );
-            }
-            (unknown, option) => {
-                let help = match did_you_mean(unknown, OPTIONS.iter().copied()) {
-                    Some(close) => format!(
-                        "did you mean `{close}`? the options are: {}",
-                        OPTIONS.join(", ")
-                    ),
-                    None => format!("the options are: {}", OPTIONS.join(", ")),
-                };
-                diag.error_on(option.key(), format!("unknown option `{unknown}`"), help);
-            }
-        }
-    }
+    let options = options::read(raw_options, diag);
 
     // The route literal.
     let (path, path_params, query_params) = match wsframe_route::parse_route(&lit.value()) {
@@ -240,15 +121,14 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
             }
         }
     }
-
     let (docs, attrs) = item.attrs.drain(..).partition(|a| a.path().is_ident("doc"));
     let vis = item.vis.clone();
     Some(Route {
         path,
-        protocols,
-        limits,
-        guards,
-        krate: krate.unwrap_or_else(args::default_crate),
+        protocols: options.protocols,
+        limits: options.limits,
+        guards: options.guards,
+        krate: options.krate.unwrap_or_else(args::default_crate),
         handler: Handler {
             docs,
             attrs,
