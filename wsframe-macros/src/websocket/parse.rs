@@ -99,28 +99,9 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
     // The handler.
     args::check_signature(&item.sig, WHAT, diag);
     let mut args = args::read(&mut item.sig, WHAT, diag);
+    let params: Vec<String> = path_params.iter().chain(&query_params).cloned().collect();
+    bind_socket(&mut args, &item.sig.ident, &params, diag);
     bind_route_params(&mut args, &path_params, &query_params, &lit, diag);
-    let sockets: Vec<&Arg> = args
-        .iter()
-        .filter(|a| matches!(a.kind, Kind::Socket))
-        .collect();
-    match sockets.as_slice() {
-        [] => diag.error_on(
-            &item.sig.ident,
-            format!("{WHAT} takes a `WebSocket` argument"),
-            "add an argument `ws: WebSocket` (or `ws: TypedWebSocket<In, Out>`)",
-        ),
-        [_] => {}
-        [_, extra @ ..] => {
-            for arg in extra {
-                diag.error_on(
-                    &arg.arg,
-                    format!("{WHAT} takes exactly one `WebSocket` argument"),
-                    "remove this one; to send from elsewhere, clone a sender with `ws.sender()`",
-                );
-            }
-        }
-    }
     let (docs, attrs) = item.attrs.drain(..).partition(|a| a.path().is_ident("doc"));
     let vis = item.vis.clone();
     Some(Route {
@@ -137,6 +118,64 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
             args,
         },
     })
+}
+
+/// The socket is the first argument, whatever its type is called: the expansion converts
+/// it with `FromWebSocket` (as `App::websocket` does), so an alias or a wrapper of the
+/// user's own works, and a type that is no socket is reported on that type by the trait.
+/// Two mistakes are named here instead: an argument typed `WebSocket` or `TypedWebSocket`
+/// after the first (moved, or one too many), and a first argument that binds a route
+/// parameter or carries a marker attribute.
+fn bind_socket(args: &mut [Arg], handler: &Ident, params: &[String], diag: &mut Diagnostics) {
+    // `args::read` reads `Kind::Socket` from the type's name, as a hint.
+    let named_socket = |arg: &Arg| matches!(arg.kind, Kind::Socket);
+    let Some((first, rest)) = args.split_first_mut() else {
+        diag.error_on(
+            handler,
+            format!("{WHAT} takes the socket as its first argument"),
+            "add `ws: WebSocket` (or `TypedWebSocket<In, Out>`, or a type that implements `FromWebSocket`)",
+        );
+        return;
+    };
+    let first_named_socket = named_socket(first);
+    let mut moved = false;
+    for arg in rest.iter().filter(|arg| named_socket(arg)) {
+        if first_named_socket {
+            diag.error_on(
+                &arg.arg,
+                format!("{WHAT} takes exactly one `WebSocket` argument"),
+                "remove this one; to send from elsewhere, clone a sender with `ws.sender()`",
+            );
+        } else {
+            moved = true;
+            diag.error_on(
+                &arg.arg,
+                format!("the socket is the first argument of {WHAT}"),
+                "move this argument to the front of the list",
+            );
+        }
+    }
+    if moved || first_named_socket {
+        // Reported above, or already a socket (a route parameter of its name is
+        // reported by `bind_route_params`).
+        return;
+    }
+    let binds_param = first.name().filter(|name| params.contains(name));
+    if let Some(name) = binds_param {
+        diag.error_on(
+            &first.arg,
+            format!("{WHAT} takes the socket as its first argument, not `{name}`"),
+            format!("`{name}` binds a route parameter; add the socket before it: `ws: WebSocket, {name}: ..`"),
+        );
+    } else if first.marked {
+        diag.error_on(
+            &first.arg,
+            format!("{WHAT} takes the socket as its first argument"),
+            "add the socket before this one: `ws: WebSocket, ..`",
+        );
+    } else {
+        first.kind = Kind::Socket;
+    }
 }
 
 /// Bind `<param>` and `?<q>` to the arguments of those names; report parameters
