@@ -141,7 +141,7 @@ pub use http;
 /// `max_frame_size`, `idle_timeout`, `ping_interval` and `max_message_rate` (any
 /// expression of the type [`RouteLimits`]' method takes); `guards(f, T)` (dependencies
 /// or extractors that run first and whose values are dropped); `crate = "path"` (where
-/// wsframe is, when re-exported).
+/// wsframe is, when re-exported). Each option is given at most once.
 ///
 /// **What it makes.** `name` becomes a unit struct that registers the route
 /// (`App::new().route(name)`, `routes![name]`, or `name.into_route()` for a [`Route`]

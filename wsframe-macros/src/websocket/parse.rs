@@ -168,9 +168,15 @@ fn bind_socket(args: &mut [Arg], handler: &Ident, params: &[String], diag: &mut 
             format!("`{name}` binds a route parameter; add the socket before it: `ws: WebSocket, {name}: ..`"),
         );
     } else if first.marked {
+        let marker = match first.kind {
+            Kind::Query(..) => "#[query]",
+            Kind::Cookie(..) => "#[cookie]",
+            Kind::Depends(_) => "#[depends(..)]",
+            _ => "#[..]",
+        };
         diag.error_on(
             &first.arg,
-            format!("{WHAT} takes the socket as its first argument"),
+            format!("{WHAT} takes the socket as its first argument, not a `{marker}` one"),
             "add the socket before this one: `ws: WebSocket, ..`",
         );
     } else {
