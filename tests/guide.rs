@@ -147,6 +147,51 @@ fn the_benchmarks_chapter_quotes_the_latest_sitting() {
     );
 }
 
+/// The compile-errors chapter walks through every trybuild case: each is named there
+/// (`theme/case.rs`) with the first line of its reviewed `.stderr`, and the chapter's
+/// count is the number of cases.
+#[test]
+fn the_compile_errors_chapter_shows_every_ui_case() {
+    let chapter = fs::read_to_string(book_src().join("compile-errors.md")).unwrap();
+    let fail = workspace().join("tests/ui/fail");
+    let mut cases = Vec::new();
+    for theme in fs::read_dir(&fail).unwrap() {
+        let theme = theme.unwrap().path();
+        for case in fs::read_dir(&theme).unwrap() {
+            let case = case.unwrap().path();
+            if case.extension().is_some_and(|e| e == "rs") {
+                cases.push(case);
+            }
+        }
+    }
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let mut missing = Vec::new();
+    for case in &cases {
+        let name = case
+            .strip_prefix(&fail)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let stderr = fs::read_to_string(case.with_extension("stderr")).unwrap();
+        let first = stderr.lines().next().unwrap_or_default();
+        if !chapter.contains(&format!("`{name}`")) {
+            missing.push(format!("{name}: not named"));
+        } else if !chapter.contains(first) {
+            missing.push(format!("{name}: its message `{first}` is not shown"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "book/src/compile-errors.md is behind tests/ui/fail:\n{}",
+        missing.join("\n")
+    );
+    let count = format!("walks through all {},", cases.len());
+    assert!(
+        chapter.contains(&count),
+        "book/src/compile-errors.md should say it {count}"
+    );
+}
+
 #[test]
 fn anchors_follow_mdbook() {
     assert_eq!(

@@ -396,3 +396,56 @@ async fn bad_optional_values_missing_cookies_and_non_utf8_paths_are_400s() {
         assert_eq!(String::from_utf8_lossy(&got), body, "{uri}");
     }
 }
+
+// ---- the socket argument: the first one, whatever its type's name ------------------
+
+/// A name of the user's own for the handle.
+type Socket = WebSocket;
+/// And for a typed handle.
+type PingPong = TypedWebSocket<Ping, Pong>;
+
+/// A wrapper of the user's own, as in `FromWebSocket`'s docs.
+struct Bot(WebSocket);
+
+impl wsframe::FromWebSocket for Bot {
+    fn from_websocket(ws: WebSocket) -> Self {
+        Bot(ws)
+    }
+}
+
+impl Bot {
+    async fn say(&self, text: &str) -> wsframe::Result<()> {
+        self.0.send_text(format!("[bot] {text}")).await
+    }
+}
+
+#[websocket("/aliased/<id>")]
+async fn aliased(ws: Socket, id: u32) -> wsframe::Result<()> {
+    ws.send_text(format!("aliased {id}")).await
+}
+
+#[websocket("/aliased-typed")]
+async fn aliased_typed(mut ws: PingPong) -> wsframe::Result<()> {
+    let Ping { n } = ws.receive().await?;
+    ws.send(&Pong { n: n * 2 }).await
+}
+
+#[websocket("/bot/<name>")]
+async fn greeter(bot: Bot, name: String) -> wsframe::Result<()> {
+    bot.say(&format!("hello {name}")).await
+}
+
+#[tokio::test]
+async fn the_first_argument_is_the_socket_by_its_trait_not_its_name() {
+    let client =
+        TestClient::new(App::new().routes(routes![aliased, aliased_typed, greeter])).unwrap();
+    let mut ws = client.connect("/aliased/3").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "aliased 3");
+
+    let mut ws = client.connect("/aliased-typed").await.unwrap();
+    ws.send_text(r#"{"n":21}"#).await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), r#"{"n":42}"#);
+
+    let mut ws = client.connect("/bot/ann").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "[bot] hello ann");
+}

@@ -85,7 +85,11 @@ impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
 /// A socket handle a handler can take as its first argument.
 ///
 /// Implemented for [`WebSocket`] and [`TypedWebSocket`](crate::TypedWebSocket);
-/// implement it to hand your handlers a wrapper of your own:
+/// implement it to hand your handlers a wrapper of your own. The first argument of a
+/// handler is its socket, converted through this trait, for
+/// [`App::websocket`](crate::App::websocket) and for the
+/// [`#[websocket]`](crate::websocket) attribute alike (which takes the first argument
+/// whatever its type is called, so an alias works too):
 ///
 /// ```
 /// use wsframe::testing::TestClient;
@@ -110,23 +114,36 @@ impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
 ///     bot.say("hello").await
 /// }
 ///
+/// #[wsframe::websocket("/bot/<name>")]
+/// async fn named(bot: Bot, name: String) -> wsframe::Result<()> {
+///     bot.say(&format!("hello {name}")).await
+/// }
+///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> wsframe::Result<()> {
-/// let client = TestClient::new(App::new().websocket("/bot", greeter))?;
+/// let client = TestClient::new(App::new().websocket("/bot", greeter).route(named))?;
 /// assert_eq!(client.connect("/bot").await?.receive_text().await?, "[bot] hello");
+/// assert_eq!(client.connect("/bot/ann").await?.receive_text().await?, "[bot] hello ann");
 /// # Ok(()) }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a WebSocket handle",
+    label = "a handler's first argument is its socket",
+    note = "take `WebSocket` or `TypedWebSocket<In, Out>` first, or implement `wsframe::FromWebSocket` for `{Self}`"
+)]
 pub trait FromWebSocket: Send + Sized {
     /// Wrap the raw handle.
     fn from_websocket(ws: WebSocket) -> Self;
 }
 
+#[diagnostic::do_not_recommend]
 impl FromWebSocket for WebSocket {
     fn from_websocket(ws: WebSocket) -> Self {
         ws
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<In: Send, Out: Send> FromWebSocket for crate::TypedWebSocket<In, Out> {
     fn from_websocket(ws: WebSocket) -> Self {
         ws.typed()
@@ -147,6 +164,11 @@ impl<In: Send, Out: Send> FromWebSocket for crate::TypedWebSocket<In, Out> {
 ///
 /// let app = App::new().websocket("/greet", greet);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a WebSocket handler",
+    label = "not an async fn of a socket and extractors",
+    note = "a handler is an `async fn` whose first argument is the socket (`WebSocket`, `TypedWebSocket<In, Out>` or a `FromWebSocket` type), whose other arguments (up to 10) implement `FromHandshake`, and which returns `()` or `Result<(), E>`"
+)]
 pub trait WsHandler<Args>: Clone + Send + Sync + 'static {
     /// Run extraction and then the handler.
     fn call(

@@ -127,8 +127,11 @@ pub use http;
 /// runs. Mistakes in the route (an unclosed `<`, a parameter without an argument, a
 /// typo) are compile errors at the route literal, with a help line.
 ///
-/// **The arguments.** The first is the connection: [`WebSocket`] or
-/// [`TypedWebSocket<In, Out>`](TypedWebSocket). The others, in any order: route
+/// **The arguments.** The first is the connection, whatever its type is called:
+/// [`WebSocket`], [`TypedWebSocket<In, Out>`](TypedWebSocket), an alias of either, or a
+/// wrapper of your own that implements [`FromWebSocket`] (the rule of
+/// [`App::websocket`]; a first argument that is no socket is a compile error on its
+/// type). The others, in any order: route
 /// parameters (by name); `#[query] name: T` and `#[cookie] name: T` (one value, by the
 /// argument's name); `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency)
 /// `f` returns, computed once per handshake); and any [`FromHandshake`] type — guards
@@ -141,7 +144,7 @@ pub use http;
 /// `max_frame_size`, `idle_timeout`, `ping_interval` and `max_message_rate` (any
 /// expression of the type [`RouteLimits`]' method takes); `guards(f, T)` (dependencies
 /// or extractors that run first and whose values are dropped); `crate = "path"` (where
-/// wsframe is, when re-exported).
+/// wsframe is, when re-exported). Each option is given at most once.
 ///
 /// **What it makes.** `name` becomes a unit struct that registers the route
 /// (`App::new().route(name)`, `routes![name]`, or `name.into_route()` for a [`Route`]

@@ -2,6 +2,7 @@
 //! of the route and the handler; `expand` turns it into runtime calls.
 
 mod expand;
+mod options;
 mod parse;
 
 use proc_macro2::TokenStream;

@@ -2,25 +2,14 @@
 //! handler's arguments, each bound and validated, every mistake collected.
 
 use proc_macro2::{Span, TokenStream};
-use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, ItemFn, LitStr, Path, Token, Type, Visibility};
 
+use super::options::{self, RawOption};
 use crate::args::{self, Arg, Kind};
 use crate::diagnostics::{Diagnostics, did_you_mean};
 
 const WHAT: &str = "a #[websocket] handler";
-const OPTIONS: &[&str] = &[
-    "protocols",
-    "max_message_size",
-    "max_frame_size",
-    "idle_timeout",
-    "ping_interval",
-    "max_message_rate",
-    "guards",
-    "crate",
-];
 
 pub(crate) struct Route {
     /// The path part of the route literal (what the runtime registers).
@@ -41,19 +30,6 @@ pub(crate) struct Handler {
     pub(crate) args: Vec<Arg>,
 }
 
-enum RawOption {
-    Value(Ident, Expr),
-    List(Ident, Punctuated<Type, Token![,]>),
-}
-
-impl RawOption {
-    fn key(&self) -> &Ident {
-        match self {
-            RawOption::Value(k, _) | RawOption::List(k, _) => k,
-        }
-    }
-}
-
 fn parse_attr(input: ParseStream) -> syn::Result<(Option<LitStr>, Vec<RawOption>)> {
     if input.is_empty() {
         return Ok((None, Vec::new()));
@@ -70,23 +46,7 @@ fn parse_attr(input: ParseStream) -> syn::Result<(Option<LitStr>, Vec<RawOption>
         if input.is_empty() {
             break;
         }
-        let key = Ident::parse_any(input)?;
-        if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
-            options.push(RawOption::Value(key, input.parse()?));
-        } else if input.peek(syn::token::Paren) {
-            let content;
-            syn::parenthesized!(content in input);
-            options.push(RawOption::List(
-                key,
-                Punctuated::parse_terminated(&content)?,
-            ));
-        } else {
-            return Err(syn::Error::new(
-                key.span(),
-                format!("expected `{key} = …` or `{key}(…)`"),
-            ));
-        }
+        options.push(input.parse()?);
     }
     Ok((Some(lit), options))
 }
@@ -119,86 +79,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
         }
     };
 
-    let mut protocols = Vec::new();
-    let mut limits = Vec::new();
-    let mut guards = Vec::new();
-    let mut krate = None;
-    let mut seen: Vec<String> = Vec::new();
-    for option in raw_options {
-        let key = option.key().to_string();
-        if seen.contains(&key) {
-            diag.error_on(
-                option.key(),
-                format!("option `{key}` is given twice"),
-                "keep one",
-            );
-            continue;
-        }
-        seen.push(key.clone());
-        match (key.as_str(), option) {
-            ("protocols", RawOption::Value(_, Expr::Array(array))) => {
-                for element in array.elems {
-                    match element {
-                        Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(s),
-                            ..
-                        }) => protocols.push(s),
-                        other => diag.error_on(
-                            &other,
-                            "a subprotocol is a string literal",
-                            "write protocols = [\"chat.v2\", \"chat.v1\"]",
-                        ),
-                    }
-                }
-            }
-            (
-                "max_message_size" | "max_frame_size" | "idle_timeout" | "ping_interval"
-                | "max_message_rate",
-                RawOption::Value(k, value),
-            ) => limits.push((k, value)),
-            ("guards", RawOption::List(_, list)) => guards.extend(list),
-            (
-                "crate",
-                RawOption::Value(
-                    _,
-                    Expr::Lit(syn::ExprLit {
-                        lit: syn::Lit::Str(s),
-                        ..
-                    }),
-                ),
-            ) => match s.parse::<Path>() {
-                Ok(path) => krate = Some(path),
-                Err(_) => diag.error_on(
-                    &s,
-                    format!("`{}` is not a path", s.value()),
-                    "name the crate that re-exports wsframe, e.g. crate = \"my_app::wsframe\"",
-                ),
-            },
-            (known, option) if OPTIONS.contains(&known) => {
-                let help = match known {
-                    "protocols" => "write protocols = [\"chat.v1\"]",
-                    "guards" => "write guards(RequireAdmin, rate_limit)",
-                    "crate" => "write crate = \"path::to::wsframe\"",
-                    _ => "write the limit as an expression, e.g. max_message_size = 1 << 20",
-                };
-                diag.error_on(
-                    option.key(),
-                    format!("option `{known}` has the wrong form"),
-                    help,
-                );
-            }
-            (unknown, option) => {
-                let help = match did_you_mean(unknown, OPTIONS.iter().copied()) {
-                    Some(close) => format!(
-                        "did you mean `{close}`? the options are: {}",
-                        OPTIONS.join(", ")
-                    ),
-                    None => format!("the options are: {}", OPTIONS.join(", ")),
-                };
-                diag.error_on(option.key(), format!("unknown option `{unknown}`"), help);
-            }
-        }
-    }
+    let options = options::read(raw_options, diag);
 
     // The route literal.
     let (path, path_params, query_params) = match wsframe_route::parse_route(&lit.value()) {
@@ -218,37 +99,17 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
     // The handler.
     args::check_signature(&item.sig, WHAT, diag);
     let mut args = args::read(&mut item.sig, WHAT, diag);
+    let params: Vec<String> = path_params.iter().chain(&query_params).cloned().collect();
+    bind_socket(&mut args, &item.sig.ident, &params, diag);
     bind_route_params(&mut args, &path_params, &query_params, &lit, diag);
-    let sockets: Vec<&Arg> = args
-        .iter()
-        .filter(|a| matches!(a.kind, Kind::Socket))
-        .collect();
-    match sockets.as_slice() {
-        [] => diag.error_on(
-            &item.sig.ident,
-            format!("{WHAT} takes a `WebSocket` argument"),
-            "add an argument `ws: WebSocket` (or `ws: TypedWebSocket<In, Out>`)",
-        ),
-        [_] => {}
-        [_, extra @ ..] => {
-            for arg in extra {
-                diag.error_on(
-                    &arg.arg,
-                    format!("{WHAT} takes exactly one `WebSocket` argument"),
-                    "remove this one; to send from elsewhere, clone a sender with `ws.sender()`",
-                );
-            }
-        }
-    }
-
     let (docs, attrs) = item.attrs.drain(..).partition(|a| a.path().is_ident("doc"));
     let vis = item.vis.clone();
     Some(Route {
         path,
-        protocols,
-        limits,
-        guards,
-        krate: krate.unwrap_or_else(args::default_crate),
+        protocols: options.protocols,
+        limits: options.limits,
+        guards: options.guards,
+        krate: options.krate.unwrap_or_else(args::default_crate),
         handler: Handler {
             docs,
             attrs,
@@ -257,6 +118,70 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
             args,
         },
     })
+}
+
+/// The socket is the first argument, whatever its type is called: the expansion converts
+/// it with `FromWebSocket` (as `App::websocket` does), so an alias or a wrapper of the
+/// user's own works, and a type that is no socket is reported on that type by the trait.
+/// Two mistakes are named here instead: an argument typed `WebSocket` or `TypedWebSocket`
+/// after the first (moved, or one too many), and a first argument that binds a route
+/// parameter or carries a marker attribute.
+fn bind_socket(args: &mut [Arg], handler: &Ident, params: &[String], diag: &mut Diagnostics) {
+    // `args::read` reads `Kind::Socket` from the type's name, as a hint.
+    let named_socket = |arg: &Arg| matches!(arg.kind, Kind::Socket);
+    let Some((first, rest)) = args.split_first_mut() else {
+        diag.error_on(
+            handler,
+            format!("{WHAT} takes the socket as its first argument"),
+            "add `ws: WebSocket` (or `TypedWebSocket<In, Out>`, or a type that implements `FromWebSocket`)",
+        );
+        return;
+    };
+    let first_named_socket = named_socket(first);
+    let mut moved = false;
+    for arg in rest.iter().filter(|arg| named_socket(arg)) {
+        if first_named_socket {
+            diag.error_on(
+                &arg.arg,
+                format!("{WHAT} takes exactly one `WebSocket` argument"),
+                "remove this one; to send from elsewhere, clone a sender with `ws.sender()`",
+            );
+        } else {
+            moved = true;
+            diag.error_on(
+                &arg.arg,
+                format!("the socket is the first argument of {WHAT}"),
+                "move this argument to the front of the list",
+            );
+        }
+    }
+    if moved || first_named_socket {
+        // Reported above, or already a socket (a route parameter of its name is
+        // reported by `bind_route_params`).
+        return;
+    }
+    let binds_param = first.name().filter(|name| params.contains(name));
+    if let Some(name) = binds_param {
+        diag.error_on(
+            &first.arg,
+            format!("{WHAT} takes the socket as its first argument, not `{name}`"),
+            format!("`{name}` binds a route parameter; add the socket before it: `ws: WebSocket, {name}: ..`"),
+        );
+    } else if first.marked {
+        let marker = match first.kind {
+            Kind::Query(..) => "#[query]",
+            Kind::Cookie(..) => "#[cookie]",
+            Kind::Depends(_) => "#[depends(..)]",
+            _ => "#[..]",
+        };
+        diag.error_on(
+            &first.arg,
+            format!("{WHAT} takes the socket as its first argument, not a `{marker}` one"),
+            "add the socket before this one: `ws: WebSocket, ..`",
+        );
+    } else {
+        first.kind = Kind::Socket;
+    }
 }
 
 /// Bind `<param>` and `?<q>` to the arguments of those names; report parameters

@@ -1,0 +1,6 @@
+use wsframe::prelude::*;
+
+#[websocket("/ws")]
+async fn chat() {}
+
+fn main() {}
