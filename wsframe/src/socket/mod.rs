@@ -196,7 +196,9 @@ impl WebSocket {
         self.receiver.receive_bytes().await
     }
 
-    /// Receive a message (text or binary) holding JSON for `T`.
+    /// Receive a message (text or binary) holding JSON for `T`; one that does not fit is
+    /// an [`Error::InvalidMessage`] and the connection stays open (returned with `?`, it
+    /// closes the connection with 1007 and the serde error as the reason).
     pub async fn receive_json<T: DeserializeOwned>(&mut self) -> Result<T> {
         self.receiver.receive_json().await
     }
