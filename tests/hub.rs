@@ -70,6 +70,27 @@ async fn subscriber(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
     Ok(())
 }
 
+/// Joins `early` and files itself under its user id before accepting (a mistake that
+/// used to be silently ignored), then reports what `join` and `set_key` answered.
+#[websocket("/early/<user>")]
+async fn joins_before_accept(mut ws: WebSocket, user: u64, hub: Hub) -> wsframe::Result<()> {
+    let joined = hub.join("early", &ws);
+    let keyed = hub.set_key(&ws, user);
+    ws.accept().await?;
+    ws.send_text(format!("joined {joined}, keyed {keyed}"))
+        .await?;
+    while ws.receive().await.is_ok() {}
+    Ok(())
+}
+
+/// Joins and sets a key, then refuses the handshake: nothing may be left behind.
+#[websocket("/refused")]
+async fn joins_then_refuses(ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+    hub.join("refused", &ws);
+    hub.set_key(&ws, "nobody");
+    ws.close(CloseCode::POLICY_VIOLATION, "go away").await
+}
+
 fn app() -> App {
     App::new().routes(routes![member, subscriber])
 }
@@ -234,6 +255,63 @@ impl Serialize for Counted {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.serializations.fetch_add(1, Ordering::SeqCst);
         serializer.serialize_str("counted")
+    }
+}
+
+#[tokio::test]
+async fn a_join_and_a_key_made_before_accept_take_effect_at_accept() {
+    let app = App::new().routes(routes![joins_before_accept, joins_then_refuses]);
+    let hub = app.hub();
+    let mut presence = hub.room("early").presence();
+    let client = TestClient::new(app).unwrap();
+
+    let mut ws = client.connect("/early/7").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "joined true, keyed true");
+    // Announced once accepted, with the key set before the join was applied.
+    let Ok(Presence::Joined { key, .. }) = presence.recv().await else {
+        panic!("no Joined event")
+    };
+    assert_eq!(key.as_deref(), Some("7"));
+    assert_eq!(hub.room("early").broadcast_text("to the room"), 1);
+    assert_eq!(ws.receive_text().await.unwrap(), "to the room");
+    assert_eq!(hub.send_to_key("7", "to user 7"), 1);
+    assert_eq!(ws.receive_text().await.unwrap(), "to user 7");
+
+    // A handshake refused after joining leaves no room, key or presence event behind.
+    let refused = client.connect("/refused").await.unwrap_err();
+    assert_eq!(refused.status().unwrap().as_u16(), 403);
+    assert!(
+        !hub.rooms().contains(&"refused".to_string()),
+        "{:?}",
+        hub.rooms()
+    );
+    assert_eq!(hub.send_to_key("nobody", "hello?"), 0);
+    assert_eq!(hub.key_count(), 1);
+
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    let Ok(Presence::Left { key, .. }) = presence.recv().await else {
+        panic!("no Left event")
+    };
+    assert_eq!(key.as_deref(), Some("7"));
+}
+
+#[tokio::test]
+async fn a_numeric_user_id_is_one_key_for_set_key_and_send_to_key() {
+    let app = App::new().route(joins_before_accept);
+    let hub = app.hub();
+    let client = TestClient::new(app).unwrap();
+    let mut phone = client.connect("/early/7").await.unwrap();
+    let mut laptop = client.connect("/early/7").await.unwrap();
+    for ws in [&mut phone, &mut laptop] {
+        assert_eq!(ws.receive_text().await.unwrap(), "joined true, keyed true");
+    }
+    let user_id: u64 = 7;
+    assert_eq!(hub.send_to_key(user_id, "by number"), 2);
+    assert_eq!(hub.send_to_key("7", "by text"), 2);
+    assert_eq!(hub.send_to_key(8u64, "nobody"), 0);
+    for ws in [&mut phone, &mut laptop] {
+        assert_eq!(ws.receive_text().await.unwrap(), "by number");
+        assert_eq!(ws.receive_text().await.unwrap(), "by text");
     }
 }
 

@@ -92,7 +92,7 @@ pub use error::{Disconnect, Error, Result};
 pub use extract::{ClientAddr, Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
 pub use forwarded::ProxyNet;
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
-pub use hub::{Hub, Presence, PresenceEvents, Room};
+pub use hub::{Hub, Key, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};

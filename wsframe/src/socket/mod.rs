@@ -236,8 +236,7 @@ impl WebSocket {
     }
 
     /// Split into a sending and a receiving half. Splitting does not accept: the first
-    /// send or receive on either half does (or call [`accept`](Self::accept) first, e.g.
-    /// before joining rooms).
+    /// send or receive on either half does (or call [`accept`](Self::accept) first).
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
     }
@@ -290,9 +289,9 @@ impl WebSocket {
 ///
 /// #[websocket("/u/<name>")]
 /// async fn lobby(mut ws: WebSocket, name: String, hub: Hub) -> wsframe::Result<()> {
-///     ws.accept().await?; // accept first: `enter` is refused before
 ///     let (sender, mut receiver) = ws.split();
-///     enter(&hub, &sender, &name);
+///     enter(&hub, &sender, &name); // before accept: in effect from the accept on
+///     sender.send_text("welcome").await?; // accepts
 ///     while receiver.receive().await.is_ok() {}
 ///     Ok(())
 /// }
@@ -303,7 +302,7 @@ impl WebSocket {
 /// let hub = app.hub();
 /// let client = TestClient::new(app)?;
 /// let mut ada = client.connect("/u/ada").await?;
-/// # while hub.room("lobby").count() < 1 { tokio::task::yield_now().await; }
+/// assert_eq!(ada.receive_text().await?, "welcome");
 /// assert_eq!(hub.send_to_key("ada", "hi ada"), 1);
 /// assert_eq!(ada.receive_text().await?, "hi ada");
 /// # Ok(()) }
