@@ -33,7 +33,8 @@
 //! - [`websocket`], [`dependency`]: the attributes (routes, parameters, guards, `Depends`).
 //! - [`App`], [`Route`]: registering routes, state and configuration.
 //! - [`Hub`], [`Room`]: broadcasting, rooms, presence, and the slow-consumer policy.
-//! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`]: the handle.
+//! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`], [`TypedSender`],
+//!   [`TypedReceiver`]: the handle.
 //! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
 //! - [`testing::TestClient`]: in-process tests.
@@ -103,7 +104,10 @@ pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{PathParams, RoutePattern};
 pub use server::{Server, ServerHandle};
 pub use shutdown::shutdown_signal;
-pub use socket::{Accept, Member, Receiver, Sender, SlowConsumer, TypedWebSocket, WebSocket};
+pub use socket::{
+    Accept, Member, Receiver, Sender, SlowConsumer, TypedReceiver, TypedSender, TypedWebSocket,
+    WebSocket,
+};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 

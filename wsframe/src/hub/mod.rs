@@ -24,7 +24,10 @@
 //! # Sharing
 //!
 //! A broadcast is encoded once (JSON is serialized once) and every recipient's queue
-//! holds the same reference-counted payload up to the socket write.
+//! holds the same reference-counted payload up to the socket write. Every target has a
+//! typed send that serializes a serde value once: [`Hub::broadcast_json`],
+//! [`Hub::broadcast_json_except`], [`Hub::send_json`], [`Hub::send_json_to_key`],
+//! [`Room::broadcast_json`] and [`Room::broadcast_json_except`].
 //!
 //! # Before accept
 //!
@@ -330,6 +333,22 @@ impl Hub {
         }
     }
 
+    /// Serialize `value` once and send it to one connection as JSON text (see
+    /// [`Hub::send`]).
+    pub fn send_json<T: Serialize + ?Sized>(&self, to: ConnectionId, value: &T) -> Result<bool> {
+        Ok(self.send(to, Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every connection registered
+    /// under `key` (see [`Hub::send_to_key`]).
+    pub fn send_json_to_key<T: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.send_to_key(key, Message::json(value)?))
+    }
+
     /// Send to every connection registered under `key` (see [`Hub::set_key`]; the key
     /// is given the same way, e.g. `hub.send_to_key(user_id, msg)` for a `u64`); returns
     /// how many were reached on this node.
@@ -369,7 +388,16 @@ impl Hub {
 
     /// Serialize `value` once and send it to every connection as JSON text.
     pub fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<usize> {
-        Ok(self.broadcast(Message::Text(serde_json::to_string(value)?.into())))
+        Ok(self.broadcast(Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every connection but `except`.
+    pub fn broadcast_json_except<T: Serialize + ?Sized>(
+        &self,
+        except: impl Into<ConnectionId>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.broadcast_except(except, Message::json(value)?))
     }
 
     fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {

@@ -208,7 +208,16 @@ impl Room {
 
     /// Serialize `value` once and send it to every member as JSON text.
     pub fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<usize> {
-        Ok(self.broadcast(Message::Text(serde_json::to_string(value)?.into())))
+        Ok(self.broadcast(Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every member but `except`.
+    pub fn broadcast_json_except<T: Serialize + ?Sized>(
+        &self,
+        except: impl Into<ConnectionId>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.broadcast_except(except, Message::json(value)?))
     }
 
     fn send_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {

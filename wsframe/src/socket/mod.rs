@@ -47,7 +47,7 @@ pub use halves::{Receiver, Sender};
 pub use outbox::SlowConsumer;
 pub(crate) use outbox::{Admission, Outbox, Outgoing};
 pub(crate) use shared::{ConnShared, Decision};
-pub use typed::TypedWebSocket;
+pub use typed::{TypedReceiver, TypedSender, TypedWebSocket};
 
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
@@ -271,8 +271,8 @@ impl WebSocket {
     }
 }
 
-/// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`] or a
-/// [`TypedWebSocket`] (`hub.join("lobby", &ws)`).
+/// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`], a
+/// [`TypedWebSocket`] or a [`TypedSender`] (`hub.join("lobby", &ws)`).
 ///
 /// Take `impl Into<Member>` to accept any of them:
 ///
