@@ -21,7 +21,7 @@ async fn chat(
     ws.accept().await?;
     let room = hub.room(room.as_deref().unwrap_or("lobby"));
     hub.join(room.name(), &ws);
-    hub.set_key(&ws, client_id.to_string());
+    hub.set_key(&ws, client_id);
     while let Ok(data) = ws.receive_text().await {
         room.broadcast_text(format!("Client #{client_id}: {data}"));
     }

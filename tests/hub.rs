@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::prelude::*;
 use wsframe::testing::TestClient;
@@ -67,6 +68,72 @@ async fn subscriber(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
             ws.send_text("end").await?;
         }
     }
+    Ok(())
+}
+
+/// Joins `early` and files itself under its user id before accepting (a mistake that
+/// used to be silently ignored), then reports what `join` and `set_key` answered.
+#[websocket("/early/<user>")]
+async fn joins_before_accept(mut ws: WebSocket, user: u64, hub: Hub) -> wsframe::Result<()> {
+    let joined = hub.join("early", &ws);
+    let keyed = hub.set_key(&ws, user);
+    ws.accept().await?;
+    ws.send_text(format!("joined {joined}, keyed {keyed}"))
+        .await?;
+    while ws.receive().await.is_ok() {}
+    Ok(())
+}
+
+/// Joins and sets a key, then refuses the handshake: nothing may be left behind.
+#[websocket("/refused")]
+async fn joins_then_refuses(ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+    hub.join("refused", &ws);
+    hub.set_key(&ws, "nobody");
+    ws.close(CloseCode::POLICY_VIOLATION, "go away").await
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Update {
+    Joined { user: u64 },
+    Price { cents: u64 },
+    Note { text: String },
+}
+
+#[derive(Deserialize)]
+struct Note {
+    text: String,
+}
+
+/// A typed dashboard: tells the others in its room that it joined, pushes every price
+/// on `feed` from a background task through its `TypedSender`, and passes each note it
+/// receives on to everyone else. Never a hand-serialized string.
+#[websocket("/dash/<user>")]
+async fn dashboard(
+    mut ws: TypedWebSocket<Note, Update>,
+    user: u64,
+    hub: Hub,
+    State(feed): State<broadcast::Sender<u64>>,
+) -> wsframe::Result<()> {
+    let mut feed = feed.subscribe();
+    hub.set_key(&ws, user);
+    hub.join("dash", &ws);
+    ws.accept().await?;
+    hub.room("dash")
+        .broadcast_json_except(&ws, &Update::Joined { user })?;
+    let me = ws.id();
+    let (sender, mut receiver) = ws.split();
+    let pusher = tokio::spawn(async move {
+        while let Ok(cents) = feed.recv().await {
+            if sender.send(&Update::Price { cents }).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Ok(Note { text }) = receiver.receive().await {
+        hub.broadcast_json_except(me, &Update::Note { text })?;
+    }
+    pusher.abort();
     Ok(())
 }
 
@@ -234,6 +301,128 @@ impl Serialize for Counted {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.serializations.fetch_add(1, Ordering::SeqCst);
         serializer.serialize_str("counted")
+    }
+}
+
+#[tokio::test]
+async fn a_join_and_a_key_made_before_accept_take_effect_at_accept() {
+    let app = App::new().routes(routes![joins_before_accept, joins_then_refuses]);
+    let hub = app.hub();
+    let mut presence = hub.room("early").presence();
+    let client = TestClient::new(app).unwrap();
+
+    let mut ws = client.connect("/early/7").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "joined true, keyed true");
+    // Announced once accepted, with the key set before the join was applied.
+    let Ok(Presence::Joined { key, .. }) = presence.recv().await else {
+        panic!("no Joined event")
+    };
+    assert_eq!(key.as_deref(), Some("7"));
+    assert_eq!(hub.room("early").broadcast_text("to the room"), 1);
+    assert_eq!(ws.receive_text().await.unwrap(), "to the room");
+    assert_eq!(hub.send_to_key("7", "to user 7"), 1);
+    assert_eq!(ws.receive_text().await.unwrap(), "to user 7");
+
+    // A handshake refused after joining leaves no room, key or presence event behind.
+    let refused = client.connect("/refused").await.unwrap_err();
+    assert_eq!(refused.status().unwrap().as_u16(), 403);
+    assert!(
+        !hub.rooms().contains(&"refused".to_string()),
+        "{:?}",
+        hub.rooms()
+    );
+    assert_eq!(hub.send_to_key("nobody", "hello?"), 0);
+    assert_eq!(hub.key_count(), 1);
+
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    let Ok(Presence::Left { key, .. }) = presence.recv().await else {
+        panic!("no Left event")
+    };
+    assert_eq!(key.as_deref(), Some("7"));
+}
+
+#[tokio::test]
+async fn a_numeric_user_id_is_one_key_for_set_key_and_send_to_key() {
+    let app = App::new().route(joins_before_accept);
+    let hub = app.hub();
+    let client = TestClient::new(app).unwrap();
+    let mut phone = client.connect("/early/7").await.unwrap();
+    let mut laptop = client.connect("/early/7").await.unwrap();
+    for ws in [&mut phone, &mut laptop] {
+        assert_eq!(ws.receive_text().await.unwrap(), "joined true, keyed true");
+    }
+    let user_id: u64 = 7;
+    assert_eq!(hub.send_to_key(user_id, "by number"), 2);
+    assert_eq!(hub.send_to_key("7", "by text"), 2);
+    assert_eq!(hub.send_to_key(8u64, "nobody"), 0);
+    for ws in [&mut phone, &mut laptop] {
+        assert_eq!(ws.receive_text().await.unwrap(), "by number");
+        assert_eq!(ws.receive_text().await.unwrap(), "by text");
+    }
+}
+
+#[tokio::test]
+async fn a_typed_app_sends_to_every_target_and_from_a_background_task() {
+    let (feed, _) = broadcast::channel::<u64>(16);
+    let app = App::new().state(feed.clone()).route(dashboard);
+    let hub = app.hub();
+    let mut presence = hub.room("dash").presence();
+    let client = TestClient::new(app).unwrap();
+    let mut ada = client.connect("/dash/1").await.unwrap();
+    let mut bob = client.connect("/dash/2").await.unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let Ok(Presence::Joined { id, key: Some(key) }) = presence.recv().await else {
+            panic!("a Joined event with a key")
+        };
+        ids.insert(key.to_string(), id);
+    }
+
+    // The room's typed send to all but the sender.
+    assert_eq!(
+        ada.receive_json::<Update>().await.unwrap(),
+        Update::Joined { user: 2 }
+    );
+    // Each dashboard's background task, through its TypedSender.
+    feed.send(150).unwrap();
+    for ws in [&mut ada, &mut bob] {
+        assert_eq!(
+            ws.receive_json::<Update>().await.unwrap(),
+            Update::Price { cents: 150 }
+        );
+    }
+    // The hub's typed send to all but the sender.
+    ada.send_text(r#"{"text":"hi"}"#).await.unwrap();
+    let hi = Update::Note { text: "hi".into() };
+    assert_eq!(bob.receive_json::<Update>().await.unwrap(), hi);
+    // To a key, given as the same u64 the handler filed it under, and to one connection.
+    let for_bob = Update::Note {
+        text: "for bob".into(),
+    };
+    assert_eq!(hub.send_json_to_key(2u64, &for_bob).unwrap(), 1);
+    assert_eq!(bob.receive_json::<Update>().await.unwrap(), for_bob);
+    let for_ada = Update::Note {
+        text: "for ada".into(),
+    };
+    assert!(hub.send_json(ids["1"], &for_ada).unwrap());
+    // Ada's next message: her own note never came back to her.
+    assert_eq!(ada.receive_json::<Update>().await.unwrap(), for_ada);
+
+    // Every typed send serializes once, whatever the target.
+    let value = Counted::default();
+    assert_eq!(
+        hub.room("dash")
+            .broadcast_json_except(ids["1"], &value)
+            .unwrap(),
+        1
+    );
+    assert_eq!(hub.broadcast_json_except(ids["2"], &value).unwrap(), 1);
+    assert_eq!(hub.send_json_to_key(1u64, &value).unwrap(), 1);
+    assert!(hub.send_json(ids["2"], &value).unwrap());
+    assert_eq!(value.serializations.load(Ordering::SeqCst), 4);
+    for _ in 0..2 {
+        assert_eq!(ada.receive_text().await.unwrap(), "\"counted\"");
+        assert_eq!(bob.receive_text().await.unwrap(), "\"counted\"");
     }
 }
 

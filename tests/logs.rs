@@ -25,10 +25,10 @@ async fn fails(mut ws: WebSocket) -> wsframe::Result<()> {
     Err(wsframe::Error::custom("deliberate failure"))
 }
 
-async fn joins_before_accepting(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
-    let joined = hub.join("lobby", &ws);
-    ws.accept().await?;
-    ws.send_text(format!("joined: {joined}")).await
+/// Ends with `?` on the client's bad JSON: the client's fault, a debug line at most.
+async fn reads_a_number(mut ws: wsframe::TypedWebSocket<u32, u32>) -> wsframe::Result<()> {
+    let n = ws.receive().await?;
+    ws.send(&n).await
 }
 
 async fn fails_early(_ws: WebSocket) -> wsframe::Result<()> {
@@ -65,11 +65,14 @@ async fn tokens_in_query_strings_are_not_logged() {
         .unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 500);
 
-    // Joining a room before accepting is refused, and said so in the logs.
-    let hub_client =
-        TestClient::new(App::new().websocket("/early-join", joins_before_accepting)).unwrap();
-    let mut ws = hub_client.connect("/early-join").await.unwrap();
-    assert_eq!(ws.receive_text().await.unwrap(), "joined: false");
+    // A client's bad JSON closes with 1007 and is no error of the server's.
+    let typed_client = TestClient::new(App::new().websocket("/number", reads_a_number)).unwrap();
+    let mut ws = typed_client.connect("/number").await.unwrap();
+    ws.send_text("\"not a number\"").await.unwrap();
+    assert_eq!(
+        ws.receive_close().await.unwrap().code.map(|c| c.0),
+        Some(1007)
+    );
 
     // Behind a trusted proxy the span also names the client the proxy forwarded for.
     let config = wsframe::Config::default().trust_proxy(
@@ -90,11 +93,15 @@ async fn tokens_in_query_strings_are_not_logged() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("client=203.0.113.9"), "{logs}");
+    let bad_json: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("invalid JSON message"))
+        .collect();
     assert!(
-        logs.contains(
-            "hub.join() on a connection not accepted yet is ignored; call ws.accept().await first"
-        ),
-        "{logs}"
+        bad_json.len() == 1
+            && bad_json[0].contains(" DEBUG ")
+            && bad_json[0].contains("a message the client got wrong"),
+        "the client's bad JSON is logged once, at debug level:\n{logs}"
     );
     assert_eq!(
         logs.matches("client=").count(),

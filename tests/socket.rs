@@ -51,9 +51,27 @@ async fn typed(mut ws: TypedWebSocket<Command, Sum>) -> wsframe::Result<()> {
     loop {
         match ws.receive().await {
             Ok(Command::Add { a, b }) => ws.send(&Sum { sum: a + b }).await?,
-            Err(Error::Json(_)) => ws.close(CloseCode::UNSUPPORTED_DATA, "bad command").await?,
+            Err(Error::InvalidMessage(_)) => {
+                ws.close(CloseCode::UNSUPPORTED_DATA, "bad command").await?
+            }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Lets `?` end the handler on a message it cannot read: the client's fault, not ours.
+async fn typed_strict(mut ws: TypedWebSocket<Command, Sum>) -> wsframe::Result<()> {
+    loop {
+        let Command::Add { a, b } = ws.receive().await?;
+        ws.send(&Sum { sum: a + b }).await?;
+    }
+}
+
+/// `receive_text()?` on a binary message: also the client's fault.
+async fn text_or_bust(mut ws: WebSocket) -> wsframe::Result<()> {
+    loop {
+        let text = ws.receive_text().await?;
+        ws.send_text(text).await?;
     }
 }
 
@@ -144,6 +162,8 @@ fn app(reports: Reports) -> App {
         .websocket("/echo", echo)
         .websocket("/json", json)
         .websocket("/typed", typed)
+        .websocket("/typed-strict", typed_strict)
+        .websocket("/text-or-bust", text_or_bust)
         .websocket("/disconnect", report_disconnect)
         .websocket("/text-only", text_only)
         .websocket("/only-sends", only_sends)
@@ -205,6 +225,40 @@ async fn json_and_typed_messages() {
     assert_eq!(
         (close.code, close.reason.as_str()),
         (Some(CloseCode::UNSUPPORTED_DATA), "bad command")
+    );
+}
+
+#[tokio::test]
+async fn a_clients_bad_json_closes_with_1007_and_the_serde_error() {
+    let (tx, _rx) = reports();
+    let server = TestServer::start(app(tx.clone())).await;
+    let mut ws = connect(server.addr, "/typed-strict").await;
+    ws.send(WsMessage::text(r#"{"op":"add","a":2,"b":40}"#))
+        .await
+        .unwrap();
+    let reply = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(reply.to_text().unwrap(), r#"{"sum":42}"#);
+    let bad = r#"{"op":"add","a":2}"#;
+    ws.send(WsMessage::text(bad)).await.unwrap();
+    let (_, close) = read_until_close(&mut ws).await;
+    let serde_error = serde_json::from_str::<Command>(bad)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(close, Some((1007, serde_error)));
+    assert_eq!(server.metrics().handler_panics, 0);
+
+    // Through the TestClient, and for a message of the wrong kind: 1003.
+    let client = TestClient::new(app(tx)).unwrap();
+    let mut ws = client.connect("/text-or-bust").await.unwrap();
+    ws.send_bytes(vec![1u8, 2]).await.unwrap();
+    let close = ws.receive_close().await.unwrap();
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (
+            Some(CloseCode::UNSUPPORTED_DATA),
+            "expected a text message, received a binary message"
+        )
     );
 }
 

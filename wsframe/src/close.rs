@@ -14,10 +14,11 @@ use std::fmt;
 /// | 1000 | [`CloseCode::NORMAL`] | the handler returns |
 /// | 1001 | [`CloseCode::GOING_AWAY`] | the server shuts down, or the peer stayed idle too long |
 /// | 1002 | [`CloseCode::PROTOCOL_ERROR`] | the peer broke the protocol (bad frame, bad close code) |
-/// | 1007 | [`CloseCode::INVALID_PAYLOAD`] | a text message or close reason is not UTF-8 |
+/// | 1003 | [`CloseCode::UNSUPPORTED_DATA`] | the handler returned [`Error::UnexpectedMessage`](crate::Error::UnexpectedMessage) (a binary message where it wanted text, or the reverse) |
+/// | 1007 | [`CloseCode::INVALID_PAYLOAD`] | a text message or close reason is not UTF-8, or the handler returned [`Error::InvalidMessage`](crate::Error::InvalidMessage) (JSON that does not fit; the serde error is the reason) |
 /// | 1008 | [`CloseCode::POLICY_VIOLATION`] | a guard chose accept-then-close, or the peer sent over its message rate |
 /// | 1009 | [`CloseCode::MESSAGE_TOO_BIG`] | a frame or message exceeds the route's limit |
-/// | 1011 | [`CloseCode::INTERNAL_ERROR`] | the handler panicked or returned an error |
+/// | 1011 | [`CloseCode::INTERNAL_ERROR`] | the handler panicked or returned another error |
 /// | 1013 | [`CloseCode::TRY_AGAIN_LATER`] | a slow consumer's queue overflowed |
 ///
 /// ```
@@ -39,7 +40,8 @@ impl CloseCode {
     pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
     /// 1003: a data type the endpoint cannot accept.
     pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
-    /// 1007: data inconsistent with the message type (invalid UTF-8).
+    /// 1007: data inconsistent with the message type (invalid UTF-8, or JSON that does
+    /// not fit the expected type).
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     /// 1008: the message violates the endpoint's policy.
     pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);

@@ -8,6 +8,7 @@
 //! code: the handler is a separate task whose end (return, error, panic) decides the
 //! close code.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::IoSlice;
@@ -149,7 +150,7 @@ impl Driver {
                         handler_done = true;
                         let (code, reason) = handler_close_code(outcome, counters);
                         if !closing {
-                            flush_then_close!(code, reason);
+                            flush_then_close!(code, &reason);
                         }
                     }
                     event = poll_fn(|cx| watch.poll_event(cx)) => {
@@ -579,24 +580,33 @@ fn record_our_close(shared: &ConnShared, code: CloseCode, reason: &str) {
     });
 }
 
-/// The close code for a handler that ended, logging failures.
+/// The close code for a handler that ended, logging failures. An error about what the
+/// peer sent (bad JSON, a message of the wrong kind) is the peer's: it gets a code that
+/// says so (1007, 1003) with the reason, and the log only a debug line. The server's own
+/// failures are 1011 and an error in the log, their details never sent.
 fn handler_close_code(
     outcome: std::result::Result<Result<()>, JoinError>,
     counters: &Counters,
-) -> (CloseCode, &'static str) {
+) -> (CloseCode, Cow<'static, str>) {
     match outcome {
-        Ok(Ok(())) => (CloseCode::NORMAL, ""),
-        Ok(Err(e)) if e.is_disconnect() => (CloseCode::NORMAL, ""),
-        Ok(Err(e)) => {
-            error!(error = %e, "handler returned an error");
-            (CloseCode::INTERNAL_ERROR, "internal error")
-        }
+        Ok(Ok(())) => (CloseCode::NORMAL, "".into()),
+        Ok(Err(e)) if e.is_disconnect() => (CloseCode::NORMAL, "".into()),
+        Ok(Err(e)) => match e.peer_fault() {
+            Some((code, reason)) => {
+                debug!(error = %e, "handler ended on a message the client got wrong");
+                (code, reason.into())
+            }
+            None => {
+                error!(error = %e, "handler returned an error");
+                (CloseCode::INTERNAL_ERROR, "internal error".into())
+            }
+        },
         Err(e) if e.is_panic() => {
             Counters::inc(&counters.handler_panics);
             error!(panic = panic_message(e), "handler panicked");
-            (CloseCode::INTERNAL_ERROR, "internal error")
+            (CloseCode::INTERNAL_ERROR, "internal error".into())
         }
-        Err(_) => (CloseCode::GOING_AWAY, ""),
+        Err(_) => (CloseCode::GOING_AWAY, "".into()),
     }
 }
 

@@ -78,7 +78,42 @@ pub enum Error {
         /// What arrived.
         received: &'static str,
     },
-    /// A message was not valid JSON for the requested type.
+    /// A message the peer sent was not JSON for the requested type
+    /// ([`WebSocket::receive_json`](crate::WebSocket::receive_json),
+    /// [`TypedWebSocket::receive`](crate::TypedWebSocket::receive)). The message is
+    /// consumed and the connection stays open; a handler that returns this error (`?`)
+    /// closes the connection with 1007 and the serde error as the reason, logged at
+    /// debug level: the peer's mistake, not the server's.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use wsframe::prelude::*;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Move { x: i32 }
+    ///
+    /// #[websocket("/game")]
+    /// async fn game(mut ws: TypedWebSocket<Move, i32>) -> wsframe::Result<()> {
+    ///     loop {
+    ///         let Move { x } = ws.receive().await?; // bad JSON ends the handler: 1007
+    ///         ws.send(&(x * 2)).await?;
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().route(game))?;
+    /// let mut ws = client.connect("/game").await?;
+    /// ws.send_text(r#"{"y": 1}"#).await?;
+    /// let close = ws.receive_close().await?;
+    /// assert_eq!(close.code, Some(CloseCode::INVALID_PAYLOAD));
+    /// assert_eq!(close.reason, "missing field `x` at line 1 column 8");
+    /// # Ok(()) }
+    /// ```
+    InvalidMessage(serde_json::Error),
+    /// JSON that the server's own code failed to read or write (`?` on a
+    /// `serde_json::Error`); a handler that returns it closes with 1011.
     Json(serde_json::Error),
     /// `accept` was called twice, or after `close`, or named a subprotocol the client
     /// did not offer.
@@ -102,6 +137,10 @@ pub enum Error {
     /// An error returned by user code, with its message.
     Custom(String),
 }
+
+/// Most close reasons fit; a longer one is cut at 123 bytes (a control frame's 125
+/// minus the code), on a character boundary.
+const MAX_CLOSE_REASON: usize = 123;
 
 impl Error {
     /// An error carrying a message of your own; a handler that returns it closes its
@@ -128,6 +167,25 @@ impl Error {
         }
     }
 
+    /// When a handler ends with this error because of what the peer sent (a message of
+    /// the wrong kind, or JSON that does not fit): the close code and reason that tell
+    /// the peer. `None` for the server's own failures.
+    pub(crate) fn peer_fault(&self) -> Option<(CloseCode, String)> {
+        let (code, mut reason) = match self {
+            Error::InvalidMessage(e) => (CloseCode::INVALID_PAYLOAD, e.to_string()),
+            Error::UnexpectedMessage { .. } => (CloseCode::UNSUPPORTED_DATA, self.to_string()),
+            _ => return None,
+        };
+        if reason.len() > MAX_CLOSE_REASON {
+            let mut end = MAX_CLOSE_REASON;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        Some((code, reason))
+    }
+
     /// The HTTP status when the error is a refused handshake.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -147,7 +205,8 @@ impl fmt::Display for Error {
                     "expected a {expected} message, received a {received} message"
                 )
             }
-            Error::Json(e) => write!(f, "invalid JSON message: {e}"),
+            Error::InvalidMessage(e) => write!(f, "invalid JSON message: {e}"),
+            Error::Json(e) => write!(f, "JSON error: {e}"),
             Error::Accept(m) => write!(f, "cannot accept: {m}"),
             Error::Route(m) => write!(f, "route error: {m}"),
             Error::Handshake { status, body } => {
@@ -168,7 +227,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Json(e) => Some(e),
+            Error::Json(e) | Error::InvalidMessage(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Protocol(e) => Some(e),
             _ => None,

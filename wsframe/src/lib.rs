@@ -33,7 +33,8 @@
 //! - [`websocket`], [`dependency`]: the attributes (routes, parameters, guards, `Depends`).
 //! - [`App`], [`Route`]: registering routes, state and configuration.
 //! - [`Hub`], [`Room`]: broadcasting, rooms, presence, and the slow-consumer policy.
-//! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`]: the handle.
+//! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`], [`TypedSender`],
+//!   [`TypedReceiver`]: the handle.
 //! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
 //! - [`testing::TestClient`]: in-process tests.
@@ -95,7 +96,7 @@ pub use error::{Disconnect, Error, Result};
 pub use extract::{ClientAddr, Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
 pub use forwarded::{ProxyHeader, ProxyNet};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
-pub use hub::{Hub, Presence, PresenceEvents, Room};
+pub use hub::{Hub, Key, Presence, PresenceEvents, Room};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};
@@ -106,7 +107,10 @@ pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{PathParams, RoutePattern};
 pub use server::{Server, ServerHandle};
 pub use shutdown::shutdown_signal;
-pub use socket::{Accept, Member, Receiver, Sender, SlowConsumer, TypedWebSocket, WebSocket};
+pub use socket::{
+    Accept, Member, Receiver, Sender, SlowConsumer, TypedReceiver, TypedSender, TypedWebSocket,
+    WebSocket,
+};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 

@@ -36,6 +36,18 @@ impl Message {
         Message::Binary(bytes.into())
     }
 
+    /// `value` serialized once as a JSON text message, to hand to any send that takes
+    /// `impl Into<Message>` (the hub's typed sends use it).
+    ///
+    /// ```
+    /// use wsframe::Message;
+    /// let m = Message::json(&serde_json::json!({ "n": 1 })).unwrap();
+    /// assert_eq!(m.as_text(), Some(r#"{"n":1}"#));
+    /// ```
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> crate::Result<Message> {
+        Ok(Message::Text(serde_json::to_string(value)?.into()))
+    }
+
     /// The text, when this is a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {

@@ -26,7 +26,17 @@
 //! # Sharing
 //!
 //! A broadcast is encoded once (JSON is serialized once) and every recipient's queue
-//! holds the same reference-counted payload up to the socket write.
+//! holds the same reference-counted payload up to the socket write. Every target has a
+//! typed send that serializes a serde value once: [`Hub::broadcast_json`],
+//! [`Hub::broadcast_json_except`], [`Hub::send_json`], [`Hub::send_json_to_key`],
+//! [`Room::broadcast_json`] and [`Room::broadcast_json_except`].
+//!
+//! # Before accept
+//!
+//! [`Hub::join`] and [`Hub::set_key`] may be called before the handshake is accepted:
+//! the membership is kept with the connection and takes effect at accept (presence
+//! subscribers see `Joined` then). Until then no broadcast reaches the connection, and
+//! a refused handshake leaves nothing behind.
 //!
 //! # Example
 //!
@@ -46,6 +56,7 @@
 //! }
 //! ```
 
+mod key;
 mod room;
 
 use std::collections::HashMap;
@@ -54,6 +65,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::Serialize;
 
+pub use key::Key;
 pub use room::{Presence, PresenceEvents, Room};
 
 use crate::backplane::{Backplane, Envelope, Target};
@@ -75,8 +87,8 @@ const SHARDS: usize = 16;
 ///
 /// #[websocket("/chat")]
 /// async fn chat(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
-///     ws.accept().await?; // join after accepting
-///     hub.join("lobby", &ws);
+///     hub.join("lobby", &ws); // before accept: in effect from the accept on
+///     ws.accept().await?;
 ///     while let Ok(text) = ws.receive_text().await {
 ///         hub.room("lobby").broadcast_except(&ws, text); // to the others
 ///     }
@@ -88,10 +100,9 @@ const SHARDS: usize = 16;
 /// let app = App::new().route(chat);
 /// let hub = app.hub();
 /// let client = TestClient::new(app)?;
+/// // Both joined before accepting: in the lobby as soon as they are connected.
 /// let (mut ada, mut bob) = (client.connect("/chat").await?, client.connect("/chat").await?);
-/// while hub.room("lobby").count() < 2 {
-///     tokio::task::yield_now().await; // until both handlers have joined
-/// }
+/// assert_eq!(hub.room("lobby").count(), 2);
 /// ada.send_text("hi bob").await?;
 /// assert_eq!(bob.receive_text().await?, "hi bob");
 ///
@@ -119,7 +130,7 @@ struct HubInner {
     /// Other nodes, when the app has a backplane.
     backplane: OnceLock<Arc<dyn Backplane>>,
     shards: Vec<RwLock<HashMap<ConnectionId, Arc<ConnShared>>>>,
-    keys: RwLock<HashMap<String, Vec<ConnectionId>>>,
+    keys: RwLock<HashMap<Key, Vec<ConnectionId>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<room::RoomInner>>>,
     policy: AtomicU8,
     counters: Arc<Counters>,
@@ -133,7 +144,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn remove_key(keys: &mut HashMap<String, Vec<ConnectionId>>, key: &str, id: ConnectionId) {
+fn remove_key(keys: &mut HashMap<Key, Vec<ConnectionId>>, key: &str, id: ConnectionId) {
     if let Some(ids) = keys.get_mut(key) {
         ids.retain(|other| *other != id);
         if ids.is_empty() {
@@ -240,9 +251,26 @@ impl Hub {
         &self.inner.shards[(id.seq() as usize) % SHARDS]
     }
 
-    /// Add an accepted connection.
+    /// Add an accepted connection, with the key and rooms its handler asked for before
+    /// accepting: they take effect now (announced to presence subscribers now), so that a
+    /// connection that may still be refused is never reached by a broadcast.
     pub(crate) fn register(&self, conn: Arc<ConnShared>) {
-        write(self.shard(conn.id)).insert(conn.id, conn);
+        let mut membership = conn.membership.lock();
+        write(self.shard(conn.id)).insert(conn.id, conn.clone());
+        if membership.closed {
+            return;
+        }
+        membership.registered = true;
+        if let Some(key) = &membership.key {
+            write(&self.inner.keys)
+                .entry(key.clone())
+                .or_default()
+                .push(conn.id);
+        }
+        for room in &membership.rooms {
+            self.room(room)
+                .add_member(conn.clone(), membership.key.clone());
+        }
     }
 
     /// Remove a connection from the registry, its key and every room it joined.
@@ -307,12 +335,29 @@ impl Hub {
         }
     }
 
-    /// Send to every connection registered under `key` (see [`Hub::set_key`]); returns
-    /// how many were reached.
-    pub fn send_to_key(&self, key: &str, message: impl Into<Message>) -> usize {
-        let message = message.into();
+    /// Serialize `value` once and send it to one connection as JSON text (see
+    /// [`Hub::send`]).
+    pub fn send_json<T: Serialize + ?Sized>(&self, to: ConnectionId, value: &T) -> Result<bool> {
+        Ok(self.send(to, Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every connection registered
+    /// under `key` (see [`Hub::send_to_key`]).
+    pub fn send_json_to_key<T: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.send_to_key(key, Message::json(value)?))
+    }
+
+    /// Send to every connection registered under `key` (see [`Hub::set_key`]; the key
+    /// is given the same way, e.g. `hub.send_to_key(user_id, msg)` for a `u64`); returns
+    /// how many were reached on this node.
+    pub fn send_to_key(&self, key: impl Into<Key>, message: impl Into<Message>) -> usize {
+        let (key, message) = (key.into(), message.into());
         self.publish(Target::Key(key.to_string()), &message);
-        self.key_local(key, &Frame::encode(&message))
+        self.key_local(&key, &Frame::encode(&message))
     }
 
     fn key_local(&self, key: &str, frame: &Frame) -> usize {
@@ -345,7 +390,16 @@ impl Hub {
 
     /// Serialize `value` once and send it to every connection as JSON text.
     pub fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<usize> {
-        Ok(self.broadcast(Message::Text(serde_json::to_string(value)?.into())))
+        Ok(self.broadcast(Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every connection but `except`.
+    pub fn broadcast_json_except<T: Serialize + ?Sized>(
+        &self,
+        except: impl Into<ConnectionId>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.broadcast_except(except, Message::json(value)?))
     }
 
     fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
@@ -367,49 +421,77 @@ impl Hub {
         reached
     }
 
-    /// Register a connection under a user key (e.g. a user id), so that
-    /// [`send_to_key`](Hub::send_to_key) reaches all of that user's connections.
-    /// Returns `false` when the connection is not accepted (also logged as a warning) or
-    /// already closed.
-    pub fn set_key(&self, member: impl Into<Member>, key: impl Into<String>) -> bool {
+    /// File a connection under a user key (a user id: a string, an integer, see
+    /// [`Key`]), so that [`send_to_key`](Hub::send_to_key) with the same key reaches all
+    /// of that user's connections; a second call replaces the key. Returns `false` when
+    /// the connection has closed.
+    ///
+    /// Before the connection is accepted, the key is kept and takes effect at accept; a
+    /// refused handshake leaves nothing behind.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// #[websocket("/u/<user_id>")]
+    /// async fn user(mut ws: WebSocket, user_id: u64, hub: Hub) -> wsframe::Result<()> {
+    ///     hub.set_key(&ws, user_id); // before accept: applied when accepted
+    ///     ws.accept().await?;
+    ///     while ws.receive().await.is_ok() {}
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let app = App::new().route(user);
+    /// let hub = app.hub();
+    /// let client = TestClient::new(app)?;
+    /// let mut ws = client.connect("/u/7").await?;
+    /// assert_eq!(hub.send_to_key(7u64, "for user 7"), 1); // the same key type
+    /// assert_eq!(ws.receive_text().await?, "for user 7");
+    /// # Ok(()) }
+    /// ```
+    pub fn set_key(&self, member: impl Into<Member>, key: impl Into<Key>) -> bool {
         let Member(conn) = member.into();
-        if !conn.is_accepted() {
-            not_accepted_yet("set_key");
-            return false;
-        }
         let key = key.into();
         let mut membership = conn.membership.lock();
         if membership.closed {
             return false;
         }
-        let mut keys = write(&self.inner.keys);
-        if let Some(old) = membership.key.replace(key.clone()) {
-            remove_key(&mut keys, &old, conn.id);
+        let old = membership.key.replace(key.clone());
+        if membership.registered {
+            let mut keys = write(&self.inner.keys);
+            if let Some(old) = old {
+                remove_key(&mut keys, &old, conn.id);
+            }
+            keys.entry(key).or_default().push(conn.id);
         }
-        keys.entry(key).or_default().push(conn.id);
         true
     }
 
     /// Add a connection to `room` (creating the room). Returns `false` when the
-    /// connection is not accepted yet (also logged as a warning: accept first), already
-    /// closed, or already a member.
+    /// connection has closed or is already a member.
+    ///
+    /// Before the connection is accepted, the membership is kept and takes effect at
+    /// accept (the room's presence subscribers see `Joined` then); until then the
+    /// connection is not among the room's members and no broadcast reaches it. A
+    /// refused handshake leaves nothing behind.
     pub fn join(&self, room: &str, member: impl Into<Member>) -> bool {
         let Member(conn) = member.into();
-        if !conn.is_accepted() {
-            not_accepted_yet("join");
-            return false;
-        }
         let mut membership = conn.membership.lock();
         if membership.closed || membership.rooms.iter().any(|r| r == room) {
             return false;
         }
         membership.rooms.push(room.to_string());
-        let key = membership.key.clone();
-        self.room(room).add_member(conn.clone(), key);
+        if membership.registered {
+            let key = membership.key.clone();
+            self.room(room).add_member(conn.clone(), key);
+        }
         true
     }
 
-    /// Remove a connection from `room`; returns whether it was a member.
+    /// Remove a connection from `room` (also a membership made before accept); returns
+    /// whether it was a member.
     pub fn leave(&self, room: &str, member: impl Into<Member>) -> bool {
         let Member(conn) = member.into();
         let mut membership = conn.membership.lock();
@@ -418,8 +500,10 @@ impl Hub {
         if membership.rooms.len() == before {
             return false;
         }
-        let key = membership.key.clone();
-        self.room(room).remove_member(conn.id, key);
+        if membership.registered {
+            let key = membership.key.clone();
+            self.room(room).remove_member(conn.id, key);
+        }
         true
     }
 
@@ -458,14 +542,6 @@ impl FromHandshake for Hub {
     }
 }
 
-/// A handler asked the hub for a connection it has not accepted: almost always a missing
-/// `ws.accept().await?` before `hub.join(..)`, which would otherwise fail silently.
-fn not_accepted_yet(what: &str) {
-    tracing::warn!(
-        "hub.{what}() on a connection not accepted yet is ignored; call ws.accept().await first"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     //! Races between joins, leaves, key changes and clean-up, on real threads.
@@ -481,6 +557,13 @@ mod tests {
 
     /// An accepted connection as the hub sees it (its decision channel kept open).
     fn accepted(hub: &Hub) -> (Arc<ConnShared>, oneshot::Receiver<Decision>) {
+        let (conn, keep) = accepting();
+        hub.register(conn.clone());
+        (conn, keep)
+    }
+
+    /// A connection whose handler accepted, before the hub registered it.
+    fn accepting() -> (Arc<ConnShared>, oneshot::Receiver<Decision>) {
         let (decision_tx, decision_rx) = oneshot::channel();
         let (_ready_tx, ready_rx) = oneshot::channel();
         let conn = Arc::new(ConnShared::new(
@@ -493,7 +576,6 @@ mod tests {
             (decision_tx, ready_rx),
         ));
         conn.decide_accept(None, HeaderMap::new()).unwrap();
-        hub.register(conn.clone());
         (conn, decision_rx)
     }
 
@@ -594,6 +676,31 @@ mod tests {
                 "{name} copied the frame per recipient"
             );
         }
+    }
+
+    #[test]
+    fn a_join_and_a_key_racing_the_registration_take_effect_exactly_once() {
+        let hub = hub();
+        for round in 0..5_000 {
+            let (conn, _keep) = accepting();
+            std::thread::scope(|scope| {
+                let (a, h1) = (conn.clone(), hub.clone());
+                let (b, h2) = (conn.clone(), hub.clone());
+                scope.spawn(move || {
+                    assert!(h1.set_key(Member(a.clone()), round));
+                    assert!(h1.join("r", Member(a)));
+                });
+                scope.spawn(move || h2.register(b));
+            });
+            assert_eq!(hub.room("r").members(), [conn.id]);
+            assert_eq!(
+                read(&hub.inner.keys).get(&*round.to_string()),
+                Some(&vec![conn.id])
+            );
+            hub.deregister(&conn);
+        }
+        assert!(hub.rooms().is_empty(), "rooms left: {:?}", hub.rooms());
+        assert_eq!(hub.key_count(), 0);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use super::{Hub, policy_from_u8, policy_to_u8, read, write};
+use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
 use crate::backplane::Target;
 use crate::frame::Frame;
 use crate::socket::{ConnShared, SlowConsumer};
@@ -40,14 +40,14 @@ pub enum Presence {
         /// The connection.
         id: ConnectionId,
         /// Its user key.
-        key: Option<String>,
+        key: Option<Key>,
     },
     /// `id` left (by `leave`, or because it closed, however it closed).
     Left {
         /// The connection.
         id: ConnectionId,
         /// Its user key.
-        key: Option<String>,
+        key: Option<Key>,
     },
 }
 
@@ -155,7 +155,7 @@ impl Room {
     }
 
     /// Add a member (the caller holds the connection's membership lock).
-    pub(crate) fn add_member(&self, conn: Arc<ConnShared>, key: Option<String>) {
+    pub(crate) fn add_member(&self, conn: Arc<ConnShared>, key: Option<Key>) {
         let id = conn.id;
         self.with_live_room(|room, members| {
             members.by_id.insert(id, conn.clone());
@@ -170,7 +170,7 @@ impl Room {
     }
 
     /// Remove a member (the caller holds, or has taken, the connection's membership).
-    pub(crate) fn remove_member(&self, id: ConnectionId, key: Option<String>) {
+    pub(crate) fn remove_member(&self, id: ConnectionId, key: Option<Key>) {
         let Some(room) = self.existing() else { return };
         if write(&room.members).by_id.remove(&id).is_some() {
             let _ = room.presence.send(Presence::Left { id, key });
@@ -208,7 +208,16 @@ impl Room {
 
     /// Serialize `value` once and send it to every member as JSON text.
     pub fn broadcast_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<usize> {
-        Ok(self.broadcast(Message::Text(serde_json::to_string(value)?.into())))
+        Ok(self.broadcast(Message::json(value)?))
+    }
+
+    /// Serialize `value` once and send it as JSON text to every member but `except`.
+    pub fn broadcast_json_except<T: Serialize + ?Sized>(
+        &self,
+        except: impl Into<ConnectionId>,
+        value: &T,
+    ) -> Result<usize> {
+        Ok(self.broadcast_except(except, Message::json(value)?))
     }
 
     fn send_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {

@@ -389,10 +389,12 @@ impl Receiver {
         }
     }
 
-    /// Receive a message (text or binary) holding JSON for `T`.
+    /// Receive a message (text or binary) holding JSON for `T`; one that does not fit is
+    /// an [`Error::InvalidMessage`] (returned with `?`, it closes the connection with
+    /// 1007).
     pub async fn receive_json<T: DeserializeOwned>(&mut self) -> Result<T> {
         let message = self.receive().await?;
-        Ok(serde_json::from_slice(message.as_bytes())?)
+        serde_json::from_slice(message.as_bytes()).map_err(Error::InvalidMessage)
     }
 
     /// Why the connection ended, once it has.

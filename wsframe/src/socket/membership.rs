@@ -7,6 +7,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use crate::hub::Key;
+
 #[derive(Default)]
 pub(crate) struct Membership {
     state: Mutex<MembershipState>,
@@ -14,8 +16,12 @@ pub(crate) struct Membership {
 
 #[derive(Default)]
 pub(crate) struct MembershipState {
-    pub(crate) key: Option<String>,
+    pub(crate) key: Option<Key>,
+    /// Rooms joined; before `registered`, the ones to join at accept.
     pub(crate) rooms: Vec<String>,
+    /// The hub has registered the (accepted) connection: the key and rooms above are in
+    /// the hub's maps. Before, they are only remembered here.
+    pub(crate) registered: bool,
     /// The connection has left the hub: it joins nothing more.
     pub(crate) closed: bool,
 }
@@ -26,7 +32,7 @@ impl Membership {
     }
 
     /// Close and return the key and rooms to clean up.
-    pub(crate) fn take(&self) -> (Option<String>, Vec<String>) {
+    pub(crate) fn take(&self) -> (Option<Key>, Vec<String>) {
         let mut state = self.lock();
         state.closed = true;
         (state.key.take(), std::mem::take(&mut state.rooms))

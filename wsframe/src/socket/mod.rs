@@ -47,7 +47,7 @@ pub use halves::{Receiver, Sender};
 pub use outbox::SlowConsumer;
 pub(crate) use outbox::{Admission, Flushed, Outbox, Outgoing, Queued, Refused};
 pub(crate) use shared::{ConnShared, Decision};
-pub use typed::TypedWebSocket;
+pub use typed::{TypedReceiver, TypedSender, TypedWebSocket};
 
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
@@ -196,7 +196,9 @@ impl WebSocket {
         self.receiver.receive_bytes().await
     }
 
-    /// Receive a message (text or binary) holding JSON for `T`.
+    /// Receive a message (text or binary) holding JSON for `T`; one that does not fit is
+    /// an [`Error::InvalidMessage`] and the connection stays open (returned with `?`, it
+    /// closes the connection with 1007 and the serde error as the reason).
     pub async fn receive_json<T: DeserializeOwned>(&mut self) -> Result<T> {
         self.receiver.receive_json().await
     }
@@ -234,8 +236,7 @@ impl WebSocket {
     }
 
     /// Split into a sending and a receiving half. Splitting does not accept: the first
-    /// send or receive on either half does (or call [`accept`](Self::accept) first, e.g.
-    /// before joining rooms).
+    /// send or receive on either half does (or call [`accept`](Self::accept) first).
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
     }
@@ -270,8 +271,8 @@ impl WebSocket {
     }
 }
 
-/// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`] or a
-/// [`TypedWebSocket`] (`hub.join("lobby", &ws)`).
+/// A connection as the hub addresses it: made from a [`WebSocket`], a [`Sender`], a
+/// [`TypedWebSocket`] or a [`TypedSender`] (`hub.join("lobby", &ws)`).
 ///
 /// Take `impl Into<Member>` to accept any of them:
 ///
@@ -288,9 +289,9 @@ impl WebSocket {
 ///
 /// #[websocket("/u/<name>")]
 /// async fn lobby(mut ws: WebSocket, name: String, hub: Hub) -> wsframe::Result<()> {
-///     ws.accept().await?; // accept first: `enter` is refused before
 ///     let (sender, mut receiver) = ws.split();
-///     enter(&hub, &sender, &name);
+///     enter(&hub, &sender, &name); // before accept: in effect from the accept on
+///     sender.send_text("welcome").await?; // accepts
 ///     while receiver.receive().await.is_ok() {}
 ///     Ok(())
 /// }
@@ -301,7 +302,7 @@ impl WebSocket {
 /// let hub = app.hub();
 /// let client = TestClient::new(app)?;
 /// let mut ada = client.connect("/u/ada").await?;
-/// # while hub.room("lobby").count() < 1 { tokio::task::yield_now().await; }
+/// assert_eq!(ada.receive_text().await?, "welcome");
 /// assert_eq!(hub.send_to_key("ada", "hi ada"), 1);
 /// assert_eq!(ada.receive_text().await?, "hi ada");
 /// # Ok(()) }

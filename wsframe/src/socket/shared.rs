@@ -149,11 +149,6 @@ impl ConnShared {
             )
     }
 
-    /// Whether the handshake was accepted.
-    pub(crate) fn is_accepted(&self) -> bool {
-        self.accepted.load(Ordering::Acquire)
-    }
-
     pub(crate) fn protocol(&self) -> Option<&str> {
         self.protocol.get().and_then(|p| p.as_deref())
     }
