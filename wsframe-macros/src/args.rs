@@ -250,6 +250,25 @@ pub(crate) fn extraction(
     }
 }
 
+/// The statement that declares what an argument needs from the app (its
+/// `requirements`, checked when the app is built); nothing for parameters. Spanned like
+/// its extraction, so a missing trait impl is reported once, on the user's tokens.
+pub(crate) fn requirement(arg: &Arg, krate: &Path, needs: &Ident) -> TokenStream {
+    match &arg.kind {
+        Kind::Extractor => guard_requirement(arg.ty(), krate, needs),
+        Kind::Depends(path) => {
+            let krate = respan(krate, path.span());
+            quote_spanned!(path.span()=> #krate::Dependency::requirements(&#path, #needs);)
+        }
+        _ => TokenStream::new(),
+    }
+}
+
+/// `<T as FromHandshake>::requirements(needs);`, spanned on `T`.
+pub(crate) fn guard_requirement(ty: &Type, krate: &Path, needs: &Ident) -> TokenStream {
+    quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::requirements(#needs);)
+}
+
 /// `tokens` with every span set to `span`, so that errors about them point at the
 /// user's tokens rather than at the attribute.
 fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
@@ -274,7 +293,7 @@ fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
 /// `<T as FromHandshake>::from_handshake(&req)`, spanned on `T`, rejection converted.
 pub(crate) fn extract(ty: &Type, krate: &Path, req: &Ident) -> TokenStream {
     let call = quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::from_handshake(&#req));
-    quote!(#krate::__private::extracted(#call.await))
+    quote!(#krate::__private::extracted(&#req, #call).await)
 }
 
 /// Reject what no attribute can route: non-async, generic, variadic functions.
