@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wsframe::http::StatusCode;
 use wsframe::prelude::*;
 use wsframe::testing::TestClient;
-use wsframe::{Config, Error, OptionalFromHandshake};
+use wsframe::{Config, Error, OptionalFromHandshake, TypedHeader};
 
 /// A session guard whose backend may be down: `x-session` names the session, and the
 /// session `down` stands for a backend that cannot answer.
@@ -359,4 +359,137 @@ async fn the_test_client_sets_the_peer_address_and_the_host() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+}
+
+// ---- #[header] arguments ------------------------------------------------------------
+
+#[dependency]
+async fn tenant_of(#[header] x_tenant: String) -> String {
+    format!("tenant {x_tenant}")
+}
+
+#[websocket("/headers")]
+async fn typed_headers(
+    ws: WebSocket,
+    #[header] user_agent: Option<String>,
+    #[header] x_page_size: u16,
+    #[depends(tenant_of)] tenant_text: String,
+) -> wsframe::Result<()> {
+    ws.send_text(format!("{user_agent:?} {x_page_size} {tenant_text}"))
+        .await
+}
+
+#[tokio::test]
+async fn header_arguments_are_named_by_the_argument_and_typed() {
+    let client = TestClient::new(App::new().route(typed_headers)).unwrap();
+    let mut ws = client
+        .connect("/headers")
+        .header("X-Page-Size", "50")
+        .header("x-tenant", "acme")
+        .header("user-agent", "suite/1")
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.receive_text().await.unwrap(),
+        r#"Some("suite/1") 50 tenant acme"#
+    );
+    let mut ws = client
+        .connect("/headers")
+        .header("x-page-size", "5")
+        .header("x-tenant", "acme")
+        .await
+        .unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "None 5 tenant acme");
+
+    for (page_size, tenant, body) in [
+        (None, Some("acme"), "missing header `x-page-size`"),
+        (
+            Some("lots"),
+            Some("acme"),
+            "invalid header `x-page-size`: `lots` is not an integer from 0 to 65535",
+        ),
+        (Some("5"), None, "missing header `x-tenant`"),
+    ] {
+        let mut connect = client.connect("/headers");
+        if let Some(size) = page_size {
+            connect = connect.header("x-page-size", size);
+        }
+        if let Some(tenant) = tenant {
+            connect = connect.header("x-tenant", tenant);
+        }
+        let err = connect.await.unwrap_err();
+        let Error::Handshake { status, body: got } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(got, body.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn a_header_that_is_not_text_is_a_400_over_tcp() {
+    let server = wsframe_tests::TestServer::start(App::new().route(typed_headers)).await;
+    let request = wsframe_tests::upgrade_request(
+        "/headers",
+        "x-page-size: 5\r\nx-tenant: acme\r\nuser-agent: caf\u{e9}\r\n",
+        &[],
+    );
+    let response = wsframe_tests::raw_request(server.addr, &request).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert_eq!(
+        response.body_text(),
+        "invalid header `user-agent`: not visible ASCII text"
+    );
+}
+
+// ---- TypedHeader (feature `headers`) --------------------------------------------------
+
+#[websocket("/typed-header")]
+async fn typed_header(
+    ws: WebSocket,
+    TypedHeader(origin): TypedHeader<headers::Origin>,
+    agent: Option<TypedHeader<headers::UserAgent>>,
+) -> wsframe::Result<()> {
+    let agent = agent.map(|TypedHeader(a)| a.to_string());
+    ws.send_text(format!("{} {agent:?}", origin.hostname()))
+        .await
+}
+
+#[tokio::test]
+async fn typed_headers_decode_or_answer_400_and_option_is_none_only_when_missing() {
+    let app = App::new()
+        .config(Config::default().origins(wsframe::Origins::any()))
+        .route(typed_header);
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client
+        .connect("/typed-header")
+        .header("origin", "https://chat.example.com")
+        .await
+        .unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "chat.example.com None");
+    let mut ws = client
+        .connect("/typed-header")
+        .header("origin", "https://chat.example.com")
+        .header("user-agent", "suite/2")
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.receive_text().await.unwrap(),
+        r#"chat.example.com Some("suite/2")"#
+    );
+
+    let err = client.connect("/typed-header").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "handshake refused with 400 Bad Request: missing header `origin`"
+    );
+    let err = client
+        .connect("/typed-header")
+        .header("origin", "not an origin")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "handshake refused with 400 Bad Request: invalid header `origin`"
+    );
 }

@@ -20,6 +20,9 @@ pub(crate) enum Kind {
     Query(String, Option<Type>),
     /// A cookie (`#[cookie]`); `Some(inner)` for `Option<inner>`.
     Cookie(String, Option<Type>),
+    /// A request header (`#[header]`, named by the argument with `_` as `-`);
+    /// `Some(inner)` for `Option<inner>`.
+    Header(String, Option<Type>),
     /// `#[depends(path)]`.
     Depends(Path),
     /// Anything else: a `FromHandshake` extractor or guard.
@@ -83,7 +86,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
                         continue;
                     }
                 },
-                "query" | "cookie" => {
+                "query" | "cookie" | "header" => {
                     if !matches!(attr.meta, syn::Meta::Path(_)) {
                         diag.error_on(
                             &attr,
@@ -101,10 +104,10 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
                         continue;
                     };
                     let optional = option_inner(&pat_type.ty);
-                    if name == "query" {
-                        Kind::Query(ident.to_string(), optional)
-                    } else {
-                        Kind::Cookie(ident.to_string(), optional)
+                    match name.as_str() {
+                        "query" => Kind::Query(ident.to_string(), optional),
+                        "cookie" => Kind::Cookie(ident.to_string(), optional),
+                        _ => Kind::Header(header_name(ident), optional),
                     }
                 }
                 _ => {
@@ -115,7 +118,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
             if marker.is_some() {
                 diag.error_on(
                     &attr,
-                    "an argument takes one of `#[depends(..)]`, `#[query]`, `#[cookie]`",
+                    "an argument takes one of `#[depends(..)]`, `#[query]`, `#[cookie]`, `#[header]`",
                     "remove all but one",
                 );
                 continue;
@@ -150,7 +153,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
             Some((_, span)) if is_socket => {
                 diag.error(
                     span,
-                    "the WebSocket argument cannot also be a dependency, query or cookie",
+                    "the WebSocket argument cannot also be a dependency, query, cookie or header",
                     "remove the attribute from the WebSocket argument",
                 );
                 (Kind::Socket, false)
@@ -179,6 +182,13 @@ fn is_socket_type(ty: &Type) -> bool {
             .is_some_and(|s| s.ident == "WebSocket" || s.ident == "TypedWebSocket"),
         _ => false,
     }
+}
+
+/// The header a `#[header]` argument reads: its name with `_` as `-` (`user_agent` reads
+/// `user-agent`; header names are case-insensitive).
+fn header_name(ident: &Ident) -> String {
+    use syn::ext::IdentExt;
+    ident.unraw().to_string().replace('_', "-")
 }
 
 /// `T` when `ty` is `Option<T>` (by the last path segment).
@@ -235,6 +245,14 @@ pub(crate) fn extraction(
         Kind::Cookie(name, None) => {
             let parse = parse(ty);
             quote!(#krate::__private::cookie(&#req, #name, #parse))
+        }
+        Kind::Header(name, Some(inner)) => {
+            let parse = parse(inner);
+            quote!(#krate::__private::optional_header(&#req, #name, #parse))
+        }
+        Kind::Header(name, None) => {
+            let parse = parse(ty);
+            quote!(#krate::__private::header(&#req, #name, #parse))
         }
         Kind::Depends(path) => {
             let krate = respan(krate, path.span());

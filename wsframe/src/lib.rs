@@ -34,7 +34,8 @@
 //! - [`App`], [`Route`]: registering routes, state and configuration.
 //! - [`Hub`], [`Room`]: broadcasting, rooms, presence, and the slow-consumer policy.
 //! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`]: the handle.
-//! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
+//! - [`FromHandshake`], [`OptionalFromHandshake`], [`Rejection`], [`Query`], [`Cookies`],
+//!   [`State`], [`Requirements`]: guards, and what they need from the app.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
 //! - [`testing::TestClient`]: in-process tests.
 //! - [`AppService`], `App::into_axum` (feature `axum`): the same routes inside an axum
@@ -84,6 +85,8 @@ mod socket;
 pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "headers")]
+mod typed_header;
 mod transport;
 
 pub use app::{App, IntoRoute, Route};
@@ -111,6 +114,8 @@ pub use shutdown::shutdown_signal;
 pub use socket::{Accept, Member, Receiver, Sender, SlowConsumer, TypedWebSocket, WebSocket};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
+#[cfg(feature = "headers")]
+pub use typed_header::TypedHeader;
 
 pub use bytes::Bytes;
 pub use http;
@@ -131,13 +136,15 @@ pub use http;
 ///
 /// **The arguments.** The first is the connection: [`WebSocket`] or
 /// [`TypedWebSocket<In, Out>`](TypedWebSocket). The others, in any order: route
-/// parameters (by name); `#[query] name: T` and `#[cookie] name: T` (one value, by the
-/// argument's name); `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency)
-/// `f` returns, computed once per handshake); and any [`FromHandshake`] type — guards
-/// such as [`Query<T>`], [`Cookies`], [`State<T>`], [`PeerAddr`], [`ClientAddr`],
-/// [`PathParams`], [`http::HeaderMap`], [`Hub`], or your own. Wrap an extractor in
-/// `Option<_>` or `Result<_, Rejection>` to handle its failure yourself; otherwise its
-/// rejection answers the handshake.
+/// parameters (by name); `#[query] name: T`, `#[cookie] name: T` and `#[header] name: T`
+/// (one value, by the argument's name, a header's with `_` as `-`: `user_agent` reads
+/// `user-agent`; `T` implements [`FromParam`], `Option<T>` when it may be absent);
+/// `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency) `f` returns,
+/// computed once per handshake); and any [`FromHandshake`] type — guards such as
+/// [`Query<T>`], [`Cookies`], [`State<T>`], [`PeerAddr`], [`ClientAddr`], [`PathParams`],
+/// [`http::HeaderMap`], [`Hub`], or your own. `Option<G>` is `None` when the guard says
+/// its thing is absent ([`OptionalFromHandshake`]) and `Result<G, G::Rejection>` hands
+/// the guard's own rejection to the handler; otherwise a rejection answers the handshake.
 ///
 /// **The options.** `protocols = ["v2", "v1"]` (subprotocols); `max_message_size`,
 /// `max_frame_size`, `idle_timeout`, `ping_interval` and `max_message_rate` (any
@@ -192,8 +199,8 @@ pub use wsframe_macros::websocket;
 /// Turn an `async fn` into a dependency: a value computed from the handshake, taken by
 /// handlers with `#[depends(name)]` and usable in `guards(..)`.
 ///
-/// Its arguments are those of a [`websocket`] handler without the connection: `#[query]`
-/// and `#[cookie]` values, other dependencies (`#[depends(..)]`), and [`FromHandshake`]
+/// Its arguments are those of a [`websocket`] handler without the connection: `#[query]`,
+/// `#[cookie]` and `#[header]` values, other dependencies (`#[depends(..)]`), and [`FromHandshake`]
 /// extractors. It returns a value, or `Result<T, R>` where `R` converts into a
 /// [`Rejection`]: an `Err` answers the handshake (HTTP status and body) and the handler
 /// never runs. Each dependency runs at most once per handshake, however many handlers'
@@ -234,7 +241,7 @@ pub use wsframe_macros::dependency;
 pub mod prelude {
     pub use crate::{
         App, ClientAddr, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest,
-        Hub, Message, PeerAddr, Query, Rejection, Route, RouteLimits, SlowConsumer, State,
-        TypedWebSocket, WebSocket, dependency, routes, websocket,
+        Hub, Message, OptionalFromHandshake, PeerAddr, Query, Rejection, Route, RouteLimits,
+        SlowConsumer, State, TypedWebSocket, WebSocket, dependency, routes, websocket,
     };
 }

@@ -75,6 +75,26 @@ pub fn optional_cookie<T>(
     parsed(req.cookie(name), "cookie", name, parse)
 }
 
+/// A required header: missing, not text, or unparsable is a 400 naming it.
+pub fn header<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
+    required(optional_header(req, name, parse)?, "header", name)
+}
+
+/// An optional header: missing is `None`; present but not text or unparsable is a 400.
+pub fn optional_header<T>(
+    req: &HandshakeRequest,
+    name: &str,
+    parse: Parse<T>,
+) -> Result<Option<T>, Rejection> {
+    let Some(value) = req.headers().get(name) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        Rejection::bad_request(format!("invalid header `{name}`: not visible ASCII text"))
+    })?;
+    parsed(Some(text.to_string()), "header", name, parse)
+}
+
 fn parsed<T>(
     raw: Option<String>,
     what: &str,

@@ -44,7 +44,8 @@
 ///
 /// let err = TestClient::new(App::new().route(me)).err().unwrap();
 /// assert!(matches!(err, Error::MissingState(_)));
-/// assert!(err.to_string().contains("route `/me` needs state `rust_out::Tokens`"));
+/// assert!(err.to_string().contains("route `/me` needs state `"));
+/// assert!(err.to_string().contains("::Tokens`, which was never registered"));
 /// assert!(TestClient::new(App::new().state(Tokens(vec!["t"])).route(me)).is_ok());
 /// ```
 ///
