@@ -85,9 +85,9 @@ mod socket;
 pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
+mod transport;
 #[cfg(feature = "headers")]
 mod typed_header;
-mod transport;
 
 pub use app::{App, IntoRoute, Route};
 pub use close::CloseCode;
