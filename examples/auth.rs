@@ -9,7 +9,7 @@ use wsframe::prelude::*;
 
 /// `get_cookie_or_token` in the seed.
 #[dependency]
-async fn get_cookie_or_token(
+pub async fn get_cookie_or_token(
     #[cookie] session: Option<String>,
     #[query] token: Option<String>,
 ) -> Result<String, Rejection> {

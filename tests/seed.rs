@@ -5,8 +5,8 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use wsframe::CloseCode;
 use wsframe::testing::TestClient;
+use wsframe::{CloseCode, dependency};
 use wsframe_tests::*;
 
 #[path = "../examples/auth.rs"]
@@ -69,6 +69,29 @@ async fn parameters_client_connected_and_bad_input_rejected() {
     assert!(err.to_string().contains("client_id"), "{err}");
     let err = client.connect("/ws/42").await.unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 401);
+}
+
+/// The test double for the seed's `get_cookie_or_token`.
+#[dependency]
+async fn fake_cookie_or_token() -> String {
+    "fake-session".to_owned()
+}
+
+#[tokio::test]
+async fn auth_a_test_double_replaces_get_cookie_or_token_for_its_client_only() {
+    let client = TestClient::new(auth::app())
+        .unwrap()
+        .override_dependency(auth::get_cookie_or_token, fake_cookie_or_token);
+    // Neither cookie nor token, which the real dependency refuses with 403.
+    let mut ws = client.connect("/ws").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "Session: fake-session");
+    let mut ws = client.connect("/ws?token=t0k").await.unwrap();
+    assert_eq!(ws.receive_text().await.unwrap(), "Session: fake-session");
+
+    // Another client of the same app has no double.
+    let other = TestClient::new(auth::app()).unwrap();
+    let err = other.connect("/ws").await.unwrap_err();
+    assert_eq!(err.status().unwrap().as_u16(), 403);
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub(crate) enum Kind {
     Query(String, Option<Type>),
     /// A cookie (`#[cookie]`); `Some(inner)` for `Option<inner>`.
     Cookie(String, Option<Type>),
+    /// A request header (`#[header]`, named by the argument with `_` as `-`);
+    /// `Some(inner)` for `Option<inner>`.
+    Header(String, Option<Type>),
     /// `#[depends(path)]`.
     Depends(Path),
     /// Anything else: a `FromHandshake` extractor or guard.
@@ -83,7 +86,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
                         continue;
                     }
                 },
-                "query" | "cookie" => {
+                "query" | "cookie" | "header" => {
                     if !matches!(attr.meta, syn::Meta::Path(_)) {
                         diag.error_on(
                             &attr,
@@ -101,10 +104,10 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
                         continue;
                     };
                     let optional = option_inner(&pat_type.ty);
-                    if name == "query" {
-                        Kind::Query(ident.to_string(), optional)
-                    } else {
-                        Kind::Cookie(ident.to_string(), optional)
+                    match name.as_str() {
+                        "query" => Kind::Query(ident.to_string(), optional),
+                        "cookie" => Kind::Cookie(ident.to_string(), optional),
+                        _ => Kind::Header(header_name(ident), optional),
                     }
                 }
                 _ => {
@@ -115,7 +118,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
             if marker.is_some() {
                 diag.error_on(
                     &attr,
-                    "an argument takes one of `#[depends(..)]`, `#[query]`, `#[cookie]`",
+                    "an argument takes one of `#[depends(..)]`, `#[query]`, `#[cookie]`, `#[header]`",
                     "remove all but one",
                 );
                 continue;
@@ -150,7 +153,7 @@ pub(crate) fn read(sig: &mut Signature, what: &str, diag: &mut Diagnostics) -> V
             Some((_, span)) if is_socket => {
                 diag.error(
                     span,
-                    "the WebSocket argument cannot also be a dependency, query or cookie",
+                    "the WebSocket argument cannot also be a dependency, query, cookie or header",
                     "remove the attribute from the WebSocket argument",
                 );
                 (Kind::Socket, false)
@@ -179,6 +182,13 @@ fn is_socket_type(ty: &Type) -> bool {
             .is_some_and(|s| s.ident == "WebSocket" || s.ident == "TypedWebSocket"),
         _ => false,
     }
+}
+
+/// The header a `#[header]` argument reads: its name with `_` as `-` (`user_agent` reads
+/// `user-agent`; header names are case-insensitive).
+fn header_name(ident: &Ident) -> String {
+    use syn::ext::IdentExt;
+    ident.unraw().to_string().replace('_', "-")
 }
 
 /// `T` when `ty` is `Option<T>` (by the last path segment).
@@ -236,6 +246,14 @@ pub(crate) fn extraction(
             let parse = parse(ty);
             quote!(#krate::__private::cookie(&#req, #name, #parse))
         }
+        Kind::Header(name, Some(inner)) => {
+            let parse = parse(inner);
+            quote!(#krate::__private::optional_header(&#req, #name, #parse))
+        }
+        Kind::Header(name, None) => {
+            let parse = parse(ty);
+            quote!(#krate::__private::header(&#req, #name, #parse))
+        }
         Kind::Depends(path) => {
             let krate = respan(krate, path.span());
             quote_spanned!(path.span()=> #krate::Dependency::cached(#path, &#req).await)
@@ -248,6 +266,25 @@ pub(crate) fn extraction(
             ::core::result::Result::Err(__wsframe_rejection) => #on_reject,
         };
     }
+}
+
+/// The statement that declares what an argument needs from the app (its
+/// `requirements`, checked when the app is built); nothing for parameters. Spanned like
+/// its extraction, so a missing trait impl is reported once, on the user's tokens.
+pub(crate) fn requirement(arg: &Arg, krate: &Path, needs: &Ident) -> TokenStream {
+    match &arg.kind {
+        Kind::Extractor => guard_requirement(arg.ty(), krate, needs),
+        Kind::Depends(path) => {
+            let krate = respan(krate, path.span());
+            quote_spanned!(path.span()=> #krate::Dependency::requirements(&#path, #needs);)
+        }
+        _ => TokenStream::new(),
+    }
+}
+
+/// `<T as FromHandshake>::requirements(needs);`, spanned on `T`.
+pub(crate) fn guard_requirement(ty: &Type, krate: &Path, needs: &Ident) -> TokenStream {
+    quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::requirements(#needs);)
 }
 
 /// `tokens` with every span set to `span`, so that errors about them point at the
@@ -274,7 +311,7 @@ fn respan(tokens: &impl quote::ToTokens, span: Span) -> TokenStream {
 /// `<T as FromHandshake>::from_handshake(&req)`, spanned on `T`, rejection converted.
 pub(crate) fn extract(ty: &Type, krate: &Path, req: &Ident) -> TokenStream {
     let call = quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::from_handshake(&#req));
-    quote!(#krate::__private::extracted(#call.await))
+    quote!(#krate::__private::extracted(&#req, #call).await)
 }
 
 /// Reject what no attribute can route: non-async, generic, variadic functions.

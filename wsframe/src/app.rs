@@ -7,9 +7,10 @@ use std::sync::Arc;
 use crate::handler::{BoxedWsHandler, WsHandler};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Counters, Metrics};
+use crate::overrides::Overrides;
 use crate::response::{BoxedHttpHandler, IntoResponse};
 use crate::router::{RoutePattern, Router};
-use crate::{Config, Error, HandshakeRequest, Hub, Limits, Result, RouteLimits};
+use crate::{Config, Error, HandshakeRequest, Hub, Limits, Requirements, Result, RouteLimits};
 
 /// One route: a WebSocket endpoint or a plain HTTP GET endpoint at a pattern.
 ///
@@ -31,20 +32,29 @@ pub struct Route {
 }
 
 enum RouteKind {
-    WebSocket(BoxedWsHandler),
+    /// The handler, and what its extractors need from the app (checked at build).
+    WebSocket(BoxedWsHandler, fn(&mut Requirements)),
     Get(BoxedHttpHandler),
 }
 
 impl Route {
     /// A WebSocket route served by `handler` (see [`WsHandler`]).
     pub fn websocket<H: WsHandler<Args>, Args: 'static>(pattern: &str, handler: H) -> Route {
-        Route::from_boxed(pattern, crate::handler::boxed(handler))
+        Route::from_boxed(
+            pattern,
+            <H as WsHandler<Args>>::requirements,
+            crate::handler::boxed(handler),
+        )
     }
 
-    pub(crate) fn from_boxed(pattern: &str, handler: BoxedWsHandler) -> Route {
+    pub(crate) fn from_boxed(
+        pattern: &str,
+        requirements: fn(&mut Requirements),
+        handler: BoxedWsHandler,
+    ) -> Route {
         Route {
             pattern: pattern.to_string(),
-            kind: RouteKind::WebSocket(handler),
+            kind: RouteKind::WebSocket(handler, requirements),
             protocols: Vec::new(),
             limits: RouteLimits::default(),
         }
@@ -278,6 +288,8 @@ impl App {
     pub(crate) fn build(self) -> Result<Arc<AppInner>> {
         let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();
         let mut errors = Vec::new();
+        // What each WebSocket route's extractors need, checked once the state is complete.
+        let mut needs: Vec<(String, Requirements)> = Vec::new();
         for route in self.routes {
             let pattern = match RoutePattern::parse(&route.pattern) {
                 Ok(p) => p,
@@ -295,15 +307,20 @@ impl App {
             };
             let endpoint = &mut endpoints[index].1;
             let twice = match route.kind {
-                RouteKind::WebSocket(handler) => endpoint
-                    .ws
-                    .replace(WsEndpoint {
-                        handler,
-                        protocols: route.protocols.into(),
-                        limits: route.limits.resolve(&self.config.limits),
-                        route: Arc::from(pattern.as_str()),
-                    })
-                    .is_some(),
+                RouteKind::WebSocket(handler, requirements) => {
+                    let mut route_needs = Requirements::default();
+                    requirements(&mut route_needs);
+                    needs.push((pattern.as_str().to_string(), route_needs));
+                    endpoint
+                        .ws
+                        .replace(WsEndpoint {
+                            handler,
+                            protocols: route.protocols.into(),
+                            limits: route.limits.resolve(&self.config.limits),
+                            route: Arc::from(pattern.as_str()),
+                        })
+                        .is_some()
+                }
                 RouteKind::Get(handler) => endpoint.get.replace(handler).is_some(),
             };
             if twice {
@@ -329,9 +346,22 @@ impl App {
                     .join("\n"),
             ));
         }
-        self.hub.attach(self.config.node_id, self.backplane);
         let mut state = self.state;
         state.insert(self.hub.clone());
+        let missing: Vec<String> = needs
+            .iter()
+            .flat_map(|(route, needs)| {
+                needs.missing_states(&state).into_iter().map(move |ty| {
+                    format!(
+                        "route `{route}` needs state `{ty}`, which was never registered; add it with `App::state(..)` or take `Option<State<{ty}>>`"
+                    )
+                })
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingState(missing.join("\n")));
+        }
+        self.hub.attach(self.config.node_id, self.backplane);
         let client_limits = crate::client_limits::ClientLimits::new(
             self.config.max_connections_per_client,
             self.config.max_handshakes_per_client,
@@ -344,6 +374,7 @@ impl App {
             counters: self.metrics.0,
             lifecycle: Lifecycle::default(),
             hub: self.hub,
+            overrides: Default::default(),
         }))
     }
 }
@@ -357,6 +388,26 @@ pub(crate) struct AppInner {
     pub(crate) lifecycle: Lifecycle,
     pub(crate) hub: Hub,
     pub(crate) client_limits: Arc<crate::client_limits::ClientLimits>,
+    /// A TestClient's doubles (`None` in a server), handed to each handshake.
+    pub(crate) overrides: std::sync::RwLock<Option<Arc<Overrides>>>,
+}
+
+impl AppInner {
+    /// The doubles that this app's handshakes see now.
+    pub(crate) fn overrides(&self) -> Option<Arc<Overrides>> {
+        self.overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Change the doubles (for handshakes that start from now on).
+    pub(crate) fn set_overrides(&self, change: impl FnOnce(&mut Overrides)) {
+        let mut slot = self.overrides.write().unwrap_or_else(|e| e.into_inner());
+        let mut overrides = slot.as_deref().cloned().unwrap_or_default();
+        change(&mut overrides);
+        *slot = Some(Arc::new(overrides));
+    }
 }
 
 #[derive(Default)]

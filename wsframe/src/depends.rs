@@ -1,11 +1,12 @@
 //! Dependencies (FastAPI's `Depends`): async functions marked `#[dependency]` whose
 //! arguments are extracted like a handler's, used with `#[depends(f)]` on a handler
 //! argument or in `guards(f)`. Each runs at most once per handshake: its result is
-//! cached and cloned to every user.
+//! cached and cloned to every user. A TestClient may stand a double in for a dependency
+//! ([`TestClient::override_dependency`](crate::testing::TestClient::override_dependency)).
 
 use std::future::Future;
 
-use crate::{HandshakeRequest, Rejection};
+use crate::{HandshakeRequest, Rejection, Requirements};
 
 /// A dependency: what `#[dependency]` makes of an async function.
 ///
@@ -56,6 +57,12 @@ pub trait Dependency: Send + Sync + 'static {
         req: &HandshakeRequest,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send;
 
+    /// What the dependency's own arguments need from the app, checked when the app is
+    /// built (see [`Requirements`]); `#[dependency]` writes it. Nothing by default.
+    fn requirements(&self, needs: &mut Requirements) {
+        let _ = needs;
+    }
+
     /// The dependency's output for this handshake: resolved on first use, then cloned
     /// from the handshake's cache (what `#[depends(..)]` calls).
     fn cached(
@@ -86,7 +93,14 @@ async fn depend<D: Dependency>(
     if let Some(Cached(hit)) = req.cached::<Cached<D>>() {
         return Ok(hit);
     }
-    let output = dependency.resolve(req).await?;
+    let double = match &req.overrides {
+        Some(overrides) => overrides.resolve::<D>(req).await,
+        None => None,
+    };
+    let output = match double {
+        Some(output) => output?,
+        None => dependency.resolve(req).await?,
+    };
     req.store(Cached::<D>(output.clone()));
     Ok(output)
 }

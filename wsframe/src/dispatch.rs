@@ -286,6 +286,7 @@ fn head(
         ),
         state: app.state.clone(),
         cache: Default::default(),
+        overrides: app.overrides(),
     }
 }
 

@@ -120,6 +120,9 @@ pub enum Error {
     Accept(String),
     /// A route could not be registered (malformed pattern, or two routes conflict).
     Route(String),
+    /// A route's extractors need app state that was never registered with
+    /// [`App::state`](crate::App::state): each line names the route and the type.
+    MissingState(String),
     /// A handshake was answered with an HTTP status instead of `101` (seen by clients
     /// such as the [`TestClient`](crate::testing::TestClient)).
     Handshake {
@@ -209,6 +212,7 @@ impl fmt::Display for Error {
             Error::Json(e) => write!(f, "JSON error: {e}"),
             Error::Accept(m) => write!(f, "cannot accept: {m}"),
             Error::Route(m) => write!(f, "route error: {m}"),
+            Error::MissingState(m) => write!(f, "missing state: {m}"),
             Error::Handshake { status, body } => {
                 write!(f, "handshake refused with {status}")?;
                 if !body.is_empty() {

@@ -2,9 +2,10 @@
 //! argument, or rejects the handshake before the upgrade; [`FromParam`] parses one path
 //! or query parameter.
 //!
-//! Built-in extractors: [`Query`], [`Cookies`], [`PeerAddr`], [`State`],
-//! [`http::HeaderMap`], [`PathParams`], `Option<T>` (never rejects) and
-//! `Result<T, Rejection>` (hands the rejection to the handler).
+//! Built-in extractors: [`Query`], [`Cookies`], [`PeerAddr`], [`ClientAddr`], [`State`],
+//! [`http::HeaderMap`], [`PathParams`]; `Option<T>` for a `T` that can say it is absent
+//! ([`OptionalFromHandshake`]), and `Result<T, T::Rejection>` (hands the guard's own
+//! rejection to the handler).
 //!
 //! # A guard
 //!
@@ -30,7 +31,7 @@ use std::net::SocketAddr;
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::{HandshakeRequest, PathParams, Rejection};
+use crate::{HandshakeRequest, PathParams, Rejection, Requirements};
 
 /// Produces a handler argument from the handshake request, or rejects the handshake.
 ///
@@ -82,6 +83,86 @@ pub trait FromHandshake: Sized + Send {
     fn from_handshake(
         req: &HandshakeRequest,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+
+    /// What this extractor needs from the app (state it reads), checked when the app is
+    /// built so that a missing piece stops the start instead of failing every handshake
+    /// (see [`Requirements`]). Nothing by default.
+    fn requirements(needs: &mut Requirements) {
+        let _ = needs;
+    }
+}
+
+/// An extractor that can tell "absent" from "failed", for `Option<Self>` arguments.
+///
+/// `Option<T>` is `None` only when `T` says its thing is absent (`Ok(None)`); any other
+/// failure still rejects the handshake, so a guard whose backend is down answers its
+/// error (503, say) instead of turning the client into "anonymous". This is axum 0.8's
+/// `OptionalFromRequestParts`. Built in for [`Query<T>`] (no query string), [`State<T>`]
+/// (not registered) and [`Cookies`] (no `Cookie` header).
+///
+/// ```
+/// use wsframe::prelude::*;
+/// use wsframe::OptionalFromHandshake;
+/// use wsframe::http::StatusCode;
+/// use wsframe::testing::TestClient;
+///
+/// struct User(String);
+///
+/// /// No `authorization` header: anonymous. The token `down` stands for an outage.
+/// async fn lookup(req: &HandshakeRequest) -> Result<Option<User>, Rejection> {
+///     match req.header("authorization") {
+///         None => Ok(None),
+///         Some("down") => Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "try later")),
+///         Some(token) => Ok(Some(User(token.to_owned()))),
+///     }
+/// }
+///
+/// impl FromHandshake for User {
+///     type Rejection = Rejection;
+///     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+///         lookup(req).await?.ok_or_else(|| Rejection::unauthorized("log in first"))
+///     }
+/// }
+///
+/// impl OptionalFromHandshake for User {
+///     type Rejection = Rejection;
+///     async fn optional_from_handshake(req: &HandshakeRequest) -> Result<Option<Self>, Rejection> {
+///         lookup(req).await
+///     }
+/// }
+///
+/// #[websocket("/feed")]
+/// async fn feed(ws: WebSocket, user: Option<User>) -> wsframe::Result<()> {
+///     ws.send_text(user.map_or("anonymous".into(), |u| u.0)).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wsframe::Result<()> {
+/// let client = TestClient::new(App::new().route(feed))?;
+/// assert_eq!(client.connect("/feed").await?.receive_text().await?, "anonymous");
+/// let err = client.connect("/feed").header("authorization", "down").await.unwrap_err();
+/// assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+/// # Ok(()) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`Option<{Self}>` needs `{Self}` to say when it is absent",
+    label = "`{Self}` does not implement `OptionalFromHandshake`",
+    note = "implement `wsframe::OptionalFromHandshake` for `{Self}` (`Ok(None)` when absent), take `Result<{Self}, <{Self} as FromHandshake>::Rejection>` to handle every failure, or drop the `Option` for an extractor that never fails"
+)]
+pub trait OptionalFromHandshake: Sized + Send {
+    /// What a failure (other than absence) answers; converted into a [`Rejection`].
+    type Rejection: Into<Rejection>;
+
+    /// `Ok(None)` when the thing is absent, `Ok(Some(..))` when present and valid.
+    fn optional_from_handshake(
+        req: &HandshakeRequest,
+    ) -> impl Future<Output = Result<Option<Self>, Self::Rejection>> + Send;
+
+    /// What `Option<Self>` needs from the app, checked when the app is built (see
+    /// [`FromHandshake::requirements`]). Nothing by default.
+    fn requirements(needs: &mut Requirements) {
+        let _ = needs;
+    }
 }
 
 /// Parses one path or query parameter from its decoded text.
@@ -227,6 +308,21 @@ impl<T: DeserializeOwned + Send> FromHandshake for Query<T> {
     }
 }
 
+/// `None` without a query string; a query that does not fit `T` still answers 400.
+#[diagnostic::do_not_recommend]
+impl<T: DeserializeOwned + Send> OptionalFromHandshake for Query<T> {
+    type Rejection = Rejection;
+
+    async fn optional_from_handshake(req: &HandshakeRequest) -> Result<Option<Self>, Rejection> {
+        match req.query() {
+            None | Some("") => Ok(None),
+            Some(_) => <Query<T> as FromHandshake>::from_handshake(req)
+                .await
+                .map(Some),
+        }
+    }
+}
+
 /// The request's cookies, by name.
 ///
 /// ```
@@ -274,6 +370,21 @@ impl FromHandshake for Cookies {
     }
 }
 
+/// `None` without a `Cookie` header.
+#[diagnostic::do_not_recommend]
+impl OptionalFromHandshake for Cookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn optional_from_handshake(
+        req: &HandshakeRequest,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(req
+            .headers()
+            .contains_key(http::header::COOKIE)
+            .then(|| req.cookies()))
+    }
+}
+
 /// The peer's socket address.
 ///
 /// ```
@@ -313,7 +424,10 @@ impl FromHandshake for ClientAddr {
 
 /// App state registered with [`App::state`](crate::App::state), cloned into the handler.
 ///
-/// A missing state is a programming error; it answers 500 and is logged.
+/// A missing state is a programming error, found when the app is built: `bind`,
+/// `serve` and `TestClient::new` fail with [`Error::MissingState`](crate::Error::MissingState),
+/// naming the type and the route. `Option<State<T>>` is exempt: it is `None` when `T`
+/// was never registered.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -347,6 +461,22 @@ impl<T: Clone + Send + Sync + 'static> FromHandshake for State<T> {
             ))
         })
     }
+
+    fn requirements(needs: &mut Requirements) {
+        needs.state::<T>();
+    }
+}
+
+/// `None` when `T` was never registered (and no start-up check asks for it).
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> OptionalFromHandshake for State<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn optional_from_handshake(
+        req: &HandshakeRequest,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(req.state::<T>().map(State))
+    }
 }
 
 #[diagnostic::do_not_recommend]
@@ -367,20 +497,33 @@ impl FromHandshake for PathParams {
     }
 }
 
+/// `None` only when `T` says it is absent; `T`'s other rejections still answer.
 #[diagnostic::do_not_recommend]
-impl<T: FromHandshake> FromHandshake for Option<T> {
-    type Rejection = std::convert::Infallible;
+impl<T: OptionalFromHandshake> FromHandshake for Option<T> {
+    type Rejection = T::Rejection;
 
     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
-        Ok(T::from_handshake(req).await.ok())
+        T::optional_from_handshake(req).await
+    }
+
+    fn requirements(needs: &mut Requirements) {
+        <T as OptionalFromHandshake>::requirements(needs);
     }
 }
 
+/// The outcome of `T`, with `T`'s own rejection type, for the handler to inspect.
 #[diagnostic::do_not_recommend]
-impl<T: FromHandshake> FromHandshake for Result<T, Rejection> {
+impl<T: FromHandshake> FromHandshake for Result<T, T::Rejection>
+where
+    T::Rejection: Send,
+{
     type Rejection = std::convert::Infallible;
 
     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Self::Rejection> {
-        Ok(T::from_handshake(req).await.map_err(Into::into))
+        Ok(T::from_handshake(req).await)
+    }
+
+    fn requirements(needs: &mut Requirements) {
+        T::requirements(needs);
     }
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::{Error, FromHandshake, HandshakeRequest, Rejection, Result, WebSocket};
+use crate::{Error, FromHandshake, HandshakeRequest, Requirements, Result, WebSocket};
 
 /// A boxed, type-erased WebSocket handler as stored in the router.
 pub(crate) type BoxedWsHandler = Arc<
@@ -176,6 +176,12 @@ pub trait WsHandler<Args>: Clone + Send + Sync + 'static {
         ws: WebSocket,
         req: Arc<HandshakeRequest>,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// What the extractors need from the app, checked when the app is built (see
+    /// [`Requirements`]). Nothing by default.
+    fn requirements(needs: &mut Requirements) {
+        let _ = needs;
+    }
 }
 
 macro_rules! impl_ws_handler {
@@ -186,13 +192,13 @@ macro_rules! impl_ws_handler {
             Fut: Future<Output = R> + Send,
             R: HandlerResult,
             S: FromWebSocket,
-            $($T: FromHandshake,)*
+            $($T: FromHandshake + 'static,)*
         {
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(self, mut ws: WebSocket, req: Arc<HandshakeRequest>) -> impl Future<Output = Result<()>> + Send {
                 async move {
                     $(
-                        let $T = match $T::from_handshake(&req).await.map_err(Into::<Rejection>::into) {
+                        let $T = match crate::__private::extracted(&req, $T::from_handshake(&req)).await {
                             Ok(value) => value,
                             Err(rejection) => {
                                 ws.reject(rejection).await;
@@ -203,6 +209,11 @@ macro_rules! impl_ws_handler {
                     drop(req);
                     self(S::from_websocket(ws), $($T,)*).await.into_result()
                 }
+            }
+
+            #[allow(unused_variables)]
+            fn requirements(needs: &mut Requirements) {
+                $(<$T as FromHandshake>::requirements(needs);)*
             }
         }
     };

@@ -35,7 +35,8 @@
 //! - [`Hub`], [`Room`]: broadcasting, rooms, presence, and the slow-consumer policy.
 //! - [`WebSocket`], [`Sender`], [`Receiver`], [`TypedWebSocket`], [`TypedSender`],
 //!   [`TypedReceiver`]: the handle.
-//! - [`FromHandshake`], [`Rejection`], [`Query`], [`Cookies`], [`State`]: guards.
+//! - [`FromHandshake`], [`OptionalFromHandshake`], [`Rejection`], [`Query`], [`Cookies`],
+//!   [`State`], [`Requirements`]: guards, and what they need from the app.
 //! - [`Config`], [`Limits`], [`RouteLimits`], [`Origins`]: limits and safety.
 //! - [`testing::TestClient`]: in-process tests.
 //! - [`AppService`], `App::into_axum` (feature `axum`): the same routes inside an axum
@@ -74,9 +75,11 @@ mod message;
 mod metrics;
 mod mount;
 mod origin;
+mod overrides;
 mod prometheus;
 mod rejection;
 mod request;
+mod requirements;
 mod response;
 mod router;
 mod server;
@@ -86,6 +89,8 @@ pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+#[cfg(feature = "headers")]
+mod typed_header;
 
 pub use app::{App, IntoRoute, Route};
 pub use client_limits::HandshakeRate;
@@ -93,7 +98,9 @@ pub use close::CloseCode;
 pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;
 pub use error::{Disconnect, Error, Result};
-pub use extract::{ClientAddr, Cookies, FromHandshake, FromParam, PeerAddr, Query, State};
+pub use extract::{
+    ClientAddr, Cookies, FromHandshake, FromParam, OptionalFromHandshake, PeerAddr, Query, State,
+};
 pub use forwarded::{ProxyHeader, ProxyNet};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
 pub use hub::{Hub, Key, Presence, PresenceEvents, Room};
@@ -103,6 +110,7 @@ pub use metrics::{Metrics, MetricsSnapshot};
 pub use mount::{AppService, ServiceHandle};
 pub use rejection::Rejection;
 pub use request::HandshakeRequest;
+pub use requirements::Requirements;
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{PathParams, RoutePattern};
 pub use server::{Server, ServerHandle};
@@ -113,6 +121,8 @@ pub use socket::{
 };
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
+#[cfg(feature = "headers")]
+pub use typed_header::TypedHeader;
 
 pub use bytes::Bytes;
 pub use http;
@@ -136,13 +146,15 @@ pub use http;
 /// wrapper of your own that implements [`FromWebSocket`] (the rule of
 /// [`App::websocket`]; a first argument that is no socket is a compile error on its
 /// type). The others, in any order: route
-/// parameters (by name); `#[query] name: T` and `#[cookie] name: T` (one value, by the
-/// argument's name); `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency)
-/// `f` returns, computed once per handshake); and any [`FromHandshake`] type — guards
-/// such as [`Query<T>`], [`Cookies`], [`State<T>`], [`PeerAddr`], [`ClientAddr`],
-/// [`PathParams`], [`http::HeaderMap`], [`Hub`], or your own. Wrap an extractor in
-/// `Option<_>` or `Result<_, Rejection>` to handle its failure yourself; otherwise its
-/// rejection answers the handshake.
+/// parameters (by name); `#[query] name: T`, `#[cookie] name: T` and `#[header] name: T`
+/// (one value, by the argument's name, a header's with `_` as `-`: `user_agent` reads
+/// `user-agent`; `T` implements [`FromParam`], `Option<T>` when it may be absent);
+/// `#[depends(f)] name: T` (the value a [`#[dependency]`](dependency) `f` returns,
+/// computed once per handshake); and any [`FromHandshake`] type — guards such as
+/// [`Query<T>`], [`Cookies`], [`State<T>`], [`PeerAddr`], [`ClientAddr`], [`PathParams`],
+/// [`http::HeaderMap`], [`Hub`], or your own. `Option<G>` is `None` when the guard says
+/// its thing is absent ([`OptionalFromHandshake`]) and `Result<G, G::Rejection>` hands
+/// the guard's own rejection to the handler; otherwise a rejection answers the handshake.
 ///
 /// **The options.** `protocols = ["v2", "v1"]` (subprotocols); `max_message_size`,
 /// `max_frame_size`, `idle_timeout`, `ping_interval` and `max_message_rate` (any
@@ -197,8 +209,8 @@ pub use wsframe_macros::websocket;
 /// Turn an `async fn` into a dependency: a value computed from the handshake, taken by
 /// handlers with `#[depends(name)]` and usable in `guards(..)`.
 ///
-/// Its arguments are those of a [`websocket`] handler without the connection: `#[query]`
-/// and `#[cookie]` values, other dependencies (`#[depends(..)]`), and [`FromHandshake`]
+/// Its arguments are those of a [`websocket`] handler without the connection: `#[query]`,
+/// `#[cookie]` and `#[header]` values, other dependencies (`#[depends(..)]`), and [`FromHandshake`]
 /// extractors. It returns a value, or `Result<T, R>` where `R` converts into a
 /// [`Rejection`]: an `Err` answers the handshake (HTTP status and body) and the handler
 /// never runs. Each dependency runs at most once per handshake, however many handlers'
@@ -239,7 +251,7 @@ pub use wsframe_macros::dependency;
 pub mod prelude {
     pub use crate::{
         App, ClientAddr, CloseCode, Cookies, Disconnect, Error, FromHandshake, HandshakeRequest,
-        Hub, Message, PeerAddr, Query, Rejection, Route, RouteLimits, SlowConsumer, State,
-        TypedWebSocket, WebSocket, dependency, routes, websocket,
+        Hub, Message, OptionalFromHandshake, PeerAddr, Query, Rejection, Route, RouteLimits,
+        SlowConsumer, State, TypedWebSocket, WebSocket, dependency, routes, websocket,
     };
 }

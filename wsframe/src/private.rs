@@ -4,15 +4,24 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::{HandshakeRequest, Rejection, Result, Route, WebSocket};
+use crate::{HandshakeRequest, Rejection, Requirements, Result, Route, WebSocket};
 
-/// A WebSocket route whose handler does its own extraction.
-pub fn websocket_route<F, Fut>(pattern: &str, handler: F) -> Route
+/// A WebSocket route whose handler does its own extraction; `requirements` declares
+/// what its extractors need from the app.
+pub fn websocket_route<F, Fut>(
+    pattern: &str,
+    requirements: fn(&mut Requirements),
+    handler: F,
+) -> Route
 where
     F: Fn(WebSocket, Arc<HandshakeRequest>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
-    Route::from_boxed(pattern, Arc::new(move |ws, req| Box::pin(handler(ws, req))))
+    Route::from_boxed(
+        pattern,
+        requirements,
+        Arc::new(move |ws, req| Box::pin(handler(ws, req))),
+    )
 }
 
 /// Answer the handshake with `rejection`; the handler then ends.
@@ -66,6 +75,26 @@ pub fn optional_cookie<T>(
     parsed(req.cookie(name), "cookie", name, parse)
 }
 
+/// A required header: missing, not text, or unparsable is a 400 naming it.
+pub fn header<T>(req: &HandshakeRequest, name: &str, parse: Parse<T>) -> Result<T, Rejection> {
+    required(optional_header(req, name, parse)?, "header", name)
+}
+
+/// An optional header: missing is `None`; present but not text or unparsable is a 400.
+pub fn optional_header<T>(
+    req: &HandshakeRequest,
+    name: &str,
+    parse: Parse<T>,
+) -> Result<Option<T>, Rejection> {
+    let Some(value) = req.headers().get(name) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        Rejection::bad_request(format!("invalid header `{name}`: not visible ASCII text"))
+    })?;
+    parsed(Some(text.to_string()), "header", name, parse)
+}
+
 fn parsed<T>(
     raw: Option<String>,
     what: &str,
@@ -82,9 +111,16 @@ fn required<T>(value: Option<T>, what: &str, name: &str) -> Result<T, Rejection>
     value.ok_or_else(|| Rejection::bad_request(format!("missing {what} `{name}`")))
 }
 
-/// An extractor's result with its rejection converted.
-pub fn extracted<T, R: Into<Rejection>>(result: Result<T, R>) -> Result<T, Rejection> {
-    result.map_err(Into::into)
+/// An extractor's result with its rejection converted, or what a TestClient's double for
+/// `T` gives instead (then `real` is dropped unpolled: the real extractor never runs).
+pub async fn extracted<T: 'static, R: Into<Rejection>>(
+    req: &HandshakeRequest,
+    real: impl Future<Output = Result<T, R>>,
+) -> Result<T, Rejection> {
+    if let Some(double) = req.overrides.as_ref().and_then(|o| o.extract::<T>(req)) {
+        return double;
+    }
+    real.await.map_err(Into::into)
 }
 
 /// Turn a dependency function's return value into its result.

@@ -42,6 +42,8 @@ pub struct HandshakeRequest {
     pub(crate) state: Arc<http::Extensions>,
     /// Dependency results of this handshake (FastAPI's per-request cache).
     pub(crate) cache: std::sync::Mutex<http::Extensions>,
+    /// A TestClient's doubles for dependencies and guards (never set in a server).
+    pub(crate) overrides: Option<Arc<crate::overrides::Overrides>>,
 }
 
 impl HandshakeRequest {
@@ -64,6 +66,7 @@ impl HandshakeRequest {
             protocols: Vec::new(),
             state: Arc::new(http::Extensions::new()),
             cache: Default::default(),
+            overrides: None,
         }
     }
 

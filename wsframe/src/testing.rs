@@ -2,7 +2,9 @@
 //! handler, over an in-memory stream instead of a TCP port (Starlette's
 //! `websocket_connect`).
 //!
-//! Every wait has a timeout (default 5 s), so a test never hangs.
+//! Every wait has a timeout (default 5 s), so a test never hangs. A client can stand
+//! test doubles in for dependencies and guards (FastAPI's `dependency_overrides`), for
+//! its own connections only, and choose the peer address and `Host` its requests carry.
 //!
 //! ```
 //! use wsframe::{App, WebSocket};
@@ -50,7 +52,10 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::app::AppInner;
 use crate::metrics::Metrics;
-use crate::{App, CloseCode, Disconnect, Error, Message, Result, Utf8Bytes};
+use crate::{
+    App, CloseCode, Dependency, Disconnect, Error, FromHandshake, HandshakeRequest, Message,
+    Rejection, Result, Utf8Bytes,
+};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The `Host` the test client sends; a same-origin `Origin` is `http://testserver`
@@ -88,15 +93,19 @@ pub struct TestClient {
     app: Arc<AppInner>,
     timeout: Duration,
     https: bool,
+    host: String,
+    peer: Option<SocketAddr>,
 }
 
 impl TestClient {
-    /// Build the app (reporting route errors) for in-process requests.
+    /// Build the app (reporting route errors and missing state) for in-process requests.
     pub fn new(app: App) -> Result<TestClient> {
         Ok(TestClient {
             app: app.build()?,
             timeout: DEFAULT_TIMEOUT,
             https: false,
+            host: TEST_HOST.to_string(),
+            peer: None,
         })
     }
 
@@ -122,6 +131,131 @@ impl TestClient {
         self
     }
 
+    /// Resolve `replacement` wherever this client's handshakes ask for the dependency
+    /// `original` (FastAPI's `app.dependency_overrides[original] = replacement`): in
+    /// `#[depends(..)]` arguments, in other dependencies and in `guards(..)`. The
+    /// replacement is a `#[dependency]` with the same output; it runs once per
+    /// handshake, like the original, which never runs.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// #[dependency]
+    /// async fn current_user(#[cookie] session: Option<String>) -> Result<String, Rejection> {
+    ///     session.ok_or_else(|| Rejection::unauthorized("log in first")) // stands for a lookup
+    /// }
+    ///
+    /// #[dependency]
+    /// async fn fake_user() -> String {
+    ///     "test-user".to_owned()
+    /// }
+    ///
+    /// #[websocket("/me")]
+    /// async fn me(ws: WebSocket, #[depends(current_user)] user: String) -> wsframe::Result<()> {
+    ///     ws.send_text(user).await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().route(me))?.override_dependency(current_user, fake_user);
+    /// assert_eq!(client.connect("/me").await?.receive_text().await?, "test-user");
+    ///
+    /// let plain = TestClient::new(App::new().route(me))?; // another client: no double
+    /// assert_eq!(plain.connect("/me").await.unwrap_err().status().map(|s| s.as_u16()), Some(401));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The start-up check of [`State<T>`](crate::State) sees the original dependencies:
+    /// register their state in the test too.
+    pub fn override_dependency<D, F>(self, original: D, replacement: F) -> TestClient
+    where
+        D: Dependency,
+        F: Dependency<Output = D::Output>,
+    {
+        let _ = original;
+        self.app
+            .set_overrides(|o| o.dependency::<D, F>(replacement));
+        self
+    }
+
+    /// Call `double` instead of the extractor wherever this client's handshakes extract
+    /// an argument (or a `guards(..)` entry) of exactly type `G`; its `Err` answers the
+    /// handshake like the guard's rejection would. `Option<G>` and `Result<G, _>` are
+    /// types of their own: override them by their own type.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// struct Admin(String);
+    ///
+    /// impl FromHandshake for Admin {
+    ///     type Rejection = Rejection;
+    ///     async fn from_handshake(_: &HandshakeRequest) -> Result<Self, Rejection> {
+    ///         Err(Rejection::forbidden("the directory is unreachable from tests"))
+    ///     }
+    /// }
+    ///
+    /// #[websocket("/admin")]
+    /// async fn admin(ws: WebSocket, Admin(name): Admin) -> wsframe::Result<()> {
+    ///     ws.send_text(format!("hello {name}")).await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().route(admin))?.override_guard(|req| {
+    ///     match req.header("x-test-admin") {
+    ///         Some(name) => Ok(Admin(name.to_owned())),
+    ///         None => Err(Rejection::unauthorized("no test admin")),
+    ///     }
+    /// });
+    /// let mut ws = client.connect("/admin").header("x-test-admin", "ada").await?;
+    /// assert_eq!(ws.receive_text().await?, "hello ada");
+    /// let err = client.connect("/admin").await.unwrap_err();
+    /// assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    /// # Ok(()) }
+    /// ```
+    pub fn override_guard<G: FromHandshake + 'static>(
+        self,
+        double: impl Fn(&HandshakeRequest) -> Result<G, Rejection> + Send + Sync + 'static,
+    ) -> TestClient {
+        self.app.set_overrides(|o| o.guard(double));
+        self
+    }
+
+    /// The peer address of this client's connections (by default each connection gets
+    /// its own loopback port); [`Connect::peer_addr`] sets one connection's.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use wsframe::testing::TestClient;
+    /// use wsframe::{App, PeerAddr, WebSocket};
+    ///
+    /// async fn peer(ws: WebSocket, PeerAddr(addr): PeerAddr) -> wsframe::Result<()> {
+    ///     ws.send_text(addr.to_string()).await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let addr: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+    /// let client = TestClient::new(App::new().websocket("/peer", peer))?.peer_addr(addr);
+    /// assert_eq!(client.connect("/peer").await?.receive_text().await?, "203.0.113.9:5000");
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_addr(mut self, addr: SocketAddr) -> TestClient {
+        self.peer = Some(addr);
+        self
+    }
+
+    /// The `Host` header of this client's requests (default [`TEST_HOST`]);
+    /// [`Connect::host`] sets one connection's. The default Origin check compares an
+    /// `Origin` with it.
+    pub fn host(mut self, host: &str) -> TestClient {
+        self.host = host.to_string();
+        self
+    }
+
     /// Change the timeout of every wait (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> TestClient {
         self.timeout = timeout;
@@ -136,16 +270,18 @@ impl TestClient {
             uri: uri.to_string(),
             headers: Vec::new(),
             protocols: Vec::new(),
+            host: None,
+            peer: None,
         }
     }
 
     /// A plain HTTP GET.
     pub async fn get(&self, uri: &str) -> Result<TestResponse> {
         let request = Request::get(uri)
-            .header(header::HOST, TEST_HOST)
+            .header(header::HOST, &self.host)
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::custom(format!("invalid request: {e}")))?;
-        let response = self.send(request).await?;
+        let response = self.send(request, None).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = collect(response, self.timeout).await?;
@@ -169,10 +305,11 @@ impl TestClient {
     async fn send(
         &self,
         request: Request<Empty<Bytes>>,
+        peer: Option<SocketAddr>,
     ) -> Result<http::Response<hyper::body::Incoming>> {
         let (client_io, server_io) = tokio::io::duplex(64 << 10);
         let app = self.app.clone();
-        let peer = next_peer();
+        let peer = peer.or(self.peer).unwrap_or_else(next_peer);
         self.app.lifecycle.spawn(crate::server::serve_connection(
             app,
             server_io,
@@ -246,12 +383,50 @@ pub struct Connect<'a> {
     uri: String,
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
+    host: Option<String>,
+    peer: Option<SocketAddr>,
 }
 
 impl Connect<'_> {
-    /// Add a request header.
+    /// Add a request header (`Host` replaces the client's, as [`Connect::host`] does).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if name.eq_ignore_ascii_case("host") {
+            return self.host(value);
+        }
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// This connection's `Host` header, over the client's.
+    ///
+    /// ```
+    /// use wsframe::testing::TestClient;
+    /// use wsframe::{App, WebSocket};
+    ///
+    /// async fn hello(ws: WebSocket) -> wsframe::Result<()> {
+    ///     ws.send_text("hello").await
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().websocket("/ws", hello))?;
+    /// // The default Origin check: a page of chat.example.com may open a socket there...
+    /// let ws = client.connect("/ws").host("chat.example.com").header("origin", "https://chat.example.com");
+    /// assert_eq!(ws.await?.receive_text().await?, "hello");
+    /// // ...and a page of another site may not.
+    /// let err = client.connect("/ws").header("origin", "https://chat.example.com").await.unwrap_err();
+    /// assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
+    /// # Ok(()) }
+    /// ```
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    /// This connection's peer address, over the client's
+    /// ([`TestClient::peer_addr`]), e.g. a trusted proxy's.
+    pub fn peer_addr(mut self, addr: SocketAddr) -> Self {
+        self.peer = Some(addr);
         self
     }
 
@@ -268,8 +443,9 @@ impl Connect<'_> {
 
     async fn run(self) -> Result<TestWebSocket> {
         let key = generate_key();
+        let host = self.host.as_deref().unwrap_or(&self.client.host);
         let mut builder = Request::get(&self.uri)
-            .header(header::HOST, TEST_HOST)
+            .header(header::HOST, host)
             .header(header::CONNECTION, "Upgrade")
             .header(header::UPGRADE, "websocket")
             .header(header::SEC_WEBSOCKET_VERSION, "13")
@@ -284,7 +460,7 @@ impl Connect<'_> {
             .body(Empty::<Bytes>::new())
             .map_err(|e| Error::custom(format!("invalid request: {e}")))?;
         let timeout = self.client.timeout;
-        let mut response = self.client.send(request).await?;
+        let mut response = self.client.send(request, self.peer).await?;
         let status = response.status();
         if status != StatusCode::SWITCHING_PROTOCOLS {
             let body = collect(response, timeout).await?;

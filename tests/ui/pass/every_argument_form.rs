@@ -78,19 +78,23 @@ pub(crate) async fn room(
     cookies: Cookies,
     #[cookie] theme: Option<String>,
     #[query] lang: Option<String>,
+    #[header] user_agent: Option<String>,
+    #[header] x_page_size: u16,
     #[depends(profile)] profile_text: String,
     PeerAddr(peer): PeerAddr,
     params: PathParams,
     _headers: wsframe::http::HeaderMap,
     maybe: Option<Query<Filter>>,
+    maybe_db: Option<State<Db>>,
     checked: Result<Query<Filter>, Rejection>,
 ) -> wsframe::Result<()> {
     let summary = format!(
-        "{room_name} {rest:?} {page} {sort:?} {} {:?} {theme:?} {lang:?} {profile_text} {peer} {} {} {}",
+        "{room_name} {rest:?} {page} {sort:?} {} {:?} {theme:?} {lang:?} {user_agent:?} {x_page_size} {profile_text} {peer} {} {} {} {}",
         filter.topic,
         cookies.get("a"),
         params.len(),
         maybe.is_some(),
+        maybe_db.is_some(),
         checked.is_ok()
     );
     ws.send_text(summary).await

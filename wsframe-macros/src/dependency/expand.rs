@@ -23,6 +23,8 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
     let name = &item.sig.ident;
     let req = format_ident!("__wsframe_req");
     let on_reject = quote!(return ::core::result::Result::Err(__wsframe_rejection));
+    let needs = format_ident!("__wsframe_needs");
+    let requirements = args.iter().map(|arg| args::requirement(arg, krate, &needs));
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for (index, arg) in args.iter().enumerate() {
@@ -68,6 +70,10 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
                     #result
                 }
             }
+
+            fn requirements(&self, #needs: &mut #krate::Requirements) {
+                #(#requirements)*
+            }
         }
 
         impl #krate::FromHandshake for #name {
@@ -77,6 +83,10 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
                 #req: &#krate::HandshakeRequest,
             ) -> ::core::result::Result<Self, #krate::Rejection> {
                 #krate::Dependency::cached(#name, #req).await.map(|_| #name)
+            }
+
+            fn requirements(#needs: &mut #krate::Requirements) {
+                #krate::Dependency::requirements(&#name, #needs);
             }
         }
     }

@@ -42,6 +42,12 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         }
     });
 
+    let needs = format_ident!("__wsframe_needs");
+    let requirements = guards
+        .iter()
+        .map(|ty| args::guard_requirement(ty, krate, &needs))
+        .chain(args.iter().map(|arg| args::requirement(arg, krate, &needs)));
+
     let mut extractions = Vec::new();
     let mut socket = TokenStream::new();
     let mut call_args = Vec::new();
@@ -83,6 +89,9 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
             fn into_route(self) -> #krate::Route {
                 #krate::__private::websocket_route(
                     #path,
+                    |#needs: &mut #krate::Requirements| {
+                        #(#requirements)*
+                    },
                     |#ws: #krate::WebSocket, #req: ::std::sync::Arc<#krate::HandshakeRequest>| async move {
                         #(#guard_checks)*
                         #(#extractions)*
