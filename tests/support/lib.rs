@@ -381,6 +381,9 @@ pub mod book {
     #[doc = include_str!("../../book/src/testing.md")]
     pub struct Testing;
 
+    #[doc = include_str!("../../book/src/dashboard.md")]
+    pub struct Dashboard;
+
     #[doc = include_str!("../../book/src/configuration.md")]
     pub struct Configuration;
 
