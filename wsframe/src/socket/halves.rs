@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ConnShared, Flushed, Outgoing, Refused};
+use super::{ConnShared, Enqueued, Flushed, InLine, Outbox, Outgoing};
 use crate::frame::Frame;
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
@@ -69,7 +69,7 @@ pub struct Sender {
     /// which `poll_flush` waits for.
     queued: AtomicU64,
     /// For the `Sink` impl: a message that waits for room in the queue.
-    sending: Option<Waiting<std::result::Result<u64, Outgoing>>>,
+    sending: Option<Waiting<std::result::Result<u64, ()>>>,
     /// For the `Sink` impl: waiting for queued messages to reach the socket.
     flushing: Option<Waiting<()>>,
     /// For the `Sink` impl: `poll_close` has queued its close.
@@ -142,15 +142,17 @@ impl Sender {
                 "Sink::start_send was called before poll_ready was ready (a message is still waiting for room)",
             ));
         }
-        match self.shared.outbox.try_push(item) {
-            Ok(seq) => {
+        match self.shared.outbox.enqueue(item) {
+            Enqueued::Queued(seq) => {
                 self.note_queued(seq);
                 Ok(())
             }
-            Err(Refused::Closed(_)) => Err(self.disconnected()),
-            Err(Refused::Full(item)) => {
-                let shared = self.shared.clone();
-                self.sending = Some(Box::pin(async move { shared.outbox.push(item).await }));
+            Enqueued::Closed => Err(self.disconnected()),
+            // In line now, ahead of any later send of any handle: it enters the queue
+            // as room frees, and dropping this handle before then withdraws it.
+            Enqueued::Waiting(ticket) => {
+                let line = InLine::new(OutboxOf(self.shared.clone()), ticket);
+                self.sending = Some(Box::pin(line.admitted()));
                 Ok(())
             }
         }
@@ -228,6 +230,16 @@ impl Sender {
     /// Whether the connection has closed (or is closing).
     pub fn is_closed(&self) -> bool {
         self.shared.outbox.is_closed()
+    }
+}
+
+/// The outbox of a connection, owned (for a wait kept across `Sink` polls).
+struct OutboxOf(Arc<ConnShared>);
+
+impl std::ops::Deref for OutboxOf {
+    type Target = Outbox;
+    fn deref(&self) -> &Outbox {
+        &self.0.outbox
     }
 }
 
