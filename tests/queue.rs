@@ -270,3 +270,62 @@ async fn sink_flush_fails_when_the_connection_ends_before_its_messages_are_writt
     let report = within(reports.recv()).await.unwrap();
     assert!(report.starts_with("Err(true)"), "{report}");
 }
+
+/// What the `/welcome` handler waits for and reports to.
+#[derive(Clone)]
+struct Welcome {
+    go: Arc<tokio::sync::Notify>,
+    reports: mpsc::UnboundedSender<String>,
+}
+
+/// Waits for the test's go, then queues from another task (through a clone) until a
+/// send fails, and sends a welcome, which accepts implicitly.
+async fn welcomes(ws: WebSocket, State(welcome): State<Welcome>) -> wsframe::Result<()> {
+    welcome.go.notified().await;
+    let sender = ws.sender();
+    let reports = welcome.reports.clone();
+    tokio::spawn(async move {
+        while sender.send_bytes(vec![1u8; 64 << 10]).await.is_ok() {}
+        let _ = reports.send("the clone's send failed".into());
+    });
+    ws.send_text("welcome").await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_after_the_101_gives_back_its_queue() {
+    let (reports, mut reported) = mpsc::unbounded_channel();
+    let welcome = Welcome {
+        go: Arc::default(),
+        reports,
+    };
+    let app = App::new()
+        .state(welcome.clone())
+        .websocket("/welcome", welcomes);
+    let server = TestServer::start(app).await;
+    // The client asks for the upgrade and resets the connection before the handler
+    // decides: the 101 cannot be written, so hyper's upgrade fails after the decision.
+    let tcp = TcpSocket::new_v4()
+        .unwrap()
+        .connect(server.addr)
+        .await
+        .unwrap();
+    let mut tcp = tcp;
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &upgrade_request("/welcome", "", &[]))
+        .await
+        .unwrap();
+    tcp.set_zero_linger().unwrap();
+    drop(tcp);
+    welcome.go.notify_one();
+    // Senders in other tasks learn that the connection is gone instead of waiting
+    // forever, and what was queued leaves the gauge.
+    assert_eq!(
+        within(reported.recv()).await.unwrap(),
+        "the clone's send failed"
+    );
+    wait_until("the gauge forgets the queue", || {
+        server.metrics().queued_bytes == 0
+    })
+    .await;
+}
