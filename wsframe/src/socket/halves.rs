@@ -24,15 +24,20 @@ type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send + Sync>>;
 ///
 /// Sends wait while the connection's outgoing queue is full, in messages or in bytes
 /// (backpressure; see [`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes));
-/// they are never dropped. After the connection closes they fail with
-/// [`Error::Disconnected`].
+/// they are never dropped. Waiting sends form one line across all clones, first come
+/// first served: a later send never passes an earlier one. A send dropped while it
+/// waits is withdrawn, unless room came first (then it is sent). After the connection
+/// closes they fail with [`Error::Disconnected`].
 ///
-/// Through the `Sink`, `poll_ready` is ready when this handle holds no message waiting
-/// for room; `start_send` queues the message, or keeps it (one at most) until the queue
-/// has room for it, so the sink never passes the bound. `poll_flush` completes once
-/// every message this handle queued before the call has been handed to the socket, and
-/// fails with [`Error::Disconnected`] if the connection ended first. Each clone tracks
-/// its own messages.
+/// Through the `Sink`, `poll_ready` is ready when this handle has no message waiting
+/// for room; `start_send` queues the message, or puts it in that line (one at most per
+/// handle), where it enters the queue as soon as room frees, in order with every other
+/// send. A message in line is outside the bound and the `queued_bytes` gauge until it
+/// enters, and is withdrawn (lost) if this handle is dropped before then, so complete a
+/// `flush` or `close` before dropping it. `poll_flush` completes once every message
+/// this handle queued before the call has been handed to the socket, and fails with
+/// [`Error::Disconnected`] if the connection ended first. Each clone tracks its own
+/// messages.
 ///
 /// ```
 /// use std::time::Duration;
@@ -268,8 +273,8 @@ impl Sink<Message> for Sender {
         Poll::Ready(Ok(()))
     }
 
-    /// Queue `item`; when the queue has no room for it, the handle keeps it until
-    /// `poll_ready`, `poll_flush` or `poll_close` gets it in.
+    /// Queue `item`; when the queue has no room for it, it waits in line (it enters as
+    /// room frees, and `poll_ready`, `poll_flush` and `poll_close` wait for that).
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
         self.implicit_accept()?;
         let item = Outgoing::Frame {

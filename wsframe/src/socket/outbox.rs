@@ -9,10 +9,12 @@
 //! `queued_bytes` gauge. A message larger than the byte bound is admitted only into an
 //! empty queue, so a connection holds at most the larger of the bound and one message.
 //!
-//! Two ways in: the handler's own sends wait for room (backpressure, never dropped);
-//! hub messages never wait, and when the queue is full the slow-consumer policy decides
-//! (drop the newest, drop the oldest hub messages, or close with 1013 ahead of the
-//! queue). The driver takes what is queued at once and writes it with one flush, and
+//! Two ways in: the handler's own sends wait for room (backpressure, never dropped),
+//! in one line across all senders: the outbox moves them into the queue in order as
+//! room frees, so none is overtaken or starved. Hub messages never wait, and when the
+//! queue is full the slow-consumer policy decides (drop the newest, drop the oldest hub
+//! messages, or close with 1013 ahead of the queue, which is only done to a client
+//! behind on hub messages, never because of its handler's own sends). The driver takes what is queued at once and writes it with one flush, and
 //! reports what it handed to the socket, which is what `Sender::poll_flush` waits for.
 
 use std::collections::VecDeque;
@@ -66,6 +68,12 @@ pub(crate) struct Queued {
 pub enum SlowConsumer {
     /// Close the connection with 1013 (try again later), ahead of everything queued:
     /// the client learns it fell behind instead of silently missing messages.
+    ///
+    /// A client is closed only for slowness it caused: when the hub messages queued
+    /// for it and not yet handed to its socket fill the queue by themselves (in
+    /// messages, or in bytes with the new message). When what fills the queue is its
+    /// handler's own sends (queued, being written, or waiting for room), the hub
+    /// message is dropped instead, and counted in `slow_consumer_drops`.
     #[default]
     Close,
     /// Drop the message that does not fit.
