@@ -1,7 +1,8 @@
 //! The outgoing queue's byte bound, end to end: a client that stops reading costs the
 //! server at most the bound (measured on a server run as a child process), the
 //! `queued_bytes` gauge shows what waits, and the `Sender`'s `Sink` honours the bound
-//! and flushes to the socket.
+//! and flushes to the socket, waiting sends keep their order, the default policy never
+//! closes a client for its own handler's sends, and a failed upgrade gives its queue back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -337,4 +338,72 @@ async fn a_failed_upgrade_after_the_101_gives_back_its_queue() {
         server.metrics().queued_bytes == 0
     })
     .await;
+}
+
+/// Queues one 200 KiB message of its own, broadcasts 100 KiB to its room, then says
+/// "done".
+async fn streams(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    ws.accept().await?;
+    hub.join("stream", &ws);
+    ws.send_bytes(vec![1u8; 200 << 10]).await?;
+    // 200 + 100 KiB pass the 256 KiB bound, but the room is the handler's own message:
+    // the client is not behind on hub messages.
+    hub.room("stream")
+        .broadcast(Message::binary(vec![2u8; 100 << 10]));
+    ws.send_text("done").await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_default_policy_never_closes_a_client_for_its_own_handlers_sends() {
+    let app = App::new()
+        .config(Config::default().outgoing_queue_bytes(256 << 10))
+        .websocket("/stream", streams);
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect("/stream").await.unwrap();
+    let bytes = ws
+        .receive_bytes()
+        .await
+        .expect("the handler's message, not a 1013");
+    assert_eq!((bytes.len(), bytes[0]), (200 << 10, 1));
+    assert_eq!(ws.receive_text().await.unwrap(), "done");
+    let metrics = client.metrics().snapshot();
+    assert_eq!(
+        (metrics.slow_consumer_closes, metrics.slow_consumer_drops),
+        (0, 1),
+        "the hub message was dropped, the client kept"
+    );
+}
+
+/// Queues 80 KiB, feeds 150 KiB through the Sink (it must wait for an empty queue),
+/// then sends a small text on the same Sender.
+async fn in_line(ws: WebSocket) -> wsframe::Result<()> {
+    let (mut sender, _receiver) = ws.split();
+    sender.send_bytes(vec![1u8; 80 << 10]).await?;
+    sender.feed(Message::binary(vec![2u8; 150 << 10])).await?;
+    sender.send_text("small").await?;
+    sender.flush().await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_the_sink_holds_is_not_overtaken_by_later_sends() {
+    let app = App::new()
+        .config(Config::default().outgoing_queue_bytes(100 << 10))
+        .websocket("/line", in_line);
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect("/line").await.unwrap();
+    let first = ws.receive().await.unwrap();
+    let second = ws.receive().await.unwrap();
+    let third = ws.receive().await.unwrap();
+    let shape = |m: &Message| match m {
+        Message::Binary(b) => format!("{} KiB", b.len() >> 10),
+        Message::Text(t) => t.to_string(),
+    };
+    assert_eq!(
+        [shape(&first), shape(&second), shape(&third)],
+        ["80 KiB", "150 KiB", "small"]
+    );
 }
