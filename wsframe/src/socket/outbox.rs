@@ -395,10 +395,9 @@ impl Outbox {
                     state.close_now = Some((CloseCode::TRY_AGAIN_LATER, "slow consumer".into()));
                     let discarded: usize = state.queue.drain(..).map(|q| q.item.wire_len()).sum();
                     self.forget_bytes(&mut state, discarded);
-                    // What the driver is writing may still finish; nothing queued will.
-                    let written = state.queue.front().map_or(u64::MAX, |q| q.seq);
-                    state.hub_unwritten.retain(|(seq, _)| *seq < written);
-                    state.hub_bytes = state.hub_unwritten.iter().map(|(_, len)| len).sum();
+                    // Closed: no hub message will be judged again.
+                    state.hub_unwritten.clear();
+                    state.hub_bytes = 0;
                     state.closed = true;
                     self.len.store(1, Ordering::Release);
                     self.close_pending.store(true, Ordering::Release);
