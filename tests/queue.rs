@@ -1,7 +1,8 @@
 //! The outgoing queue's byte bound, end to end: a client that stops reading costs the
 //! server at most the bound (measured on a server run as a child process), the
 //! `queued_bytes` gauge shows what waits, and the `Sender`'s `Sink` honours the bound
-//! and flushes to the socket.
+//! and flushes to the socket, waiting sends keep their order, the default policy never
+//! closes a client for its own handler's sends, and a failed upgrade gives its queue back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,14 +94,8 @@ async fn a_client_that_stops_reading_holds_at_most_the_byte_bound_in_the_server(
     }
 
     let before = status_bytes(pid, "VmRSS:");
-    let mut published = 0u64;
-    let mut held = None;
-    // Publish 8 MiB at a time until the queue is full and stays so: the kernel's
-    // buffers take a few MiB, then nothing more leaves the server.
-    while published < 128 {
-        assert_eq!(get(addr, "/publish").await, "reached 1");
-        published += 8;
-        // The peak RSS since start, so nothing between two readings escapes.
+    // The peak RSS since start, so nothing between two readings escapes.
+    let check = |published: u64, metrics: &str| {
         let grown = status_bytes(pid, "VmHWM:").saturating_sub(before);
         assert!(
             grown <= BOUND + MARGIN,
@@ -110,16 +105,31 @@ async fn a_client_that_stops_reading_holds_at_most_the_byte_bound_in_the_server(
             BOUND >> 20,
             MARGIN >> 20
         );
-        let metrics = get(addr, "/metrics").await;
-        let queued = metric(&metrics, "wsframe_queued_bytes");
+        let queued = metric(metrics, "wsframe_queued_bytes");
         assert!(queued <= BOUND, "{queued} bytes queued, over the bound");
-        if queued > 0 && metric(&metrics, "wsframe_slow_consumer_drops_total") > 0 {
-            held = Some(queued);
+        queued
+    };
+    // Publish 8 MiB at a time until the first hub message is dropped: the queue is
+    // full (the server's send buffer is small, so the kernel takes little of it).
+    let mut published = 0u64;
+    loop {
+        get(addr, "/publish").await;
+        published += 8;
+        let metrics = get(addr, "/metrics").await;
+        check(published, &metrics);
+        if metric(&metrics, "wsframe_slow_consumer_drops_total") > 0 {
             break;
         }
+        assert!(published < 1024, "no message dropped after {published} MiB");
     }
-    let held = held.expect("the queue never filled up");
-    // Three 1 MiB frames fit in 4 MiB; a fourth would not.
+    // Then keep the queue full through 64 MiB more: the server holds no more.
+    let mut held = 0;
+    for _ in 0..8 {
+        get(addr, "/publish").await;
+        published += 8;
+        held = check(published, &get(addr, "/metrics").await);
+    }
+    // A 1 MiB message was refused, so more than 3 MiB were waiting; nothing left since.
     assert!(
         held >= 1 << 20,
         "a full queue holds at least one message: {held}"
@@ -269,4 +279,131 @@ async fn sink_flush_fails_when_the_connection_ends_before_its_messages_are_writt
     drop(ws);
     let report = within(reports.recv()).await.unwrap();
     assert!(report.starts_with("Err(true)"), "{report}");
+}
+
+/// What the `/welcome` handler waits for and reports to.
+#[derive(Clone)]
+struct Welcome {
+    go: Arc<tokio::sync::Notify>,
+    reports: mpsc::UnboundedSender<String>,
+}
+
+/// Waits for the test's go, then queues from another task (through a clone) until a
+/// send fails, and sends a welcome, which accepts implicitly.
+async fn welcomes(ws: WebSocket, State(welcome): State<Welcome>) -> wsframe::Result<()> {
+    welcome.go.notified().await;
+    let sender = ws.sender();
+    let reports = welcome.reports.clone();
+    tokio::spawn(async move {
+        while sender.send_bytes(vec![1u8; 64 << 10]).await.is_ok() {}
+        let _ = reports.send("the clone's send failed".into());
+    });
+    ws.send_text("welcome").await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_after_the_101_gives_back_its_queue() {
+    let (reports, mut reported) = mpsc::unbounded_channel();
+    let welcome = Welcome {
+        go: Arc::default(),
+        reports,
+    };
+    let app = App::new()
+        .state(welcome.clone())
+        .websocket("/welcome", welcomes);
+    let server = TestServer::start(app).await;
+    // The client asks for the upgrade and resets the connection before the handler
+    // decides: the 101 cannot be written, so hyper's upgrade fails after the decision.
+    let tcp = TcpSocket::new_v4()
+        .unwrap()
+        .connect(server.addr)
+        .await
+        .unwrap();
+    let mut tcp = tcp;
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &upgrade_request("/welcome", "", &[]))
+        .await
+        .unwrap();
+    tcp.set_zero_linger().unwrap();
+    drop(tcp);
+    welcome.go.notify_one();
+    // Senders in other tasks learn that the connection is gone instead of waiting
+    // forever, and what was queued leaves the gauge.
+    assert_eq!(
+        within(reported.recv()).await.unwrap(),
+        "the clone's send failed"
+    );
+    wait_until("the gauge forgets the queue", || {
+        server.metrics().queued_bytes == 0
+    })
+    .await;
+}
+
+/// Queues one 200 KiB message of its own, broadcasts 100 KiB to its room, then says
+/// "done".
+async fn streams(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    ws.accept().await?;
+    hub.join("stream", &ws);
+    ws.send_bytes(vec![1u8; 200 << 10]).await?;
+    // 200 + 100 KiB pass the 256 KiB bound, but the room is the handler's own message:
+    // the client is not behind on hub messages.
+    hub.room("stream")
+        .broadcast(Message::binary(vec![2u8; 100 << 10]));
+    ws.send_text("done").await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_default_policy_never_closes_a_client_for_its_own_handlers_sends() {
+    let app = App::new()
+        .config(Config::default().outgoing_queue_bytes(256 << 10))
+        .websocket("/stream", streams);
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect("/stream").await.unwrap();
+    let bytes = ws
+        .receive_bytes()
+        .await
+        .expect("the handler's message, not a 1013");
+    assert_eq!((bytes.len(), bytes[0]), (200 << 10, 1));
+    assert_eq!(ws.receive_text().await.unwrap(), "done");
+    let metrics = client.metrics().snapshot();
+    assert_eq!(
+        (metrics.slow_consumer_closes, metrics.slow_consumer_drops),
+        (0, 1),
+        "the hub message was dropped, the client kept"
+    );
+}
+
+/// Queues 80 KiB, feeds 150 KiB through the Sink (it must wait for an empty queue),
+/// then sends a small text on the same Sender.
+async fn in_line(ws: WebSocket) -> wsframe::Result<()> {
+    let (mut sender, _receiver) = ws.split();
+    sender.send_bytes(vec![1u8; 80 << 10]).await?;
+    sender.feed(Message::binary(vec![2u8; 150 << 10])).await?;
+    sender.send_text("small").await?;
+    sender.flush().await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_the_sink_holds_is_not_overtaken_by_later_sends() {
+    let app = App::new()
+        .config(Config::default().outgoing_queue_bytes(100 << 10))
+        .websocket("/line", in_line);
+    let client = TestClient::new(app).unwrap();
+    let mut ws = client.connect("/line").await.unwrap();
+    let first = ws.receive().await.unwrap();
+    let second = ws.receive().await.unwrap();
+    let third = ws.receive().await.unwrap();
+    let shape = |m: &Message| match m {
+        Message::Binary(b) => format!("{} KiB", b.len() >> 10),
+        Message::Text(t) => t.to_string(),
+    };
+    assert_eq!(
+        [shape(&first), shape(&second), shape(&third)],
+        ["80 KiB", "150 KiB", "small"]
+    );
 }

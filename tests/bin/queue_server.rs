@@ -4,6 +4,8 @@
 //! - `/feed` (WebSocket): joins the room `feed`, then only waits for the client's close.
 //! - `/publish` (GET): broadcasts 8 fresh 1 MiB binary messages to `feed` and answers
 //!   with how many recipients the first one reached.
+//!
+//! Its listening socket has a 16 KiB send buffer, which accepted sockets inherit.
 //! - `/members` (GET): the number of members of `feed`.
 //! - `/metrics` (GET): the counters in Prometheus' text format.
 //!
@@ -48,7 +50,12 @@ async fn main() -> wsframe::Result<()> {
             async move { count.to_string() }
         })
         .metrics_route("/metrics");
-    let server = app.bind("127.0.0.1:0").await?;
+    // A small send buffer (accepted sockets inherit it), so that the kernel holds little
+    // of what is sent to a client that stops reading, on any host's TCP settings.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_send_buffer_size(16 << 10)?;
+    socket.bind("127.0.0.1:0".parse().expect("an address"))?;
+    let server = app.listen(socket.listen(1024)?)?;
     println!("listening on {}", server.local_addr());
     server.run().await
 }

@@ -463,13 +463,14 @@ impl Config {
     }
 
     /// Capacity, in bytes, of each connection's outgoing queue (default 4 MiB, at least
-    /// 1): the frames' bytes on the wire, counted until the socket has taken them. It
-    /// bounds what a client that stops reading costs the server, whatever the size of
-    /// its messages. At the bound a handler's `send_*().await` waits and a hub message
-    /// meets the slow-consumer policy, as at the message bound. A message larger than
-    /// the bound is admitted only into an empty queue, and hub messages that arrive
-    /// while it waits or is queued meet the policy: keep the bound above the largest
-    /// message you send. The app-wide total is the
+    /// 1): the frames' bytes on the wire, counted until the socket has taken them. A
+    /// client that stops reading costs the server at most the larger of this bound and
+    /// one message: a message larger than the bound is admitted only into an empty
+    /// queue. At the bound a handler's `send_*().await` waits (in line with the other
+    /// waiting sends) and a hub message meets the slow-consumer policy, as at the
+    /// message bound; `SlowConsumer::Close` closes only a client whose unwritten hub
+    /// messages fill the bound, and drops the hub message when the handler's own sends
+    /// hold the room. Keep the bound above the largest message you send. The app-wide total is the
     /// [`queued_bytes`](crate::MetricsSnapshot::queued_bytes) gauge.
     ///
     /// ```

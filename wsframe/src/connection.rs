@@ -326,6 +326,19 @@ impl Driver {
     }
 }
 
+/// However the driver ends, run to its end or not (an upgrade that fails after the
+/// 101, a task dropped before its socket arrived), the connection's queues are
+/// finished: waiting senders and flushes fail, what was queued leaves the
+/// `queued_bytes` gauge, and the connection leaves the hub. After a normal end this
+/// finds nothing left to do.
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shared.inbox.finish();
+        self.shared.outbox.finish();
+        self.hub.deregister(&self.shared);
+    }
+}
+
 /// A token bucket over incoming data messages (no limit: always admits).
 struct RateLimit {
     rate: Option<MessageRate>,

@@ -244,7 +244,8 @@ async fn route(
                             driver.run(socket).await;
                         }
                         Err(e) => {
-                            driver.hub.deregister(&driver.shared);
+                            // Dropping the driver (below) finishes the queues the
+                            // handler may already have used, and leaves the hub.
                             warn!(error = %e, "upgrade failed after 101");
                             let _ = ready.send(Err(Error::custom(format!("upgrade failed: {e}"))));
                             driver.handler.abort();

@@ -170,6 +170,8 @@ pub struct MetricsSnapshot {
     /// Bytes waiting in outgoing queues now, summed over connections: frames as they go
     /// on the wire, from their admission until the socket took them (a gauge; each
     /// connection holds at most [`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes),
-    /// or one larger message).
+    /// or one larger message). A broadcast frame is held once in memory, shared by
+    /// refcount, but counted once per recipient: 1 MiB queued for 100 clients shows
+    /// 100 MiB. Sends still waiting for room are not counted until they enter a queue.
     pub queued_bytes: u64,
 }

@@ -6,14 +6,16 @@
 //! Fan-out never waits for a client. Every connection has one outgoing queue, bounded in
 //! messages ([`Config::outgoing_queue`](crate::Config::outgoing_queue), 256 by default)
 //! and in bytes ([`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes),
-//! 4 MiB by default), so a client that stops reading holds at most that much of the
-//! server's memory. A hub message that finds a recipient's queue full (or that would
+//! 4 MiB by default; a larger message enters only an empty queue), so a client that
+//! stops reading holds at most the larger of the bound and one message. A hub message that finds a recipient's queue full (or that would
 //! pass the byte bound) meets the slow-consumer policy ([`SlowConsumer`]), set for the
 //! app with [`Hub::set_policy`] and per room with [`Room::set_policy`]:
 //!
 //! - [`SlowConsumer::Close`] (the default): the connection is closed with 1013 (try
 //!   again later). The close frame goes out ahead of everything still queued, and the
-//!   client can reconnect and resynchronise instead of silently missing messages.
+//!   client can reconnect and resynchronise instead of silently missing messages. Only
+//!   a client behind on hub messages is closed: when the room is held by its handler's
+//!   own sends, the hub message is dropped (and counted) instead.
 //! - [`SlowConsumer::DropNewest`]: the message that does not fit is dropped.
 //! - [`SlowConsumer::DropOldest`]: the oldest hub messages in the queue are dropped, as
 //!   few as make room.

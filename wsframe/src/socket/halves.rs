@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ConnShared, Flushed, Outgoing, Refused};
+use super::{ConnShared, Enqueued, Flushed, InLine, Outbox, Outgoing};
 use crate::frame::Frame;
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
@@ -24,15 +24,20 @@ type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send + Sync>>;
 ///
 /// Sends wait while the connection's outgoing queue is full, in messages or in bytes
 /// (backpressure; see [`Config::outgoing_queue_bytes`](crate::Config::outgoing_queue_bytes));
-/// they are never dropped. After the connection closes they fail with
-/// [`Error::Disconnected`].
+/// they are never dropped. Waiting sends form one line across all clones, first come
+/// first served: a later send never passes an earlier one. A send dropped while it
+/// waits is withdrawn, unless room came first (then it is sent). After the connection
+/// closes they fail with [`Error::Disconnected`].
 ///
-/// Through the `Sink`, `poll_ready` is ready when this handle holds no message waiting
-/// for room; `start_send` queues the message, or keeps it (one at most) until the queue
-/// has room for it, so the sink never passes the bound. `poll_flush` completes once
-/// every message this handle queued before the call has been handed to the socket, and
-/// fails with [`Error::Disconnected`] if the connection ended first. Each clone tracks
-/// its own messages.
+/// Through the `Sink`, `poll_ready` is ready when this handle has no message waiting
+/// for room; `start_send` queues the message, or puts it in that line (one at most per
+/// handle), where it enters the queue as soon as room frees, in order with every other
+/// send. A message in line is outside the bound and the `queued_bytes` gauge until it
+/// enters, and is withdrawn (lost) if this handle is dropped before then, so complete a
+/// `flush` or `close` before dropping it. `poll_flush` completes once every message
+/// this handle queued before the call has been handed to the socket, and fails with
+/// [`Error::Disconnected`] if the connection ended first. Each clone tracks its own
+/// messages.
 ///
 /// ```
 /// use std::time::Duration;
@@ -69,7 +74,7 @@ pub struct Sender {
     /// which `poll_flush` waits for.
     queued: AtomicU64,
     /// For the `Sink` impl: a message that waits for room in the queue.
-    sending: Option<Waiting<std::result::Result<u64, Outgoing>>>,
+    sending: Option<Waiting<std::result::Result<u64, ()>>>,
     /// For the `Sink` impl: waiting for queued messages to reach the socket.
     flushing: Option<Waiting<()>>,
     /// For the `Sink` impl: `poll_close` has queued its close.
@@ -142,15 +147,17 @@ impl Sender {
                 "Sink::start_send was called before poll_ready was ready (a message is still waiting for room)",
             ));
         }
-        match self.shared.outbox.try_push(item) {
-            Ok(seq) => {
+        match self.shared.outbox.enqueue(item) {
+            Enqueued::Queued(seq) => {
                 self.note_queued(seq);
                 Ok(())
             }
-            Err(Refused::Closed(_)) => Err(self.disconnected()),
-            Err(Refused::Full(item)) => {
-                let shared = self.shared.clone();
-                self.sending = Some(Box::pin(async move { shared.outbox.push(item).await }));
+            Enqueued::Closed => Err(self.disconnected()),
+            // In line now, ahead of any later send of any handle: it enters the queue
+            // as room frees, and dropping this handle before then withdraws it.
+            Enqueued::Waiting(ticket) => {
+                let line = InLine::new(OutboxOf(self.shared.clone()), ticket);
+                self.sending = Some(Box::pin(line.admitted()));
                 Ok(())
             }
         }
@@ -231,6 +238,16 @@ impl Sender {
     }
 }
 
+/// The outbox of a connection, owned (for a wait kept across `Sink` polls).
+struct OutboxOf(Arc<ConnShared>);
+
+impl std::ops::Deref for OutboxOf {
+    type Target = Outbox;
+    fn deref(&self) -> &Outbox {
+        &self.0.outbox
+    }
+}
+
 /// A close reason is at most 123 bytes (a control frame's 125 minus the code).
 fn truncate_reason(reason: &str) -> &str {
     if reason.len() <= 123 {
@@ -256,8 +273,8 @@ impl Sink<Message> for Sender {
         Poll::Ready(Ok(()))
     }
 
-    /// Queue `item`; when the queue has no room for it, the handle keeps it until
-    /// `poll_ready`, `poll_flush` or `poll_close` gets it in.
+    /// Queue `item`; when the queue has no room for it, it waits in line (it enters as
+    /// room frees, and `poll_ready`, `poll_flush` and `poll_close` wait for that).
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
         self.implicit_accept()?;
         let item = Outgoing::Frame {

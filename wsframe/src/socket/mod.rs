@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 
 pub use halves::{Receiver, Sender};
 pub use outbox::SlowConsumer;
-pub(crate) use outbox::{Admission, Flushed, Outbox, Outgoing, Queued, Refused};
+pub(crate) use outbox::{Admission, Enqueued, Flushed, InLine, Outbox, Outgoing, Queued};
 pub(crate) use shared::{ConnShared, Decision};
 pub use typed::{TypedReceiver, TypedSender, TypedWebSocket};
 

@@ -9,10 +9,12 @@
 //! `queued_bytes` gauge. A message larger than the byte bound is admitted only into an
 //! empty queue, so a connection holds at most the larger of the bound and one message.
 //!
-//! Two ways in: the handler's own sends wait for room (backpressure, never dropped);
-//! hub messages never wait, and when the queue is full the slow-consumer policy decides
-//! (drop the newest, drop the oldest hub messages, or close with 1013 ahead of the
-//! queue). The driver takes what is queued at once and writes it with one flush, and
+//! Two ways in: the handler's own sends wait for room (backpressure, never dropped),
+//! in one line across all senders: the outbox moves them into the queue in order as
+//! room frees, so none is overtaken or starved. Hub messages never wait, and when the
+//! queue is full the slow-consumer policy decides (drop the newest, drop the oldest hub
+//! messages, or close with 1013 ahead of the queue, which is only done to a client
+//! behind on hub messages, never because of its handler's own sends). The driver takes what is queued at once and writes it with one flush, and
 //! reports what it handed to the socket, which is what `Sender::poll_flush` waits for.
 
 use std::collections::VecDeque;
@@ -66,6 +68,12 @@ pub(crate) struct Queued {
 pub enum SlowConsumer {
     /// Close the connection with 1013 (try again later), ahead of everything queued:
     /// the client learns it fell behind instead of silently missing messages.
+    ///
+    /// A client is closed only for slowness it caused: when the hub messages queued
+    /// for it and not yet handed to its socket fill the queue by themselves (in
+    /// messages, or in bytes with the new message). When what fills the queue is its
+    /// handler's own sends (queued, being written, or waiting for room), the hub
+    /// message is dropped instead, and counted in `slow_consumer_drops`.
     #[default]
     Close,
     /// Drop the message that does not fit.
@@ -89,10 +97,56 @@ pub(crate) enum Admission {
     Gone,
 }
 
-/// Why a message was not queued at once.
-pub(crate) enum Refused {
-    Full(Outgoing),
-    Closed(Outgoing),
+/// What [`Outbox::enqueue`] did with a message.
+pub(crate) enum Enqueued {
+    /// In the queue, with this sequence number.
+    Queued(u64),
+    /// In line for room, with this ticket.
+    Waiting(u64),
+    /// The connection is closed.
+    Closed,
+}
+
+/// A send waiting in line for room. Dropping it withdraws the message if it has not
+/// entered the queue yet; it is built before any await, so even a wait that is never
+/// polled leaves nothing behind.
+pub(crate) struct InLine<O: std::ops::Deref<Target = Outbox>> {
+    outbox: O,
+    ticket: u64,
+    settled: bool,
+}
+
+impl<O: std::ops::Deref<Target = Outbox>> InLine<O> {
+    pub(crate) fn new(outbox: O, ticket: u64) -> Self {
+        InLine {
+            outbox,
+            ticket,
+            settled: false,
+        }
+    }
+
+    /// The message's sequence number once it entered the queue, or `Err` if the
+    /// connection closed first.
+    pub(crate) async fn admitted(mut self) -> Result<u64, ()> {
+        loop {
+            let notified = self.outbox.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(result) = self.outbox.admission(self.ticket) {
+                self.settled = true;
+                return result;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl<O: std::ops::Deref<Target = Outbox>> Drop for InLine<O> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.outbox.withdraw(self.ticket);
+        }
+    }
 }
 
 /// Whether the messages of one sender up to a point have been handed to the socket.
@@ -112,10 +166,20 @@ struct State {
     bytes: usize,
     closed: bool,
     close_now: Option<(CloseCode, String)>,
-    /// Handler sends waiting for room, and their bytes: the room a drain frees goes to
-    /// them first, so that a steady stream of hub messages cannot starve them.
-    waiting: usize,
+    /// Handler sends waiting for room, oldest first, and their bytes. The outbox itself
+    /// moves them into the queue, in this order, as room frees (see
+    /// [`admit_waiting`](Outbox::admit_waiting)): no later send passes them and hub
+    /// messages may not take their room.
+    waiting: VecDeque<(u64, Outgoing)>,
     waiting_bytes: usize,
+    /// The ticket the next waiting send gets.
+    next_ticket: u64,
+    /// Waiting sends admitted (ticket, sequence number) whose sender has not looked yet.
+    admitted: Vec<(u64, u64)>,
+    /// Hub messages admitted and not yet handed to the socket (sequence number, wire
+    /// bytes), and their bytes: what tells a slow client from a busy handler.
+    hub_unwritten: VecDeque<(u64, usize)>,
+    hub_bytes: usize,
     /// The sequence number of the last item admitted.
     last_seq: u64,
     /// Senders waiting in `poll_flush`.
@@ -149,8 +213,12 @@ impl Outbox {
                 bytes: 0,
                 closed: false,
                 close_now: None,
-                waiting: 0,
+                waiting: VecDeque::new(),
                 waiting_bytes: 0,
+                next_ticket: 0,
+                admitted: Vec::new(),
+                hub_unwritten: VecDeque::new(),
+                hub_bytes: 0,
                 last_seq: 0,
                 flush_waiters: 0,
             }),
@@ -185,6 +253,10 @@ impl Outbox {
         let len = item.wire_len();
         state.last_seq += 1;
         let seq = state.last_seq;
+        if let Outgoing::Frame { from_hub: true, .. } = item {
+            state.hub_unwritten.push_back((seq, len));
+            state.hub_bytes += len;
+        }
         state.queue.push_back(Queued { seq, item });
         state.bytes += len;
         Counters::add(&self.counters.queued_bytes, len as u64);
@@ -199,82 +271,101 @@ impl Outbox {
         Counters::sub(&self.counters.queued_bytes, len as u64);
     }
 
-    /// Queue `item`, waiting while it does not fit; its sequence number, or `Err` once
-    /// the connection closed.
-    pub(crate) async fn push(&self, item: Outgoing) -> Result<u64, Outgoing> {
-        /// Holds a reserved place among the waiting senders, also if the send is dropped.
-        struct Waiting<'a> {
-            outbox: &'a Outbox,
-            bytes: usize,
-            reserved: bool,
-        }
-        impl Waiting<'_> {
-            fn release(&mut self, state: &mut State) {
-                if std::mem::take(&mut self.reserved) {
-                    state.waiting -= 1;
-                    state.waiting_bytes -= self.bytes;
-                }
-            }
-        }
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                if self.reserved {
-                    let outbox = self.outbox;
-                    self.release(&mut outbox.lock());
-                }
-            }
-        }
-        // Usually there is room: queue without arming a wait (which takes a lock).
-        let item = match self.try_push(item) {
-            Ok(seq) => return Ok(seq),
-            Err(Refused::Closed(item)) => return Err(item),
-            Err(Refused::Full(item)) => item,
-        };
-        let mut waiting = Waiting {
-            outbox: self,
-            bytes: item.wire_len(),
-            reserved: false,
-        };
-        loop {
-            let notified = self.space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.closed {
-                    waiting.release(&mut state);
-                    return Err(item);
-                }
-                if self.fits(&state, waiting.bytes, (0, 0)) {
-                    waiting.release(&mut state);
-                    let seq = self.admit(&mut state, item);
-                    drop(state);
-                    self.writer.wake();
-                    return Ok(seq);
-                }
-                if !waiting.reserved {
-                    state.waiting += 1;
-                    state.waiting_bytes += waiting.bytes;
-                    waiting.reserved = true;
-                }
-            }
-            notified.await;
+    /// Queue `item`, waiting (in line, see [`enqueue`](Outbox::enqueue)) while it does
+    /// not fit; its sequence number, or `Err` once the connection closed.
+    pub(crate) async fn push(&self, item: Outgoing) -> Result<u64, ()> {
+        match self.enqueue(item) {
+            Enqueued::Queued(seq) => Ok(seq),
+            Enqueued::Closed => Err(()),
+            Enqueued::Waiting(ticket) => InLine::new(self, ticket).admitted().await,
         }
     }
 
-    /// Queue `item` if it fits now; its sequence number.
-    pub(crate) fn try_push(&self, item: Outgoing) -> Result<u64, Refused> {
+    /// Queue `item` now if it fits and no send waits ahead of it, else put it in line
+    /// (it then enters the queue as soon as room frees, whether or not its sender is
+    /// polled; the caller waits with [`InLine`], whose drop withdraws it if it has not
+    /// entered yet).
+    pub(crate) fn enqueue(&self, item: Outgoing) -> Enqueued {
         let mut state = self.lock();
         if state.closed {
-            return Err(Refused::Closed(item));
+            return Enqueued::Closed;
         }
-        if !self.fits(&state, item.wire_len(), (0, 0)) {
-            return Err(Refused::Full(item));
+        if state.waiting.is_empty() && self.fits(&state, item.wire_len(), (0, 0)) {
+            let seq = self.admit(&mut state, item);
+            drop(state);
+            self.writer.wake();
+            return Enqueued::Queued(seq);
         }
-        let seq = self.admit(&mut state, item);
-        drop(state);
-        self.writer.wake();
-        Ok(seq)
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        state.waiting_bytes += item.wire_len();
+        state.waiting.push_back((ticket, item));
+        Enqueued::Waiting(ticket)
+    }
+
+    /// Move the waiting sends that fit, oldest first, into the queue; stops at the first
+    /// that does not fit, so none is overtaken.
+    fn admit_waiting(&self, state: &mut State) -> bool {
+        let mut admitted = false;
+        while let Some((_, item)) = state.waiting.front() {
+            let len = item.wire_len();
+            if !self.fits(state, len, (0, 0)) {
+                break;
+            }
+            let (ticket, item) = state.waiting.pop_front().expect("front");
+            state.waiting_bytes -= len;
+            let seq = self.admit(state, item);
+            state.admitted.push((ticket, seq));
+            admitted = true;
+        }
+        if admitted {
+            self.writer.wake();
+        }
+        admitted
+    }
+
+    /// What became of the waiting send `ticket`: `None` while it waits.
+    fn admission(&self, ticket: u64) -> Option<Result<u64, ()>> {
+        let mut state = self.lock();
+        if let Some(i) = state.admitted.iter().position(|(t, _)| *t == ticket) {
+            return Some(Ok(state.admitted.swap_remove(i).1));
+        }
+        if state.waiting.iter().any(|(t, _)| *t == ticket) {
+            return None;
+        }
+        // Neither admitted nor waiting: the connection closed and dropped it.
+        Some(Err(()))
+    }
+
+    /// The sender of `ticket` gave up: withdraw its message if it still waits (the
+    /// next in line may fit now).
+    fn withdraw(&self, ticket: u64) {
+        let mut state = self.lock();
+        if let Some(i) = state.admitted.iter().position(|(t, _)| *t == ticket) {
+            state.admitted.swap_remove(i);
+        }
+        let Some(i) = state.waiting.iter().position(|(t, _)| *t == ticket) else {
+            return;
+        };
+        let (_, item) = state.waiting.remove(i).expect("index");
+        state.waiting_bytes -= item.wire_len();
+        if i == 0 && self.admit_waiting(&mut state) {
+            drop(state);
+            self.space.notify_waiters();
+        }
+    }
+
+    /// Whether the hub messages this connection has not taken yet leave no room for
+    /// `len` more bytes by themselves: only then is its client slow. Room held by the
+    /// handler's own sends (queued, being written, or waiting) says nothing about it.
+    fn behind_on_hub(&self, state: &State, len: usize) -> bool {
+        let hub_queued = state
+            .queue
+            .iter()
+            .filter(|q| matches!(q.item, Outgoing::Frame { from_hub: true, .. }))
+            .count();
+        hub_queued >= self.capacity
+            || (state.hub_bytes > 0 && state.hub_bytes.saturating_add(len) > self.max_bytes)
     }
 
     /// Offer a hub message; never waits.
@@ -285,7 +376,7 @@ impl Outbox {
             return Admission::Gone;
         }
         let mut admission = Admission::Queued;
-        let reserved = (state.waiting, state.waiting_bytes);
+        let reserved = (state.waiting.len(), state.waiting_bytes);
         if !self.fits(&state, len, reserved) {
             match policy {
                 SlowConsumer::DropNewest => return Admission::Dropped,
@@ -295,10 +386,18 @@ impl Outbox {
                     Some(n) => admission = Admission::DisplacedOldest(n),
                     None => return Admission::Dropped,
                 },
+                // The room is the handler's: drop this message, the client is not slow.
+                SlowConsumer::Close if !self.behind_on_hub(&state, len) => {
+                    return Admission::Dropped;
+                }
                 SlowConsumer::Close => {
+                    Self::fail_waiting(&mut state);
                     state.close_now = Some((CloseCode::TRY_AGAIN_LATER, "slow consumer".into()));
                     let discarded: usize = state.queue.drain(..).map(|q| q.item.wire_len()).sum();
                     self.forget_bytes(&mut state, discarded);
+                    // Closed: no hub message will be judged again.
+                    state.hub_unwritten.clear();
+                    state.hub_bytes = 0;
                     state.closed = true;
                     self.len.store(1, Ordering::Release);
                     self.close_pending.store(true, Ordering::Release);
@@ -342,7 +441,10 @@ impl Outbox {
         }
         let freed = state.bytes - bytes;
         for &index in victims.iter().rev() {
-            state.queue.remove(index);
+            if let Some(Queued { seq, item }) = state.queue.remove(index) {
+                state.hub_bytes -= item.wire_len();
+                state.hub_unwritten.retain(|(s, _)| *s != seq);
+            }
         }
         self.forget_bytes(state, freed);
         self.len.store(state.queue.len(), Ordering::Release);
@@ -392,8 +494,9 @@ impl Outbox {
         let n = state.queue.len().min(max);
         batch.extend(state.queue.drain(..n));
         self.len.store(state.queue.len(), Ordering::Release);
+        let admitted = n > 0 && self.admit_waiting(&mut state);
         drop(state);
-        if n > 0 {
+        if admitted {
             self.space.notify_waiters();
         }
         None
@@ -408,10 +511,18 @@ impl Outbox {
         }
         if let Some(seq) = through {
             self.handed.fetch_max(seq, Ordering::AcqRel);
+            while let Some(&(hub_seq, len)) = state.hub_unwritten.front() {
+                if hub_seq > seq {
+                    break;
+                }
+                state.hub_unwritten.pop_front();
+                state.hub_bytes -= len;
+            }
         }
-        let (room_waiters, flush_waiters) = (state.waiting > 0, state.flush_waiters > 0);
+        let admitted = bytes > 0 && self.admit_waiting(&mut state);
+        let flush_waiters = state.flush_waiters > 0;
         drop(state);
-        if bytes > 0 && room_waiters {
+        if admitted {
             self.space.notify_waiters();
         }
         if flush_waiters && through.is_some() {
@@ -454,8 +565,17 @@ impl Outbox {
 
     /// Accept nothing more; waiting senders fail. What is queued may still be written.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        state.closed = true;
+        Self::fail_waiting(&mut state);
+        drop(state);
         self.space.notify_waiters();
+    }
+
+    /// The connection closed: the sends still waiting fail.
+    fn fail_waiting(state: &mut State) {
+        state.waiting.clear();
+        state.waiting_bytes = 0;
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -468,6 +588,9 @@ impl Outbox {
         let mut state = self.lock();
         state.closed = true;
         state.queue.clear();
+        Self::fail_waiting(&mut state);
+        state.hub_unwritten.clear();
+        state.hub_bytes = 0;
         let left = state.bytes;
         self.forget_bytes(&mut state, left);
         self.len.store(0, Ordering::Release);
@@ -570,11 +693,12 @@ mod tests {
             tokio::spawn(async move { outbox.push(mine(text("mine"))).await.is_ok() })
         };
         tokio::task::yield_now().await;
-        // The driver frees room; a hub offer right after must not take it.
+        // The driver frees room: the waiting send takes it at once, so a hub offer
+        // right after finds none.
         let mut batch = VecDeque::new();
         outbox.drain(&mut batch, 1);
         assert_eq!(
-            outbox.offer(text("hub"), SlowConsumer::DropOldest),
+            outbox.offer(text("hub"), SlowConsumer::DropNewest),
             Admission::Dropped
         );
         assert!(waiting.await.unwrap(), "the handler send got in");
@@ -675,6 +799,89 @@ mod tests {
             "nothing fits beside it"
         );
         assert_eq!(counters.queued_bytes.load(Relaxed), 300);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_send_is_never_overtaken() {
+        let (outbox, _) = outbox(100, 100);
+        let outbox = Arc::new(outbox);
+        outbox.push(mine(sized(60))).await.ok().unwrap();
+        // Larger than the bound: it needs an empty queue.
+        let big = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.push(mine(sized(150))).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!big.is_finished());
+        // 60 + 10 fits the bound, but a send waits ahead of it: small sends from other
+        // clones (and the `Sink`) must queue behind it, or they could starve it forever.
+        let Enqueued::Waiting(ticket) = outbox.enqueue(mine(sized(10))) else {
+            panic!("a small send passed the one waiting ahead of it");
+        };
+        let small = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { InLine::new(&*outbox, ticket).admitted().await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!small.is_finished());
+        let lens = |outbox: &Outbox| {
+            let mut batch = VecDeque::new();
+            outbox.drain(&mut batch, usize::MAX);
+            let bytes = batch.iter().map(|q| q.item.wire_len()).sum();
+            outbox.handed(bytes, batch.back().map(|q| q.seq));
+            batch.iter().map(|q| q.item.wire_len()).collect::<Vec<_>>()
+        };
+        assert_eq!(lens(&outbox), [60]);
+        // The room went to the oldest waiter, even before it was polled again.
+        assert_eq!(lens(&outbox), [150]);
+        assert_eq!(lens(&outbox), [10]);
+        assert!(big.await.unwrap() && small.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_handlers_own_sends_never_make_its_client_look_slow() {
+        let (outbox, counters) = outbox(100, 100);
+        let outbox = Arc::new(outbox);
+        // The handler keeps the queue at its bound: one send queued, one in the
+        // driver's batch being written, one waiting for room.
+        outbox.push(mine(sized(50))).await.ok().unwrap();
+        let mut batch = VecDeque::new();
+        outbox.drain(&mut batch, usize::MAX);
+        outbox.push(mine(sized(50))).await.ok().unwrap();
+        let waiting = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.push(mine(sized(50))).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // A hub message finds no room, but none of it is taken by hub messages: the
+        // client is not behind on them, so it is not closed; this message is dropped.
+        assert_eq!(
+            outbox.offer(sized(30), SlowConsumer::Close),
+            Admission::Dropped
+        );
+        assert!(!outbox.is_closed());
+        outbox.handed(50, batch.back().map(|q| q.seq));
+        assert!(waiting.await.unwrap());
+        assert_eq!(counters.queued_bytes.load(Relaxed), 100);
+        assert_eq!(queued(&outbox).len(), 2);
+
+        // Hub messages the client has not taken fill the bound: that client is slow.
+        outbox.push(mine(sized(40))).await.ok().unwrap();
+        assert_eq!(
+            outbox.offer(sized(40), SlowConsumer::Close),
+            Admission::Queued
+        );
+        outbox.drain(&mut batch, usize::MAX); // in the driver's batch, still unwritten
+        assert_eq!(
+            outbox.offer(sized(20), SlowConsumer::Close),
+            Admission::Queued
+        );
+        assert_eq!(
+            outbox.offer(sized(50), SlowConsumer::Close),
+            Admission::Closing,
+            "40 + 20 bytes of hub messages unwritten, and 50 more do not fit"
+        );
     }
 
     #[tokio::test]
