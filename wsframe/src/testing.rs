@@ -411,10 +411,10 @@ impl Connect<'_> {
     /// # async fn main() -> wsframe::Result<()> {
     /// let client = TestClient::new(App::new().websocket("/ws", hello))?;
     /// // The default Origin check: a page of chat.example.com may open a socket there...
-    /// let ws = client.connect("/ws").host("chat.example.com").header("origin", "https://chat.example.com");
+    /// let ws = client.connect("/ws").host("chat.example.com").header("origin", "http://chat.example.com");
     /// assert_eq!(ws.await?.receive_text().await?, "hello");
     /// // ...and a page of another site may not.
-    /// let err = client.connect("/ws").header("origin", "https://chat.example.com").await.unwrap_err();
+    /// let err = client.connect("/ws").header("origin", "http://chat.example.com").await.unwrap_err();
     /// assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
     /// # Ok(()) }
     /// ```
