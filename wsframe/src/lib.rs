@@ -67,6 +67,7 @@ pub mod fuzzing;
 mod gate;
 mod handler;
 mod handshake;
+mod header_list;
 mod hub;
 mod id;
 mod lifecycle;
