@@ -559,6 +559,10 @@ impl Config {
     /// [`trust_proxy`](Config::trust_proxy): trust your proxy first, or everyone behind
     /// it is one client.
     ///
+    /// A client is an IPv4 address or an IPv6 /64 (a v4-mapped address is its IPv4
+    /// address). At most 131072 clients are tracked at once; when the table is full and
+    /// none can be forgotten yet, a new client's handshake gets 429 until one can.
+    ///
     /// ```
     /// use wsframe::{Config, HandshakeRate};
     /// let config = Config::default()

@@ -86,6 +86,7 @@ mod socket;
 pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
+mod token_bucket;
 mod transport;
 
 pub use app::{App, IntoRoute, Route};
