@@ -186,10 +186,10 @@ impl ClientLimits {
             open: 0,
             bucket: TokenBucket::full(now),
         });
-        if let Some(rate) = self.rate {
-            if let Err(retry_after) = entry.bucket.take(now, rate.interval, rate.burst) {
-                return Admission::TooManyHandshakes { retry_after };
-            }
+        if let Some(rate) = self.rate
+            && let Err(retry_after) = entry.bucket.take(now, rate.interval, rate.burst)
+        {
+            return Admission::TooManyHandshakes { retry_after };
         }
         if self.max_open.is_some_and(|max| entry.open >= max) {
             return Admission::TooManyConnections;
