@@ -455,7 +455,9 @@ async fn origins_compare_schemes_through_the_test_client() {
     assert_eq!(status(origin(&tls, "https://testserver")).await, 101);
     assert_eq!(status(origin(&tls, "https://TESTSERVER:443/")).await, 101);
     assert_eq!(status(origin(&tls, "http://testserver")).await, 403);
-    let forged = origin(&tls, "http://testserver").header("x-forwarded-proto", "http");
+    // A client's own X-Forwarded-Proto, with no proxy trusted, is not believed: on a
+    // plain connection it cannot make the scheme https.
+    let forged = origin(&plain, "https://testserver").header("x-forwarded-proto", "https");
     assert_eq!(status(forged).await, 403, "no proxy is trusted");
 
     // TLS terminated by a trusted proxy.
@@ -478,6 +480,21 @@ async fn an_allow_list_entry_is_a_full_origin_and_a_bad_one_fails_at_start() {
     assert!(origin("https://APP.example.com:443").await.is_ok());
     assert!(origin("http://app.example.com").await.is_err());
     assert!(origin("http://testserver").await.is_err(), "only the list");
+
+    // Browsers send the page's origin (https://), never wss://: a WebSocket scheme in
+    // the list stands for the page scheme it is used from.
+    let ws_schemes = Origins::only()
+        .allow("wss://app.example.com")
+        .allow("ws://dev.example.com:8080");
+    let client = TestClient::new(app().config(Config::default().origins(ws_schemes))).unwrap();
+    let origin = |origin: &str| client.connect("/ws").header("origin", origin);
+    assert!(origin("https://app.example.com").await.is_ok(), "wss entry");
+    assert!(origin("https://app.example.com:443").await.is_ok());
+    assert!(origin("http://app.example.com").await.is_err());
+    assert!(
+        origin("http://dev.example.com:8080").await.is_ok(),
+        "ws entry"
+    );
 
     let typo = Config::default().origins(Origins::same_origin().allow("app.example.com"));
     let err = app().config(typo).bind("127.0.0.1:0").await.err().unwrap();

@@ -242,11 +242,23 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
     );
     assert_eq!(whoami(&nginx, rfc).await, "127.0.0.1", "Forwarded ignored");
     assert_eq!(whoami(&nginx, "").await, "127.0.0.1");
+    // A client's own value with bytes over 0x7f (obs-text, which httparse and nginx let
+    // through), joined by nginx with the address it saw: only the bad item is unusable.
+    let obs_text = "X-Forwarded-For: \u{ff}, 203.0.113.9\r\n";
+    assert_eq!(whoami(&nginx, obs_text).await, "203.0.113.9", "obs-text");
+    let obs_text_right = "X-Forwarded-For: 203.0.113.9, 10.0.0.\u{ff}\r\n";
+    assert_eq!(whoami(&nginx, obs_text_right).await, "127.0.0.1", "bad hop");
 
     // Behind a trusted `Forwarded` proxy.
     let rfc_proxy = start(Config::default().trust_proxy(local(), ProxyHeader::Forwarded)).await;
     assert_eq!(whoami(&rfc_proxy, rfc).await, "2001:db8::1");
     assert_eq!(whoami(&rfc_proxy, mixed_rfc).await, "203.0.113.7");
+    let obs_text_rfc = "Forwarded: for=\u{ff}, for=203.0.113.9\r\n";
+    assert_eq!(
+        whoami(&rfc_proxy, obs_text_rfc).await,
+        "203.0.113.9",
+        "obs-text"
+    );
     assert_eq!(
         whoami(&rfc_proxy, xff).await,
         "127.0.0.1",

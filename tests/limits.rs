@@ -598,3 +598,27 @@ async fn handshakes_per_client_over_the_rate_get_429_with_retry_after() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
     assert_eq!(client.metrics().snapshot().handshakes_throttled, 1);
 }
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_by_their_64_and_v4_mapped_as_v4() {
+    use wsframe::{ProxyHeader, ProxyNet};
+    let from = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+    let config = Config::default().max_connections_per_client(1).trust_proxy(
+        "127.0.0.1".parse::<ProxyNet>().unwrap(),
+        ProxyHeader::XForwardedFor,
+    );
+    let server = TestServer::start(app(config).0).await;
+    let (first, _first_open) = handshake(&server, &from("2001:db8:1:2::1")).await;
+    assert_eq!(first.status, 101);
+    // Another address of the same /64 (one host can hold 2^64 of them) is the same client.
+    let (same_64, _) = handshake(&server, &from("2001:db8:1:2:ffff::9")).await;
+    assert_eq!(same_64.status, 503, "same /64");
+    let (other_64, _other_open) = handshake(&server, &from("2001:db8:1:3::1")).await;
+    assert_eq!(other_64.status, 101, "another /64");
+    // An IPv4 client written as a v4-mapped IPv6 address is that IPv4 client.
+    let (v4, _v4_open) = handshake(&server, &from("203.0.113.1")).await;
+    assert_eq!(v4.status, 101);
+    let (mapped, _) = handshake(&server, &from("[::ffff:203.0.113.1]")).await;
+    assert_eq!(mapped.status, 503, "v4-mapped");
+    assert_eq!(server.metrics().client_connections_refused, 2);
+}

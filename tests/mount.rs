@@ -326,3 +326,20 @@ async fn a_hyper_connection_loop_serves_the_app_as_a_service() {
     within(handle.stopped()).await;
     accept.abort();
 }
+
+#[tokio::test]
+async fn a_request_line_in_absolute_form_does_not_make_the_scheme_https() {
+    let server = start_axum(app(), |router| router).await;
+    let status = |path: &'static str| async move {
+        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let request = upgrade_request(path, "Origin: https://localhost\r\n", &[]);
+        tokio::io::AsyncWriteExt::write_all(&mut tcp, &request)
+            .await
+            .unwrap();
+        read_response(&mut tcp).await.status
+    };
+    // The client chose `https://` in its request line; the connection is plain HTTP, so
+    // an https origin is another origin.
+    assert_eq!(status("https://localhost/ws/peer").await, 403);
+    assert_eq!(status("/ws/peer").await, 403);
+}

@@ -154,7 +154,13 @@ async fn over_max_connections_a_wss_client_reads_503_inside_tls() {
 async fn with_tls_terminated_here_the_origin_is_compared_as_https() {
     let (key, cert_path, key_path) = certificate();
     let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
-    let server = TestServer::start(App::new().config(Config::default().tls(tls)).route(echo)).await;
+    // The test connects from 127.0.0.1, trusted as a proxy: even a trusted proxy's
+    // `X-Forwarded-Proto: http` does not override the TLS terminated here.
+    let local = "127.0.0.0/8".parse::<wsframe::ProxyNet>().unwrap();
+    let config = Config::default()
+        .tls(tls)
+        .trust_proxy(local, wsframe::ProxyHeader::XForwardedFor);
+    let server = TestServer::start(App::new().config(config).route(echo)).await;
     let connector = TlsConnector::from(Arc::new(client_config(Some(&key))));
     let port = server.addr.port();
     // The status of an upgrade request with this Host and these header lines, over TLS.

@@ -7,13 +7,24 @@
 //! proxy are counted one by one; behind a proxy that is not trusted they would all be
 //! one client, which is why nothing is limited unless asked. Owns the per-address table
 //! and the slot a connection holds; never answers a request itself.
+//!
+//! A client is an IPv4 address (a v4-mapped IPv6 address is that IPv4 address) or an
+//! IPv6 /64: one host is routinely given a whole /64, so a per-address key would let it
+//! pass both limits. The table holds at most [`MAX_TRACKED`] clients: when it is full and
+//! no entry can be forgotten yet, a new client's handshake is throttled (429) until one
+//! can, while the clients already known go on as before.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::token_bucket::TokenBucket;
+
+/// Most clients the table tracks at once (about 10 MB).
+pub(crate) const MAX_TRACKED: usize = 1 << 17;
 
 /// How many handshakes one client address may make: `n` per period on average, in
 /// bursts of up to `burst` (a token bucket; the burst defaults to `n`). Set it with
@@ -68,21 +79,32 @@ impl HandshakeRate {
     pub fn get_burst(&self) -> u32 {
         self.burst
     }
-
-    /// Time for an empty bucket to fill up again.
-    fn refill_time(&self) -> Duration {
-        self.interval * self.burst
-    }
 }
 
 /// One client address's share.
 struct Client {
     /// WebSocket connections holding a [`ClientSlot`].
     open: usize,
-    /// The handshake bucket: the instant at which it will be full again (the
-    /// "theoretical arrival time" form of a token bucket: one instant instead of a
-    /// count and a refill time).
-    full_at: Instant,
+    /// The handshake bucket.
+    bucket: TokenBucket,
+}
+
+impl Client {
+    /// Nothing to remember: no connection and a full bucket, as if new.
+    fn is_idle(&self, now: Instant) -> bool {
+        self.open == 0 && self.bucket.full_at() <= now
+    }
+}
+
+/// The key a client is counted under: an IPv4 address, or an IPv6 /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
 }
 
 /// The table of client addresses, shared by an app's connections.
@@ -94,8 +116,13 @@ pub(crate) struct ClientLimits {
 
 struct Table {
     clients: HashMap<IpAddr, Client>,
-    /// Forget idle addresses when the table grows past this.
+    /// Forget idle clients when the table grows past this.
     sweep_at: usize,
+    /// At most this many clients.
+    capacity: usize,
+    /// The earliest instant an entry the last sweep kept (or a connection released
+    /// since) can be forgotten: a full table is swept again only then.
+    next_idle: Option<Instant>,
 }
 
 const MIN_SWEEP: usize = 1024;
@@ -112,12 +139,22 @@ pub(crate) enum Admission {
 
 impl ClientLimits {
     pub(crate) fn new(max_open: Option<usize>, rate: Option<HandshakeRate>) -> Arc<ClientLimits> {
+        ClientLimits::with_capacity(max_open, rate, MAX_TRACKED)
+    }
+
+    fn with_capacity(
+        max_open: Option<usize>,
+        rate: Option<HandshakeRate>,
+        capacity: usize,
+    ) -> Arc<ClientLimits> {
         Arc::new(ClientLimits {
             max_open,
             rate,
             clients: Mutex::new(Table {
                 clients: HashMap::new(),
-                sweep_at: MIN_SWEEP,
+                sweep_at: MIN_SWEEP.min(capacity),
+                capacity,
+                next_idle: None,
             }),
         })
     }
@@ -128,25 +165,31 @@ impl ClientLimits {
         if (self.max_open.is_none() && self.rate.is_none()) || client.is_unspecified() {
             return Admission::Admitted(ClientSlot(None));
         }
+        let client = client_key(client);
         let mut table = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if table.clients.len() >= table.sweep_at {
-            table.sweep(now);
+        if !table.clients.contains_key(&client) {
+            if table.clients.len() >= table.sweep_at
+                && (table.clients.len() < table.capacity
+                    || table.next_idle.is_some_and(|at| at <= now))
+            {
+                table.sweep(now);
+            }
+            if table.clients.len() >= table.capacity {
+                // Full, and nothing to forget before `next_idle`: a new client waits.
+                let retry_after = table
+                    .next_idle
+                    .map_or(Duration::from_secs(1), |at| at - now);
+                return Admission::TooManyHandshakes { retry_after };
+            }
         }
         let entry = table.clients.entry(client).or_insert(Client {
             open: 0,
-            full_at: now,
+            bucket: TokenBucket::full(now),
         });
-        if let Some(rate) = self.rate {
-            // Taking one handshake moves the full-again instant one interval later;
-            // the bucket holds at most `burst` intervals.
-            let full_at = entry.full_at.max(now) + rate.interval;
-            let limit = now + rate.refill_time();
-            if full_at > limit {
-                return Admission::TooManyHandshakes {
-                    retry_after: full_at - limit,
-                };
-            }
-            entry.full_at = full_at;
+        if let Some(rate) = self.rate
+            && let Err(retry_after) = entry.bucket.take(now, rate.interval, rate.burst)
+        {
+            return Admission::TooManyHandshakes { retry_after };
         }
         if self.max_open.is_some_and(|max| entry.open >= max) {
             return Admission::TooManyConnections;
@@ -159,8 +202,11 @@ impl ClientLimits {
         let mut table = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = table.clients.get_mut(&client) {
             entry.open = entry.open.saturating_sub(1);
-            if entry.open == 0 && entry.full_at <= Instant::now() {
+            if entry.is_idle(Instant::now()) {
                 table.clients.remove(&client);
+            } else if entry.open == 0 {
+                let at = entry.bucket.full_at();
+                table.next_idle = Some(table.next_idle.map_or(at, |next| next.min(at)));
             }
         }
     }
@@ -176,13 +222,21 @@ impl ClientLimits {
 }
 
 impl Table {
-    /// Forget addresses with no connection and a full bucket: they are as if new.
+    /// Forget clients with no connection and a full bucket: they are as if new.
     /// Runs when the table doubled since the last sweep, so its cost is spread over
-    /// the handshakes that grew it.
+    /// the handshakes that grew it; a full table, only once an entry can be forgotten.
     fn sweep(&mut self, now: Instant) {
-        self.clients
-            .retain(|_, client| client.open > 0 || client.full_at > now);
-        self.sweep_at = (self.clients.len() * 2).max(MIN_SWEEP);
+        let mut next_idle: Option<Instant> = None;
+        self.clients.retain(|_, client| {
+            let keep = !client.is_idle(now);
+            if keep && client.open == 0 {
+                let at = client.bucket.full_at();
+                next_idle = Some(next_idle.map_or(at, |next| next.min(at)));
+            }
+            keep
+        });
+        self.next_idle = next_idle;
+        self.sweep_at = (self.clients.len() * 2).max(MIN_SWEEP).min(self.capacity);
     }
 }
 
@@ -260,14 +314,18 @@ mod tests {
     async fn idle_addresses_are_forgotten() {
         let limits = ClientLimits::new(Some(1), Some(HandshakeRate::per_second(1)));
         let now = Instant::now();
-        for i in 0..3000u32 {
+        for i in 1..=3000u32 {
             let client = IpAddr::from(i.to_be_bytes());
             drop(limits.admit(client, now));
         }
-        assert!(limits.tracked() <= 3000);
+        assert_eq!(
+            limits.tracked(),
+            3000,
+            "each bucket is full again only in 1 s"
+        );
         tokio::time::advance(Duration::from_secs(2)).await;
         let later = Instant::now();
-        for i in 3000..6000u32 {
+        for i in 3001..=6000u32 {
             drop(limits.admit(IpAddr::from(i.to_be_bytes()), later));
         }
         assert!(
@@ -275,5 +333,51 @@ mod tests {
             "the first 3000 were swept: {}",
             limits.tracked()
         );
+    }
+}
+
+#[cfg(test)]
+mod capacity_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_table_throttles_new_clients_until_an_entry_can_be_forgotten() {
+        let rate = HandshakeRate::per_second(1).burst(2);
+        let limits = ClientLimits::with_capacity(None, Some(rate), 4);
+        let now = Instant::now();
+        for i in 1..=4u8 {
+            drop(limits.admit(IpAddr::from([203, 0, 113, i]), now));
+        }
+        assert_eq!(limits.tracked(), 4);
+        match limits.admit(ip("198.51.100.1"), now) {
+            Admission::TooManyHandshakes { retry_after } => {
+                assert_eq!(retry_after, Duration::from_secs(1), "when one is idle");
+            }
+            _ => panic!("a fifth client does not fit"),
+        }
+        assert_eq!(limits.tracked(), 4, "refused, not added");
+        // Clients already known are not affected.
+        assert!(matches!(
+            limits.admit(ip("203.0.113.1"), now),
+            Admission::Admitted(_)
+        ));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let later = Instant::now();
+        assert!(matches!(
+            limits.admit(ip("198.51.100.1"), later),
+            Admission::Admitted(_)
+        ));
+        assert!(limits.tracked() <= 4, "{}", limits.tracked());
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        assert_eq!(client_key(ip("::ffff:203.0.113.1")), ip("203.0.113.1"));
+        assert_eq!(client_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(client_key(ip("203.0.113.1")), ip("203.0.113.1"));
     }
 }

@@ -291,13 +291,17 @@ impl Origins {
     }
 
     /// Also allow this origin, a full `scheme://host[:port]` (a default port may be
-    /// left out or written; scheme and host are compared case-insensitively). Anything
-    /// else (no scheme, a path, `null`) is an error when the app is built.
+    /// left out or written; scheme and host are compared case-insensitively). Browsers
+    /// name the page's origin, so `wss://` and `ws://` stand for `https://` and
+    /// `http://`. Anything else (no scheme, a path, `null`) is an error when the app is
+    /// built.
     ///
     /// ```
     /// use wsframe::{App, Config, Origins};
     /// let origins = Origins::only().allow("https://app.example.com:443");
     /// assert!(origins.allows("https://APP.example.com", "http", None));
+    /// let origins = Origins::only().allow("wss://app.example.com");
+    /// assert!(origins.allows("https://app.example.com", "http", None));
     ///
     /// let typo = Config::default().origins(Origins::only().allow("app.example.com"));
     /// let err = wsframe::testing::TestClient::new(App::new().config(typo)).err().unwrap();
@@ -305,7 +309,7 @@ impl Origins {
     /// ```
     pub fn allow(mut self, origin: impl Into<String>) -> Self {
         let origin: String = origin.into();
-        match crate::origin::Origin::parse(&origin) {
+        match crate::origin::Origin::parse_allowed(&origin) {
             Some(parsed) => self.allowed.push(parsed),
             None => self.invalid.push(origin),
         }
@@ -559,6 +563,10 @@ impl Config {
     /// `MetricsSnapshot::client_connections_refused`. The address is the one left after
     /// [`trust_proxy`](Config::trust_proxy): trust your proxy first, or everyone behind
     /// it is one client.
+    ///
+    /// A client is an IPv4 address or an IPv6 /64 (a v4-mapped address is its IPv4
+    /// address). At most 131072 clients are tracked at once; when the table is full and
+    /// none can be forgotten yet, a new client's handshake gets 429 until one can.
     ///
     /// ```
     /// use wsframe::{Config, HandshakeRate};

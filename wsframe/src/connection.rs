@@ -342,16 +342,14 @@ impl Drop for Driver {
 /// A token bucket over incoming data messages (no limit: always admits).
 struct RateLimit {
     rate: Option<MessageRate>,
-    tokens: f64,
-    refilled: Instant,
+    bucket: crate::token_bucket::TokenBucket,
 }
 
 impl RateLimit {
     fn new(rate: Option<MessageRate>) -> RateLimit {
         RateLimit {
             rate,
-            tokens: rate.map_or(0.0, |r| f64::from(r.get_burst())),
-            refilled: Instant::now(),
+            bucket: crate::token_bucket::TokenBucket::full(Instant::now()),
         }
     }
 
@@ -360,17 +358,10 @@ impl RateLimit {
         let Some(rate) = self.rate else {
             return true;
         };
-        let now = Instant::now();
-        let earned =
-            now.duration_since(self.refilled).as_secs_f64() * f64::from(rate.get_per_second());
-        self.tokens = (self.tokens + earned).min(f64::from(rate.get_burst()));
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let interval = Duration::from_secs(1) / rate.get_per_second();
+        self.bucket
+            .take(Instant::now(), interval, rate.get_burst())
+            .is_ok()
     }
 }
 

@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use http::HeaderMap;
 
+use crate::header_list;
+
 /// A trusted proxy: one address (`10.0.0.7`) or a network (`10.0.0.0/8`, `fd00::/8`).
 ///
 /// ```
@@ -176,20 +178,13 @@ struct Hop {
     scheme: Option<Scheme>,
 }
 
-/// The comma-separated list items of every `name` header line, in order.
-fn list<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = &'a str> + 'a {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-}
-
 /// The hops `header` lists, leftmost (the original client) first.
 fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
     match header {
-        ProxyHeader::Forwarded => list(headers, "forwarded")
+        ProxyHeader::Forwarded => header_list::items(headers, "forwarded")
             .map(|element| {
+                // An element that is not ASCII gives no address: the walk stops there.
+                let element = element.unwrap_or_default();
                 let param = |wanted: &str| {
                     element.split(';').find_map(|pair| {
                         let (name, value) = pair.split_once('=')?;
@@ -203,13 +198,14 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
             })
             .collect(),
         ProxyHeader::XForwardedFor => {
-            let addrs: Vec<Option<IpAddr>> =
-                list(headers, "x-forwarded-for").map(parse_hop).collect();
+            let addrs: Vec<Option<IpAddr>> = header_list::items(headers, "x-forwarded-for")
+                .map(|item| item.and_then(parse_hop))
+                .collect();
             // Each proxy that appends to both lists appends to each once, so the lists
             // line up from the right; a proxy that overwrites X-Forwarded-Proto leaves
             // one value, its own, which stands for the nearest hop.
-            let schemes: Vec<Option<Scheme>> = list(headers, "x-forwarded-proto")
-                .map(Scheme::parse)
+            let schemes: Vec<Option<Scheme>> = header_list::items(headers, "x-forwarded-proto")
+                .map(|item| item.and_then(Scheme::parse))
                 .collect();
             if addrs.is_empty() {
                 // The proxy stated no address, only (perhaps) the scheme.

@@ -10,20 +10,9 @@ use crate::Origins;
 use crate::forwarded::Scheme;
 use crate::response::{IntoResponse, Response};
 
-/// Whether a comma-separated header (e.g. `Connection: keep-alive, Upgrade`) holds
-/// `token`, case-insensitively.
-pub(crate) fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
 /// Whether the request asks to upgrade to WebSocket.
 pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    header_has_token(headers, header::UPGRADE, "websocket")
+    crate::header_list::has_token(headers, header::UPGRADE, "websocket")
 }
 
 /// Check an upgrade request that arrived with `scheme` (TLS ours or a trusted proxy's);
@@ -50,7 +39,7 @@ pub(crate) fn validate(
     if version != Version::HTTP_11 {
         return Err(bad("a WebSocket handshake needs HTTP/1.1"));
     }
-    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+    if !crate::header_list::has_token(headers, header::CONNECTION, "upgrade") {
         return Err(bad("missing `Connection: Upgrade` header"));
     }
     if headers

@@ -68,6 +68,7 @@ pub mod fuzzing;
 mod gate;
 mod handler;
 mod handshake;
+mod header_list;
 mod hub;
 mod id;
 mod lifecycle;
@@ -88,6 +89,7 @@ mod socket;
 pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
+mod token_bucket;
 mod transport;
 #[cfg(feature = "headers")]
 mod typed_header;

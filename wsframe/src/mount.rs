@@ -213,8 +213,8 @@ impl AppService {
     }
 
     /// This service behind a host server that terminates TLS: the requests' scheme,
-    /// which the Origin check compares, is `https` (without it, `http` unless the
-    /// request's URI or a trusted proxy says otherwise).
+    /// which the Origin check compares, is `https` (without it, `http` unless a trusted
+    /// proxy says otherwise; the scheme of a request line in absolute form is ignored).
     ///
     /// ```
     /// # fn main() -> wsframe::Result<()> {
@@ -294,7 +294,9 @@ impl AppService {
     fn serve<B>(&self, req: Request<B>) -> ServiceFuture {
         let peer = self.peer_of(&req);
         let conn = ConnState {
-            tls: self.https || req.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+            // Only the host server knows whether the connection is TLS (`https()`); a
+            // request line in absolute form is the client's word, not a source.
+            tls: self.https,
             ..ConnState::default()
         };
         let request = detach_body(req);

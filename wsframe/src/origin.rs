@@ -34,6 +34,18 @@ impl Origin {
         Origin::from_authority(&scheme.to_ascii_lowercase(), rest)
     }
 
+    /// An allow-list entry: an origin, where `ws`/`wss` stand for `http`/`https`, the
+    /// scheme of the page a browser names in `Origin` (it never sends `wss://`).
+    pub(crate) fn parse_allowed(text: &str) -> Option<Origin> {
+        let mut origin = Origin::parse(text)?;
+        match origin.scheme.as_str() {
+            "ws" => origin.scheme = "http".to_string(),
+            "wss" => origin.scheme = "https".to_string(),
+            _ => {}
+        }
+        Some(origin)
+    }
+
     /// The origin a request was addressed to: the scheme it arrived with and its `Host`.
     pub(crate) fn of_request(scheme: Scheme, host: &str) -> Option<Origin> {
         Origin::from_authority(scheme.as_str(), host.trim())
@@ -100,6 +112,22 @@ mod tests {
         assert_eq!(
             origin("chrome-extension://abcdef"),
             origin("chrome-extension://abcdef")
+        );
+    }
+
+    #[test]
+    fn a_websocket_scheme_in_the_allow_list_is_the_pages_scheme() {
+        let allowed = |s: &str| Origin::parse_allowed(s).unwrap();
+        assert_eq!(allowed("wss://a.example"), origin("https://a.example:443"));
+        assert_eq!(
+            allowed("WS://a.example:8080"),
+            origin("http://a.example:8080")
+        );
+        assert_eq!(allowed("https://a.example"), origin("https://a.example"));
+        assert_ne!(
+            origin("wss://a.example"),
+            origin("https://a.example"),
+            "Origin as sent"
         );
     }
 
