@@ -312,7 +312,10 @@ async fn the_test_client_sets_the_peer_address_and_the_host() {
     let proxy: SocketAddr = "10.0.0.2:4000".parse().unwrap();
     let app = || {
         App::new()
-            .config(Config::default().trust_proxy(IpAddr::from([10, 0, 0, 2]), ProxyHeader::XForwardedFor))
+            .config(
+                Config::default()
+                    .trust_proxy(IpAddr::from([10, 0, 0, 2]), ProxyHeader::XForwardedFor),
+            )
             .route(whereami)
     };
     let client = TestClient::new(app()).unwrap();
