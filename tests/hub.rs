@@ -92,6 +92,48 @@ async fn joins_then_refuses(ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
     ws.close(CloseCode::POLICY_VIOLATION, "go away").await
 }
 
+/// What `join` and `set_key` answered after a refused handshake: bit 0 set once
+/// reported, bit 1 for `join`, bit 2 for `set_key`.
+static AFTER_REFUSAL: AtomicUsize = AtomicUsize::new(0);
+
+/// Refuses the handshake, then tries to join and to set a key.
+#[websocket("/refused-then-joins")]
+async fn refuses_then_joins(ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+    let _ = ws.close(CloseCode::POLICY_VIOLATION, "go away").await;
+    let joined = hub.join("after-refusal", &ws);
+    let keyed = hub.set_key(&ws, "refused");
+    AFTER_REFUSAL.store(
+        1 | (joined as usize) << 1 | (keyed as usize) << 2,
+        Ordering::SeqCst,
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn join_and_set_key_after_a_refused_handshake_answer_false() {
+    let client = TestClient::new(App::new().routes(routes![refuses_then_joins])).unwrap();
+    let refused = client.connect("/refused-then-joins").await.unwrap_err();
+    assert_eq!(refused.status().unwrap().as_u16(), 403);
+    let reported = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let v = AFTER_REFUSAL.load(Ordering::SeqCst);
+            if v != 0 {
+                return v;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the handler reports what join and set_key answered");
+    assert_eq!(
+        reported,
+        1,
+        "join answered {}, set_key answered {}",
+        reported & 2 != 0,
+        reported & 4 != 0
+    );
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Update {

@@ -409,6 +409,7 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
         }
         Err(outcome) => {
             // The handler ended (returned, failed or panicked) without deciding.
+            shared.membership.take();
             let outcome = match outcome {
                 Some(outcome) => {
                     guard.0.take();

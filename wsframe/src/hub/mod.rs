@@ -258,10 +258,11 @@ impl Hub {
     /// connection that may still be refused is never reached by a broadcast.
     pub(crate) fn register(&self, conn: Arc<ConnShared>) {
         let mut membership = conn.membership.lock();
-        write(self.shard(conn.id)).insert(conn.id, conn.clone());
         if membership.closed {
+            // Closed before registering: inserting now would leak the entry.
             return;
         }
+        write(self.shard(conn.id)).insert(conn.id, conn.clone());
         membership.registered = true;
         if let Some(key) = &membership.key {
             write(&self.inner.keys)

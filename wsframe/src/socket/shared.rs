@@ -131,6 +131,8 @@ impl ConnShared {
                     code: None,
                     reason: format!("handshake refused with {}", rejection.status()),
                 });
+                // Refused: a later `join`/`set_key` answers false, as after a close.
+                self.membership.take();
                 let _ = decision.send(Decision::Reject(rejection));
                 true
             }
