@@ -13,8 +13,10 @@ use std::sync::Arc;
 ///
 /// Both take `impl Into<Key>`, so a key is given the same way at both ends: a string, or
 /// an integer (its decimal text: `7` and `"7"` are the same key), or a
-/// `uuid::Uuid` with the `uuid` feature. For an id type of your own, implement
-/// `From<YourId> for Key`. A key is cheap to clone and reads as a `&str`.
+/// `uuid::Uuid` with the `uuid` feature (its lower-case hyphenated text). Text keys
+/// compare byte for byte, so pass the `Uuid` itself rather than a string that may spell
+/// it in another form (upper case, without hyphens). For an id type of your own,
+/// implement `From<YourId> for Key`. A key is cheap to clone and reads as a `&str`.
 ///
 /// ```
 /// use wsframe::Key;
