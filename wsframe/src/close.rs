@@ -5,6 +5,20 @@
 
 use std::fmt;
 
+/// `reason` cut to fit a close frame: at most 123 bytes (a control frame's 125 minus
+/// the code), on a character boundary.
+pub(crate) fn truncate_reason(reason: &str) -> &str {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason;
+    }
+    let mut end = MAX;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// A WebSocket close code.
 ///
 /// The constants name the codes wsframe uses:
@@ -111,5 +125,17 @@ mod tests {
         ] {
             assert!(CloseCode(code).is_sendable(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_to_123_bytes_on_a_character_boundary() {
+        assert_eq!(truncate_reason("short"), "short");
+        let ascii = "x".repeat(200);
+        assert_eq!(truncate_reason(&ascii).len(), 123);
+        // "é" is two bytes: byte 123 falls inside the 62nd one.
+        let accents = "é".repeat(100);
+        let cut = truncate_reason(&accents);
+        assert_eq!(cut.len(), 122);
+        assert_eq!(cut, "é".repeat(61));
     }
 }

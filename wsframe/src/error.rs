@@ -141,10 +141,6 @@ pub enum Error {
     Custom(String),
 }
 
-/// Most close reasons fit; a longer one is cut at 123 bytes (a control frame's 125
-/// minus the code), on a character boundary.
-const MAX_CLOSE_REASON: usize = 123;
-
 impl Error {
     /// An error carrying a message of your own; a handler that returns it closes its
     /// connection with 1011, and the message is logged.
@@ -174,19 +170,12 @@ impl Error {
     /// the wrong kind, or JSON that does not fit): the close code and reason that tell
     /// the peer. `None` for the server's own failures.
     pub(crate) fn peer_fault(&self) -> Option<(CloseCode, String)> {
-        let (code, mut reason) = match self {
+        let (code, reason) = match self {
             Error::InvalidMessage(e) => (CloseCode::INVALID_PAYLOAD, e.to_string()),
             Error::UnexpectedMessage { .. } => (CloseCode::UNSUPPORTED_DATA, self.to_string()),
             _ => return None,
         };
-        if reason.len() > MAX_CLOSE_REASON {
-            let mut end = MAX_CLOSE_REASON;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
-        Some((code, reason))
+        Some((code, crate::close::truncate_reason(&reason).to_owned()))
     }
 
     /// The HTTP status when the error is a refused handshake.

@@ -219,7 +219,7 @@ impl Sender {
                 "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
             )));
         }
-        let reason = truncate_reason(reason);
+        let reason = crate::close::truncate_reason(reason);
         if self.shared.is_pending() {
             let refused = Rejection::new(StatusCode::FORBIDDEN, reason);
             if self.shared.decide_reject(refused) {
@@ -246,18 +246,6 @@ impl std::ops::Deref for OutboxOf {
     fn deref(&self) -> &Outbox {
         &self.0.outbox
     }
-}
-
-/// A close reason is at most 123 bytes (a control frame's 125 minus the code).
-fn truncate_reason(reason: &str) -> &str {
-    if reason.len() <= 123 {
-        return reason;
-    }
-    let mut end = 123;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
 }
 
 impl Sink<Message> for Sender {
