@@ -15,6 +15,7 @@ fn color(server: &str, index: usize) -> RGBColor {
         "raw" => RGBColor(120, 120, 120),
         "axum" => RGBColor(52, 101, 164),
         "wsframe" => RGBColor(230, 120, 20),
+        "baseline" => RGBColor(240, 190, 130),
         "fastws" => RGBColor(90, 40, 150),
         "fastapi" => RGBColor(46, 140, 87),
         _ => [
