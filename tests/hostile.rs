@@ -166,6 +166,70 @@ async fn a_fragmented_message_over_the_limit_is_refused_before_it_is_whole() {
 }
 
 #[tokio::test]
+async fn invalid_utf8_in_one_byte_chops_is_refused_with_1007_before_the_rest_arrives() {
+    let server = start(Config::default()).await;
+    let (mut tcp, mut buf) = raw_upgrade(server.addr, "/ws").await;
+    // "κόσμε", then 0xF4 0x90 (no character starts so), then text that never comes.
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    payload.extend_from_slice(&[0xf4, 0x90, 0x80, 0x80]);
+    payload.extend_from_slice(&[b'x'; 64]);
+    let frame = client_frame(0x1, &payload);
+    let bad_at = 2 + 4 + "κόσμε".len() + 2; // header, mask, text, the two bytes
+    for byte in &frame[..bad_at] {
+        tcp.write_all(&[*byte]).await.unwrap();
+        tcp.flush().await.unwrap();
+    }
+    // The close arrives while 66 bytes of the frame are still unsent.
+    let mut chunk = [0u8; 256];
+    while parse_close(&buf).is_none() {
+        let n = within(tcp.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "closed without a close frame");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(parse_close(&buf).map(|c| c.0), Some(1007));
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
+async fn a_valid_message_before_a_bad_frame_is_echoed_then_the_close_is_1002() {
+    let server = start(Config::default()).await;
+    for round in 0..20 {
+        let (mut tcp, mut buf) = raw_upgrade(server.addr, "/ws").await;
+        // One write: the message and, right behind it, a frame with RSV1 set.
+        let mut bytes = client_frame(0x1, format!("hello {round}").as_bytes());
+        let mut bad = client_frame(0x1, b"compressed?");
+        bad[0] |= 0x40;
+        bytes.extend(bad);
+        tcp.write_all(&bytes).await.unwrap();
+        let expected = format!("hello {round}");
+        let mut chunk = [0u8; 256];
+        while parse_close(&buf).is_none() && buf.len() < 2 + expected.len() {
+            let n = within(tcp.read(&mut chunk)).await.unwrap();
+            assert!(n > 0, "round {round}: closed without a close frame");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(
+            buf[0], 0x81,
+            "round {round}: the echo comes first, not the close"
+        );
+        assert_eq!(
+            &buf[2..2 + expected.len()],
+            expected.as_bytes(),
+            "round {round}"
+        );
+        buf.drain(..2 + expected.len());
+        assert_eq!(
+            raw_read_close(&mut tcp, buf).await.map(|c| c.0),
+            Some(1002),
+            "round {round}"
+        );
+    }
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
 async fn bad_close_frames_get_the_right_code() {
     let server = start(Config::default()).await;
     let mut invalid_utf8 = 1000u16.to_be_bytes().to_vec();

@@ -99,18 +99,6 @@ impl fmt::Display for CloseCode {
     }
 }
 
-impl From<CloseCode> for tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode {
-    fn from(code: CloseCode) -> Self {
-        code.0.into()
-    }
-}
-
-impl From<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode> for CloseCode {
-    fn from(code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode) -> Self {
-        CloseCode(code.into())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -375,7 +375,6 @@ pub struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) read_buffer_size: usize,
-    pub(crate) write_buffer_size: usize,
     pub(crate) outgoing_queue: usize,
     pub(crate) outgoing_queue_bytes: usize,
     pub(crate) incoming_queue: usize,
@@ -398,7 +397,6 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             read_buffer_size: 4 << 10,
-            write_buffer_size: 4 << 10,
             outgoing_queue: 256,
             outgoing_queue_bytes: 4 << 20,
             incoming_queue: 16,
@@ -442,19 +440,21 @@ impl Config {
 
     /// Bytes read from the socket at once (default 4 KiB): many small frames arrive
     /// with one system call. The buffer is held only while received bytes wait to be
-    /// parsed, so an idle connection holds none (the protocol layer's default, a 128 KiB
-    /// buffer kept for the connection's life, costs about 135 KiB per idle connection).
+    /// parsed, so an idle connection holds none (tungstenite's default, a 128 KiB buffer
+    /// kept for the connection's life, costs about 135 KiB per idle connection). A frame
+    /// larger than this is read into room reserved for the whole frame once its header
+    /// has arrived (at most the route's `max_frame_size`).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(256);
         self
     }
 
-    /// Bytes the protocol layer gathers before writing its own frames (pongs, close
-    /// frames; default 4 KiB). Data messages do not pass through it: each is encoded
-    /// once (a broadcast once for all its recipients) and whatever is queued goes to
-    /// the socket together, up to 64 frames per vectored write.
-    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
-        self.write_buffer_size = bytes;
+    /// No effect: it sized the write buffer of the protocol library wsframe used
+    /// before it wrote its own frames. Control frames (pongs, pings, close frames) now
+    /// go to the socket between data frames in the same vectored writes, with no buffer
+    /// of their own.
+    #[deprecated(note = "has no effect: wsframe writes its control frames without a buffer")]
+    pub fn write_buffer_size(self, _bytes: usize) -> Self {
         self
     }
 

@@ -18,13 +18,12 @@ use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tracing::{Instrument, error, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 use crate::app::{AppInner, WsEndpoint};
 use crate::client_limits::Admission;
-use crate::connection::{Driver, panic_message, protocol_config};
+use crate::connection::Driver;
+use crate::connection::ending::{Ending, Stage};
 use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
@@ -32,7 +31,6 @@ use crate::request::parse_protocols;
 use crate::response::{IntoResponse, Response, plain};
 use crate::router::PathParams;
 use crate::socket::{ConnShared, Decision, WebSocket};
-use crate::transport::{Transport, Upgraded};
 use crate::{ConnectionId, Error, HandshakeRequest, Result};
 
 /// What the connection watchdog needs to know about its requests.
@@ -214,8 +212,6 @@ async fn route(
             start,
         } => {
             let response = handshake::switching_protocols(&key, protocol.as_deref(), headers);
-            let config = protocol_config(&ws.limits, app.config.write_buffer_size);
-            let read_chunk = app.config.read_buffer_size;
             let Start {
                 mut driver,
                 ready,
@@ -228,20 +224,8 @@ async fn route(
                     let _client_slot = client_slot;
                     match on_upgrade.await {
                         Ok(upgraded) => {
-                            // hyper's read-ahead is copied and released here: kept, it would
-                            // pin hyper's whole read buffer for the connection's life.
-                            let transport = {
-                                let (upgraded, read_ahead) = Upgraded::new(upgraded);
-                                Transport::new(upgraded, read_chunk, &read_ahead)
-                            };
-                            let socket = WebSocketStream::from_raw_socket(
-                                transport,
-                                Role::Server,
-                                Some(config),
-                            )
-                            .await;
                             let _ = ready.send(Ok(()));
-                            driver.run(socket).await;
+                            driver.run(upgraded).await;
                         }
                         Err(e) => {
                             // Dropping the driver (below) finishes the queues the
@@ -384,6 +368,7 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                         handler,
                         limits: ws.limits.clone(),
                         close_timeout: app.config.close_timeout,
+                        read_chunk: app.config.read_buffer_size,
                         lifecycle: app.lifecycle.clone(),
                         hub: app.hub.clone(),
                         permit: None,
@@ -417,18 +402,8 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
                 }
                 None => guard.0.take().expect("handler handle present").await,
             };
-            span.in_scope(|| match outcome {
-                Ok(Ok(())) => error!("handler returned before accepting the connection"),
-                Ok(Err(e)) => error!(error = %e, "handler failed before accepting the connection"),
-                Err(e) if e.is_panic() => {
-                    Counters::inc(&app.counters.handler_panics);
-                    error!(
-                        panic = panic_message(e),
-                        "handler panicked before accepting the connection"
-                    );
-                }
-                Err(e) => error!(error = %e, "handler was cancelled before accepting"),
-            });
+            let ending = Ending::of(outcome, &app.counters);
+            span.in_scope(|| ending.log(Stage::BeforeDecision));
             Handshake::Refuse(plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",

@@ -135,8 +135,9 @@ pub enum Error {
     Timeout(&'static str),
     /// An I/O error (binding, accepting).
     Io(std::io::Error),
-    /// An error from the WebSocket protocol layer.
-    Protocol(tokio_tungstenite::tungstenite::Error),
+    /// The peer broke the WebSocket protocol, or the connection failed beneath it (seen
+    /// by clients such as the [`TestClient`](crate::testing::TestClient)).
+    Protocol(ProtocolError),
     /// An error returned by user code, with its message.
     Custom(String),
 }
@@ -225,6 +226,41 @@ impl std::error::Error for Error {
             Error::Protocol(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// What went wrong in the WebSocket protocol layer: its text says what, and
+/// [`source`](std::error::Error::source) may name the underlying error. Opaque, so that the
+/// protocol implementation can change without changing this API.
+///
+/// ```
+/// use wsframe::{Error, ProtocolError};
+/// fn explain(e: &Error) -> Option<String> {
+///     match e {
+///         Error::Protocol(p) => Some(format!("protocol: {p}")),
+///         _ => None,
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+#[derive(Debug)]
+pub struct ProtocolError(Box<dyn std::error::Error + Send + Sync>);
+
+impl ProtocolError {
+    pub(crate) fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ProtocolError(error.into())
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

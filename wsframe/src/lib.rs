@@ -42,8 +42,8 @@
 //! - [`AppService`], `App::into_axum` (feature `axum`): the same routes inside an axum
 //!   `Router` or a hyper server of your own.
 //!
-//! permessage-deflate is not offered: the protocol layer (tungstenite) rejects
-//! compressed frames, so compression would need a protocol layer of our own.
+//! The WebSocket protocol layer (frame reader and writer) is wsframe's own;
+//! permessage-deflate is not offered yet.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -61,11 +61,9 @@ mod dispatch;
 mod error;
 mod extract;
 mod forwarded;
-mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod gate;
 mod handler;
 mod handshake;
 mod header_list;
@@ -90,7 +88,6 @@ pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod token_bucket;
-mod transport;
 #[cfg(feature = "headers")]
 mod typed_header;
 
@@ -99,7 +96,7 @@ pub use client_limits::HandshakeRate;
 pub use close::CloseCode;
 pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
 pub use depends::Dependency;
-pub use error::{Disconnect, Error, Result};
+pub use error::{Disconnect, Error, ProtocolError, Result};
 pub use extract::{
     ClientAddr, Cookies, FromHandshake, FromParam, OptionalFromHandshake, PeerAddr, Query, State,
 };

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
-use crate::gate::Gate;
+use crate::connection::gate::Gate;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Lifecycle {

@@ -114,8 +114,7 @@ impl App {
 /// - [`Config::handshake_timeout`], as the time guards and the handler take to decide
 ///   (503 after it);
 /// - [`Config::outgoing_queue`], [`Config::incoming_queue`],
-///   [`Config::read_buffer_size`], [`Config::write_buffer_size`],
-///   [`Config::close_timeout`], [`Config::node_id`];
+///   [`Config::read_buffer_size`], [`Config::close_timeout`], [`Config::node_id`];
 /// - [`Config::shutdown_grace`], through [`ServiceHandle::stopped`];
 /// - [`Config::trust_proxy`], when the peer address is known (below);
 /// - [`Config::max_connections_per_client`] and

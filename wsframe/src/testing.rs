@@ -54,7 +54,7 @@ use crate::app::AppInner;
 use crate::metrics::Metrics;
 use crate::{
     App, CloseCode, Dependency, Disconnect, Error, FromHandshake, HandshakeRequest, Message,
-    Rejection, Result, Utf8Bytes,
+    ProtocolError, Rejection, Result, Utf8Bytes,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -603,7 +603,7 @@ impl TestWebSocket {
         tokio::time::timeout(self.timeout, self.socket.send(message))
             .await
             .map_err(|_| Error::Timeout("a send"))?
-            .map_err(Error::Protocol)
+            .map_err(|e| Error::Protocol(ProtocolError::new(e)))
     }
 
     /// Send a message.
@@ -613,7 +613,8 @@ impl TestWebSocket {
 
     /// Send a text message.
     pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.write(WsMessage::Text(text.into())).await
+        self.write(WsMessage::Text(text.into().into_tungstenite()))
+            .await
     }
 
     /// Send a binary message.
@@ -634,7 +635,9 @@ impl TestWebSocket {
         tokio::time::timeout(timeout, async {
             loop {
                 match self.socket.next().await {
-                    Some(Ok(WsMessage::Text(t))) => return Ok(Message::Text(t)),
+                    Some(Ok(WsMessage::Text(t))) => {
+                        return Ok(Message::Text(Utf8Bytes::from_tungstenite(t)));
+                    }
                     Some(Ok(WsMessage::Binary(b))) => return Ok(Message::Binary(b)),
                     Some(Ok(WsMessage::Close(frame))) => {
                         return Err(Error::Disconnected(disconnect(frame)));
@@ -644,7 +647,7 @@ impl TestWebSocket {
                         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
                     ))
                     | None => return Err(Error::Disconnected(Disconnect::default())),
-                    Some(Err(e)) => return Err(Error::Protocol(e)),
+                    Some(Err(e)) => return Err(Error::Protocol(ProtocolError::new(e))),
                 }
             }
         })
@@ -696,20 +699,20 @@ impl TestWebSocket {
     /// Close from the client side with `code` and `reason`.
     pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
         let frame = CloseFrame {
-            code: code.into().into(),
+            code: code.into().0.into(),
             reason: reason.into(),
         };
         tokio::time::timeout(self.timeout, self.socket.close(Some(frame)))
             .await
             .map_err(|_| Error::Timeout("the close"))?
-            .map_err(Error::Protocol)
+            .map_err(|e| Error::Protocol(ProtocolError::new(e)))
     }
 }
 
 fn disconnect(frame: Option<CloseFrame>) -> Disconnect {
     match frame {
         Some(f) => Disconnect {
-            code: Some(f.code.into()),
+            code: Some(CloseCode(f.code.into())),
             reason: f.reason.as_str().to_owned(),
         },
         None => Disconnect::default(),

@@ -71,7 +71,7 @@ pub use key::Key;
 pub use room::{Presence, PresenceEvents, Room};
 
 use crate::backplane::{Backplane, Envelope, Target};
-use crate::frame::Frame;
+use crate::connection::frame::Frame;
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
 use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, NodeId, Rejection, Result};

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
 use crate::backplane::Target;
-use crate::frame::Frame;
+use crate::connection::frame::Frame;
 use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
 

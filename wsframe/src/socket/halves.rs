@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ConnShared, Enqueued, Flushed, InLine, Outbox, Outgoing};
-use crate::frame::Frame;
+use crate::connection::frame::Frame;
 use crate::{CloseCode, ConnectionId, Error, Message, Rejection, Result, Utf8Bytes};
 
 /// A wait of the `Sink` half, kept across polls (boxed: most sends never wait).

@@ -20,6 +20,8 @@ struct State {
     done: bool,
     /// The reader is gone: whatever arrives has nobody to go to.
     unread: bool,
+    /// The reader was told the end (after everything queued before it).
+    end_seen: bool,
     reader: Option<Waker>,
     driver: Option<Waker>,
 }
@@ -36,6 +38,7 @@ impl Inbox {
                 queue: VecDeque::new(),
                 done: false,
                 unread: false,
+                end_seen: false,
                 reader: None,
                 driver: None,
             }),
@@ -111,9 +114,28 @@ impl Inbox {
             return Poll::Ready(Some(message));
         }
         if state.done {
+            if !state.end_seen {
+                state.end_seen = true;
+                let driver = state.driver.take();
+                drop(state);
+                if let Some(waker) = driver {
+                    waker.wake();
+                }
+            }
             return Poll::Ready(None);
         }
         store(&mut state.reader, cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready once the reader has taken everything delivered and was told the end (or is
+    /// gone): whatever it did about those messages, it did before asking for more.
+    pub(crate) fn poll_read_out(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.unread || (state.done && state.end_seen) {
+            return Poll::Ready(());
+        }
+        store(&mut state.driver, cx.waker());
         Poll::Pending
     }
 
@@ -177,6 +199,29 @@ mod tests {
         assert!(inbox.poll_room(&mut cx()).is_ready());
         inbox.deliver(Message::text("dropped"));
         assert!(inbox.lock().queue.is_empty());
+    }
+
+    #[test]
+    fn read_out_once_the_reader_saw_the_end_after_the_queue() {
+        let inbox = Inbox::new(4);
+        inbox.deliver(Message::text("a"));
+        inbox.finish();
+        assert!(
+            inbox.poll_read_out(&mut cx()).is_pending(),
+            "nothing read yet"
+        );
+        assert!(inbox.poll_recv(&mut cx()).is_ready());
+        assert!(
+            inbox.poll_read_out(&mut cx()).is_pending(),
+            "the end not seen yet"
+        );
+        assert_eq!(inbox.poll_recv(&mut cx()), Poll::Ready(None));
+        assert!(inbox.poll_read_out(&mut cx()).is_ready());
+
+        let gone = Inbox::new(4);
+        gone.deliver(Message::text("a"));
+        gone.close_reader();
+        assert!(gone.poll_read_out(&mut cx()).is_ready());
     }
 
     #[test]

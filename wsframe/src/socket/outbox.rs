@@ -27,7 +27,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use crate::CloseCode;
-use crate::frame::Frame;
+use crate::connection::frame::Frame;
 use crate::metrics::Counters;
 
 /// An item of the queue.

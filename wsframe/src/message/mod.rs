@@ -3,10 +3,12 @@
 //! Payloads are reference-counted (`Bytes` / `Utf8Bytes`), so one message can be queued
 //! for many connections without copying it.
 
+mod utf8_bytes;
+
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite;
 
-pub use tungstenite::Utf8Bytes;
+pub use utf8_bytes::Utf8Bytes;
 
 /// A complete data message. Control frames (ping, pong, close) are handled by the
 /// framework and never reach a handler.
@@ -84,7 +86,7 @@ impl Message {
 
     pub(crate) fn into_tungstenite(self) -> tungstenite::Message {
         match self {
-            Message::Text(t) => tungstenite::Message::Text(t),
+            Message::Text(t) => tungstenite::Message::Text(t.into_tungstenite()),
             Message::Binary(b) => tungstenite::Message::Binary(b),
         }
     }
@@ -98,7 +100,7 @@ impl From<String> for Message {
 
 impl From<&'static str> for Message {
     fn from(s: &'static str) -> Self {
-        Message::Text(s.into())
+        Message::Text(Utf8Bytes::from_static(s))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::Message;
+use crate::{CloseCode, Message};
 
 /// A complete, unfragmented, unmasked data frame (header and payload in one buffer).
 #[derive(Clone, Debug)]
@@ -19,6 +19,40 @@ pub(crate) struct Frame {
 const FIN: u8 = 0x80;
 const TEXT: u8 = 0x1;
 const BINARY: u8 = 0x2;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// A control frame as it goes on the wire (`payload` at most 125 bytes).
+fn control(opcode: u8, payload: &[u8]) -> Bytes {
+    debug_assert!(payload.len() <= 125);
+    let mut buf = BytesMut::with_capacity(2 + payload.len());
+    buf.put_u8(FIN | opcode);
+    buf.put_u8(payload.len() as u8);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+/// A pong answering a ping with `payload`.
+pub(crate) fn pong(payload: &[u8]) -> Bytes {
+    control(PONG, payload)
+}
+
+/// A ping with no payload (the server's keep-alive).
+pub(crate) fn ping() -> Bytes {
+    control(PING, &[])
+}
+
+/// A close frame with `code` and `reason` (cut to fit on a character boundary), or an
+/// empty one (answering a peer's empty close frame).
+pub(crate) fn close(close: Option<(CloseCode, &str)>) -> Bytes {
+    let mut payload = Vec::with_capacity(125);
+    if let Some((code, reason)) = close {
+        payload.extend_from_slice(&code.0.to_be_bytes());
+        payload.extend_from_slice(crate::close::truncate_reason(reason).as_bytes());
+    }
+    control(CLOSE, &payload)
+}
 
 impl Frame {
     /// Encode `message` (one copy of its payload).
@@ -80,6 +114,7 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -113,5 +148,30 @@ mod tests {
             );
             assert_eq!(frame.wire_len(), frame.as_bytes().len());
         }
+    }
+
+    #[test]
+    fn control_frames_encode_like_the_protocol_library() {
+        let mut out = Vec::new();
+        WsFrame::pong(b"abc".to_vec()).format(&mut out).unwrap();
+        assert_eq!(&pong(b"abc")[..], &out[..]);
+        out.clear();
+        WsFrame::ping(Vec::new()).format(&mut out).unwrap();
+        assert_eq!(&ping()[..], &out[..]);
+        out.clear();
+        let frame = CloseFrame {
+            code: 1002.into(),
+            reason: "protocol error".into(),
+        };
+        WsFrame::close(Some(frame)).format(&mut out).unwrap();
+        assert_eq!(
+            &close(Some((CloseCode::PROTOCOL_ERROR, "protocol error")))[..],
+            &out[..]
+        );
+        assert_eq!(&close(None)[..], &[0x88, 0x00]);
+        assert_eq!(
+            close(Some((CloseCode::NORMAL, &"é".repeat(100)))).len(),
+            2 + 2 + 122
+        );
     }
 }
