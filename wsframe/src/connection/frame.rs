@@ -3,17 +3,22 @@
 //! A server's frames are never masked, so a frame's bytes are the same for every
 //! recipient: a broadcast is encoded once and every recipient's queue holds a
 //! reference-counted handle to the same bytes, which the driver hands to the socket as
-//! they are (many per vectored write), with no per-recipient encoding or copying.
+//! they are (many per vectored write), with no per-recipient encoding or copying. A
+//! data frame's header is kept inline and its payload is the message's own bytes, so
+//! framing a message copies nothing (an echo writes the very bytes it read).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{CloseCode, Message};
 
-/// A complete, unfragmented, unmasked data frame (header and payload in one buffer).
+/// A complete, unfragmented, unmasked data frame: its header, inline, and its payload,
+/// shared with the message it was made from (no copy: an echo writes the bytes it read,
+/// and a broadcast's recipients all point at one payload).
 #[derive(Clone, Debug)]
 pub(crate) struct Frame {
-    bytes: Bytes,
-    header: u8,
+    payload: Bytes,
+    header: [u8; 10],
+    header_len: u8,
 }
 
 const FIN: u8 = 0x80;
@@ -55,59 +60,68 @@ pub(crate) fn close(close: Option<(CloseCode, &str)>) -> Bytes {
 }
 
 impl Frame {
-    /// Encode `message` (one copy of its payload).
+    /// Frame `message` (its payload is shared, not copied).
     pub(crate) fn encode(message: &Message) -> Frame {
         let (opcode, payload) = match message {
-            Message::Text(text) => (TEXT, text.as_bytes()),
-            Message::Binary(bytes) => (BINARY, &bytes[..]),
+            Message::Text(text) => (TEXT, text.as_bytes_shared()),
+            Message::Binary(bytes) => (BINARY, bytes.clone()),
         };
         let len = payload.len();
-        let mut buf = BytesMut::with_capacity(len + 10);
-        buf.put_u8(FIN | opcode);
-        match len {
-            0..=125 => buf.put_u8(len as u8),
+        let mut header = [0u8; 10];
+        header[0] = FIN | opcode;
+        let header_len = match len {
+            0..=125 => {
+                header[1] = len as u8;
+                2
+            }
             126..=0xFFFF => {
-                buf.put_u8(126);
-                buf.put_u16(len as u16);
+                header[1] = 126;
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
             }
             _ => {
-                buf.put_u8(127);
-                buf.put_u64(len as u64);
+                header[1] = 127;
+                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+                10
             }
-        }
-        let header = buf.len() as u8;
-        buf.put_slice(payload);
+        };
         Frame {
-            bytes: buf.freeze(),
+            payload,
             header,
+            header_len,
         }
     }
 
-    /// The frame as it goes on the wire.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The frame's header on the wire.
+    pub(crate) fn header(&self) -> &[u8] {
+        &self.header[..usize::from(self.header_len)]
+    }
+
+    /// The message's payload, which follows the header on the wire.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.payload
     }
 
     /// Bytes on the wire.
     pub(crate) fn wire_len(&self) -> usize {
-        self.bytes.len()
+        usize::from(self.header_len) + self.payload.len()
     }
 
     /// The message's payload length.
     pub(crate) fn payload_len(&self) -> usize {
-        self.bytes.len() - self.header as usize
+        self.payload.len()
     }
 
-    /// The encoded frame itself, sharing its bytes (for tests).
+    /// The payload itself, sharing its bytes (for tests).
     #[cfg(test)]
     pub(crate) fn shared_bytes(&self) -> Bytes {
-        self.bytes.clone()
+        self.payload.clone()
     }
 
-    /// The payload (for tests and diagnostics).
+    /// The frame as it goes on the wire, in one buffer (for tests).
     #[cfg(test)]
-    pub(crate) fn payload(&self) -> &[u8] {
-        &self.bytes[self.header as usize..]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        [self.header(), self.payload()].concat()
     }
 }
 
@@ -132,7 +146,7 @@ mod tests {
             let text = "a".repeat(len);
             let frame = Frame::encode(&Message::text(text.clone()));
             assert_eq!(
-                frame.as_bytes(),
+                frame.to_vec(),
                 reference(Data::Text, text.as_bytes()),
                 "text of {len}"
             );
@@ -142,11 +156,11 @@ mod tests {
             let bytes = vec![7u8; len];
             let frame = Frame::encode(&Message::binary(bytes.clone()));
             assert_eq!(
-                frame.as_bytes(),
+                frame.to_vec(),
                 reference(Data::Binary, &bytes),
                 "binary of {len}"
             );
-            assert_eq!(frame.wire_len(), frame.as_bytes().len());
+            assert_eq!(frame.wire_len(), frame.to_vec().len());
         }
     }
 

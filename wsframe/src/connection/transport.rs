@@ -86,7 +86,13 @@ impl ReadBuffer {
         rest: usize,
         busy: bool,
     ) -> Poll<io::Result<usize>> {
-        if self.bytes.is_empty() && self.bytes.capacity() < self.chunk && rest <= self.chunk {
+        if self.bytes.is_empty()
+            && self.bytes.capacity() < self.chunk
+            && rest <= self.chunk
+            // The messages split off it may all be gone: then its whole allocation is
+            // ours again, without allocating.
+            && !self.bytes.try_reclaim(self.chunk)
+        {
             self.bytes = take_spare(self.chunk);
         }
         let room = self.bytes.capacity() - self.bytes.len();
@@ -96,7 +102,11 @@ impl ReadBuffer {
         match tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut self.bytes) {
             Poll::Pending => {
                 if self.bytes.is_empty() && !busy {
-                    give_spare(std::mem::take(&mut self.bytes), self.chunk);
+                    let mut idle = std::mem::take(&mut self.bytes);
+                    // Pooled only if nothing split off it is still alive.
+                    if idle.try_reclaim(self.chunk) {
+                        give_spare(idle, self.chunk);
+                    }
                 }
                 Poll::Pending
             }

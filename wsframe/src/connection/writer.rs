@@ -23,8 +23,9 @@ use crate::socket::{ConnShared, Outbox, Outgoing, Queued};
 
 /// Most queued messages drained before one write.
 pub(super) const MAX_BATCH: usize = 256;
-/// Most frames handed to the socket in one vectored write.
-const MAX_IOV: usize = 64;
+/// Most slices handed to the socket in one vectored write (a data frame takes two: its
+/// header and its payload).
+const MAX_IOV: usize = 128;
 /// How long the server lingers after its last write for the peer to close TCP.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -101,13 +102,25 @@ impl Writer {
                 slices[0] = IoSlice::new(&control[self.control_offset..]);
                 count = 1;
             }
-            for queued in self.items.iter().take(MAX_IOV - count) {
+            for queued in &self.items {
                 let Outgoing::Frame { frame, .. } = &queued.item else {
                     break;
                 };
+                if count + 2 > MAX_IOV {
+                    break;
+                }
+                // The front frame may be partly written already.
                 let skip = if count == 0 { self.offset } else { 0 };
-                slices[count] = IoSlice::new(&frame.as_bytes()[skip..]);
-                count += 1;
+                let (header, payload) = (frame.header(), frame.payload());
+                if skip < header.len() {
+                    slices[count] = IoSlice::new(&header[skip..]);
+                    count += 1;
+                }
+                let from = skip.saturating_sub(header.len());
+                if from < payload.len() {
+                    slices[count] = IoSlice::new(&payload[from..]);
+                    count += 1;
+                }
             }
             if count == 0 {
                 if let Some(Queued {
