@@ -26,8 +26,20 @@ async fn whoami(ws: WebSocket, ClientAddr(ip): ClientAddr) -> wsframe::Result<()
     Ok(())
 }
 
+/// Told "bye", waits for what comes next, whatever it is, then closes with 4000.
+#[websocket("/bye")]
+async fn bye(mut ws: WebSocket) -> wsframe::Result<()> {
+    while let Ok(text) = ws.receive_text().await {
+        if text == "bye" {
+            let _ = ws.receive().await;
+            ws.close(4000, "bye").await?;
+        }
+    }
+    Ok(())
+}
+
 async fn start(config: Config) -> TestServer {
-    TestServer::start(App::new().config(config).routes(routes![echo, whoami])).await
+    TestServer::start(App::new().config(config).routes(routes![echo, whoami, bye])).await
 }
 
 async fn assert_echoes(client: &mut Client, text: &str) {
@@ -225,6 +237,24 @@ async fn a_valid_message_before_a_bad_frame_is_echoed_then_the_close_is_1002() {
             "round {round}"
         );
     }
+    let mut client = connect(server.addr, "/ws").await;
+    assert_echoes(&mut client, "fine").await;
+}
+
+#[tokio::test]
+async fn a_close_the_handler_asks_for_after_a_fault_carries_the_faults_code() {
+    let server = start(Config::default()).await;
+    // "bye" makes the handler close with 4000 once it has seen what follows; what
+    // follows is a bad frame: the peer learns what it did wrong (1002), not the
+    // handler's code, and the server does not read on.
+    let (mut tcp, buf) = raw_upgrade(server.addr, "/bye").await;
+    let mut bytes = client_frame(0x1, b"bye");
+    let mut bad = client_frame(0x1, b"compressed?");
+    bad[0] |= 0x40;
+    bytes.extend(bad);
+    tcp.write_all(&bytes).await.unwrap();
+    assert_eq!(raw_read_close(&mut tcp, buf).await.map(|c| c.0), Some(1002));
+    assert!(closed_by_peer(&mut tcp).await);
     let mut client = connect(server.addr, "/ws").await;
     assert_echoes(&mut client, "fine").await;
 }

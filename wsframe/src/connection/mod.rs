@@ -71,9 +71,11 @@ enum Phase {
     Closing,
 }
 
-/// What one turn of the loop decided.
+/// What one turn of the loop decided; the loop carries it out in one place.
 enum Step {
     Go,
+    /// Write a control frame (a pong, our keep-alive ping) now.
+    Send(Bytes),
     /// Write what is queued, then our close frame; then wait for the peer's answer, or
     /// (`leave`) release the connection at once.
     Close {
@@ -92,25 +94,134 @@ enum Step {
     Answer(Option<(CloseCode, String)>),
     /// The peer sent what it must not.
     Fault(Fault),
+    /// The connection is lost (the write or read failed, the stream ended).
+    Lost,
     Exit(Exit),
 }
 
 impl Step {
     /// The step after a write: a close request met in the queue, or a lost socket.
-    fn after_write(written: std::io::Result<Option<CloseRequest>>, shared: &ConnShared) -> Step {
+    fn after_write(written: Option<std::io::Result<Option<CloseRequest>>>) -> Step {
         match written {
-            Ok(None) => Step::Go,
-            Ok(Some((code, reason))) => Step::CloseNow {
+            None | Some(Ok(None)) => Step::Go,
+            Some(Ok(Some((code, reason)))) => Step::CloseNow {
                 code,
                 reason: reason.into(),
                 leave: false,
             },
-            Err(e) => {
+            Some(Err(e)) => {
                 debug!(error = %e, "write failed");
-                lost(shared);
-                Step::Exit(Exit::Reset)
+                Step::Lost
             }
         }
+    }
+
+    /// In a faulted connection every close is the fault's: the peer learns what it did
+    /// wrong, whoever asked to close.
+    fn in_phase(self, phase: Phase) -> Step {
+        match (self, phase) {
+            (Step::Close { .. } | Step::CloseNow { .. }, Phase::Faulted(fault)) => {
+                fault_close(fault)
+            }
+            (step, _) => step,
+        }
+    }
+}
+
+/// What the peer sent, as a step for the connection in `phase`.
+fn on_incoming(
+    incoming: std::result::Result<Incoming, ReadError>,
+    phase: Phase,
+    shared: &ConnShared,
+    rate: &mut RateLimit,
+) -> Step {
+    match (incoming, phase) {
+        (Ok(Incoming::Message(message)), Phase::Open) => {
+            if rate.admit() {
+                deliver(shared, message);
+                Step::Go
+            } else {
+                Counters::inc(&shared.counters.rate_limited);
+                Step::Fault(Fault {
+                    code: CloseCode::POLICY_VIOLATION,
+                    reason: "message rate exceeded",
+                })
+            }
+        }
+        (Ok(Incoming::Ping(payload)), Phase::Open) => Step::Send(frame::pong(&payload)),
+        (Ok(Incoming::Close(close)), Phase::Open) => {
+            shared.set_disconnect(match &close {
+                Some((code, reason)) => Disconnect {
+                    code: Some(*code),
+                    reason: reason.clone(),
+                },
+                None => Disconnect {
+                    code: None,
+                    reason: String::new(),
+                },
+            });
+            // The handler sees the disconnect once it has read what came before.
+            shared.inbox.finish();
+            Step::Answer(close)
+        }
+        (Ok(Incoming::Close(_)), _) => Step::Exit(Exit::Clean),
+        // Data after our close is dropped; pings are not answered.
+        (Ok(_), _) => Step::Go,
+        (Err(ReadError::Fault(fault)), Phase::Open) => Step::Fault(fault),
+        (Err(ReadError::Fault(_) | ReadError::Eof), Phase::Closing) => Step::Exit(Exit::Clean),
+        (Err(e), _) => {
+            if let ReadError::Io(e) = e {
+                debug!(error = %e, "read failed");
+            }
+            Step::Lost
+        }
+    }
+}
+
+/// The keep-alive: when the peer was last heard from, whether a ping is out, and when
+/// the timer should fire next.
+struct Keepalive {
+    idle: Duration,
+    ping_interval: Duration,
+    last_heard: Instant,
+    ping_sent: bool,
+}
+
+impl Keepalive {
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.ping_sent = false;
+    }
+
+    /// The timer fired in an open connection: close an idle peer, or ping a silent one;
+    /// and when to look again. `reading`: false while the handler is behind (the
+    /// peer's silence is then ours, not its).
+    fn on_timer(&mut self, reading: bool) -> (Step, Instant) {
+        let now = Instant::now();
+        if !reading {
+            self.last_heard = now;
+            self.ping_sent = false;
+        }
+        let idle_at = self.last_heard + self.idle;
+        if now >= idle_at {
+            let step = Step::CloseNow {
+                code: CloseCode::GOING_AWAY,
+                reason: "idle timeout".into(),
+                leave: true,
+            };
+            return (step, now + self.idle);
+        }
+        let mut step = Step::Go;
+        if !self.ping_sent && now >= self.last_heard + self.ping_interval {
+            self.ping_sent = true;
+            step = Step::Send(frame::ping());
+        }
+        let next = if self.ping_sent {
+            idle_at
+        } else {
+            (self.last_heard + self.ping_interval).min(idle_at)
+        };
+        (step, next)
     }
 }
 
@@ -145,7 +256,12 @@ impl Driver {
             Counters::inc(&counters.connections_total);
             Counters::inc(&counters.connections_open);
             let idle = self.limits.get_idle_timeout();
-            let ping_interval = self.limits.get_ping_interval().min(idle);
+            let mut keepalive = Keepalive {
+                idle,
+                ping_interval: self.limits.get_ping_interval().min(idle),
+                last_heard: Instant::now(),
+                ping_sent: false,
+            };
 
             let mut reader = Reader::new(
                 ReadBuffer::new(self.read_chunk, &read_ahead),
@@ -158,15 +274,13 @@ impl Driver {
             let mut writer = Writer::default();
             let mut phase = Phase::Open;
             let mut handler_done = false;
-            let mut last_heard = Instant::now();
-            let mut ping_sent = false;
 
             // Shutdown and termination, polled only when they fire.
             let mut watch = lifecycle.watch();
             // One timer for pings, idleness, a fault's grace and the close handshake. It
             // is not moved on every message: when it fires it is re-armed from the time
             // last heard.
-            let timer = sleep_until(last_heard + ping_interval);
+            let timer = sleep_until(keepalive.last_heard + keepalive.ping_interval);
             tokio::pin!(timer);
             // The handler's end and the timer are polled only when they fire (each poll
             // of them otherwise costs a waker registration on every message).
@@ -192,25 +306,19 @@ impl Driver {
 
                 let step = tokio::select! {
                     biased;
-                    outcome = poll_fn(|cx| handler_gate.poll(cx, |inner| Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
+                    outcome = poll_fn(|cx| handler_gate.poll(cx, |inner| std::pin::Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
                         handler_done = true;
                         let ending = Ending::of(outcome, counters);
                         ending.log(Stage::Connected);
                         let (code, reason) = ending.close();
-                        match phase {
-                            Phase::Open => Step::Close { code, reason, leave: false },
-                            Phase::Faulted(fault) => fault_close(fault),
-                            Phase::Closing => Step::Go,
-                        }
+                        Step::Close { code, reason, leave: false }
                     }
-                    event = poll_fn(|cx| watch.poll_event(cx)) => match (event, phase) {
-                        (Event::Terminated, _) => {
+                    event = poll_fn(|cx| watch.poll_event(cx)) => match event {
+                        Event::Terminated => {
                             shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
                             Step::Exit(Exit::Reset)
                         }
-                        (_, Phase::Closing) => Step::Go,
-                        (_, Phase::Faulted(fault)) => fault_close(fault),
-                        (_, Phase::Open) => Step::Close {
+                        Event::ShuttingDown => Step::Close {
                             code: CloseCode::GOING_AWAY,
                             reason: "server shutting down".into(),
                             leave: false,
@@ -221,62 +329,20 @@ impl Driver {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
                             Some((code, reason)) => Step::CloseNow { code, reason: reason.into(), leave: false },
-                            None => {
-                                let mut out = Out { io: &mut io, writer: &mut writer, shared, lifecycle };
-                                match out.write(idle).await {
-                                    Some(written) => Step::after_write(written, shared),
-                                    None => {
-                                        writer.abandon(outbox);
-                                        Step::Go
-                                    }
+                            None => match Out::new(&mut io, &mut writer, shared, lifecycle).write(idle).await {
+                                // A slow-consumer close preempted the write.
+                                None => {
+                                    writer.abandon(outbox);
+                                    Step::Go
                                 }
-                            }
+                                written => Step::after_write(written),
+                            },
                         }
                     }
                     incoming = poll_fn(|cx| read_gate.poll(cx, |inner| reader.poll_next(&mut io, inner))), if reading => {
                         read_gate.reopen();
-                        last_heard = Instant::now();
-                        ping_sent = false;
-                        match (incoming, phase) {
-                            (Ok(Incoming::Message(message)), Phase::Open) => {
-                                if rate.admit() {
-                                    deliver(shared, message);
-                                    Step::Go
-                                } else {
-                                    Counters::inc(&counters.rate_limited);
-                                    Step::Fault(Fault { code: CloseCode::POLICY_VIOLATION, reason: "message rate exceeded" })
-                                }
-                            }
-                            (Ok(Incoming::Ping(payload)), Phase::Open) => {
-                                writer.control(frame::pong(&payload));
-                                let mut out = Out { io: &mut io, writer: &mut writer, shared, lifecycle };
-                                match out.write(idle).await {
-                                    Some(written) => Step::after_write(written, shared),
-                                    None => Step::Go,
-                                }
-                            }
-                            (Ok(Incoming::Close(close)), Phase::Open) => {
-                                shared.set_disconnect(match &close {
-                                    Some((code, reason)) => Disconnect { code: Some(*code), reason: reason.clone() },
-                                    None => Disconnect { code: None, reason: String::new() },
-                                });
-                                // The handler sees the disconnect once it has read what came before.
-                                inbox.finish();
-                                Step::Answer(close)
-                            }
-                            (Ok(Incoming::Close(_)), _) => Step::Exit(Exit::Clean),
-                            // Data after our close is dropped; pings are not answered.
-                            (Ok(_), _) => Step::Go,
-                            (Err(ReadError::Fault(fault)), Phase::Open) => Step::Fault(fault),
-                            (Err(ReadError::Fault(_) | ReadError::Eof), Phase::Closing) => Step::Exit(Exit::Clean),
-                            (Err(e), _) => {
-                                if let ReadError::Io(e) = e {
-                                    debug!(error = %e, "read failed");
-                                }
-                                lost(shared);
-                                Step::Exit(Exit::Reset)
-                            }
-                        }
+                        keepalive.heard();
+                        on_incoming(incoming, phase, shared, &mut rate)
                     }
                     _ = poll_fn(|cx| inbox.poll_room(cx)), if phase == Phase::Open && !can_deliver => {
                         read_gate.reopen();
@@ -288,107 +354,94 @@ impl Driver {
                         faulted.map_or(Step::Go, fault_close)
                     }
                     _ = poll_fn(|cx| timer_gate.poll(cx, |inner| timer.as_mut().poll(inner))) => {
-                        let now = Instant::now();
                         timer_gate.reopen();
                         match phase {
                             Phase::Closing => {
                                 debug!("peer did not answer our close frame in time");
                                 Step::Exit(Exit::Graceful)
                             }
+                            // The handler did not get to the end of its messages in time.
                             Phase::Faulted(fault) => fault_close(fault),
                             Phase::Open => {
-                                if !can_deliver {
-                                    // We are not reading (the handler is behind): the
-                                    // peer's silence is ours, not its.
-                                    last_heard = now;
-                                    ping_sent = false;
-                                }
-                                let idle_at = last_heard + idle;
-                                if now >= idle_at {
-                                    Step::CloseNow { code: CloseCode::GOING_AWAY, reason: "idle timeout".into(), leave: true }
-                                } else {
-                                    let mut step = Step::Go;
-                                    if !ping_sent && now >= last_heard + ping_interval {
-                                        ping_sent = true;
-                                        writer.control(frame::ping());
-                                        let mut out = Out { io: &mut io, writer: &mut writer, shared, lifecycle };
-                                        step = match out.write(idle).await {
-                                            Some(written) => Step::after_write(written, shared),
-                                            None => Step::Go,
-                                        };
-                                    }
-                                    let next = if ping_sent { idle_at } else { (last_heard + ping_interval).min(idle_at) };
-                                    timer.as_mut().reset(next);
-                                    step
-                                }
+                                let (step, next) = keepalive.on_timer(can_deliver);
+                                timer.as_mut().reset(next);
+                                step
                             }
                         }
                     }
                 };
 
-                let mut out = Out {
-                    io: &mut io,
-                    writer: &mut writer,
-                    shared,
-                    lifecycle,
-                };
-                let sent = match step {
-                    Step::Go => continue,
-                    Step::Exit(exit) => break exit,
-                    Step::Fault(fault) => {
-                        debug!(
-                            code = fault.code.0,
-                            reason = fault.reason,
-                            "closing: the peer broke the protocol or a limit"
-                        );
-                        record_our_close(shared, fault.code, fault.reason);
-                        // The handler gets what came before, then the disconnect.
-                        inbox.finish();
-                        phase = Phase::Faulted(fault);
-                        timer.as_mut().reset(Instant::now() + close_timeout);
-                        timer_gate.reopen();
-                        continue;
-                    }
-                    Step::Answer(close) => {
-                        let answer = close
-                            .as_ref()
-                            .map(|(code, reason)| (*code, reason.as_str()));
-                        match out.answer_close(answer, close_timeout).await {
-                            Ok(()) => break Exit::Clean,
-                            Err(_) => break Exit::Reset,
+                // Carry the step out; a write may lead to another step.
+                let mut step = step.in_phase(phase);
+                let sent = loop {
+                    let mut out = Out::new(&mut io, &mut writer, shared, lifecycle);
+                    step = match step {
+                        Step::Go => break None,
+                        Step::Exit(exit) => break Some(Err(exit)),
+                        Step::Lost => {
+                            lost(shared);
+                            break Some(Err(Exit::Reset));
                         }
-                    }
-                    Step::Close {
-                        code,
-                        reason,
-                        leave,
-                    } => {
-                        if phase == Phase::Closing {
-                            continue;
+                        Step::Send(control) => {
+                            out.writer.control(control);
+                            Step::after_write(out.write(idle).await).in_phase(phase)
                         }
-                        record_our_close(shared, code, &reason);
-                        out.flush_queue_then_close(code, &reason, close_timeout)
-                            .await
-                            .map(|()| leave)
-                    }
-                    Step::CloseNow {
-                        code,
-                        reason,
-                        leave,
-                    } => {
-                        if phase == Phase::Closing {
-                            continue;
+                        Step::Fault(fault) => {
+                            debug!(
+                                code = fault.code.0,
+                                reason = fault.reason,
+                                "closing: the peer broke the protocol or a limit"
+                            );
+                            record_our_close(shared, fault.code, fault.reason);
+                            // The handler gets what came before, then the disconnect.
+                            inbox.finish();
+                            phase = Phase::Faulted(fault);
+                            timer.as_mut().reset(Instant::now() + close_timeout);
+                            timer_gate.reopen();
+                            break None;
                         }
-                        record_our_close(shared, code, &reason);
-                        out.close_now(code, &reason, close_timeout)
-                            .await
-                            .map(|()| leave)
-                    }
+                        Step::Answer(close) => {
+                            let answer = close
+                                .as_ref()
+                                .map(|(code, reason)| (*code, reason.as_str()));
+                            let answered = out.answer_close(answer, close_timeout).await;
+                            break Some(Err(if answered.is_ok() {
+                                Exit::Clean
+                            } else {
+                                Exit::Reset
+                            }));
+                        }
+                        Step::Close { .. } | Step::CloseNow { .. } if phase == Phase::Closing => {
+                            break None;
+                        }
+                        Step::Close {
+                            code,
+                            reason,
+                            leave,
+                        } => {
+                            record_our_close(shared, code, &reason);
+                            let fault = matches!(phase, Phase::Faulted(_));
+                            let sent = out
+                                .flush_queue_then_close((code, &reason), fault, close_timeout)
+                                .await;
+                            break Some(sent.map(|()| leave).map_err(|_| Exit::Reset));
+                        }
+                        Step::CloseNow {
+                            code,
+                            reason,
+                            leave,
+                        } => {
+                            record_our_close(shared, code, &reason);
+                            let sent = out.close_now(code, &reason, close_timeout).await;
+                            break Some(sent.map(|()| leave).map_err(|_| Exit::Reset));
+                        }
+                    };
                 };
                 match sent {
-                    Err(_) => break Exit::Reset,
-                    Ok(true) => break Exit::Graceful,
-                    Ok(false) => {
+                    None => {}
+                    Some(Err(exit)) => break exit,
+                    Some(Ok(true)) => break Exit::Graceful,
+                    Some(Ok(false)) => {
                         // Wait for the peer's answer to our close frame.
                         phase = Phase::Closing;
                         outbox.close();

@@ -12,10 +12,13 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// Payloads up to this size are copied out of the read buffer; larger ones are shared.
+pub(crate) const COPY_MAX: usize = 512;
 
 /// The smallest read chunk.
 const MIN_CHUNK: usize = 256;
@@ -112,6 +115,29 @@ impl ReadBuffer {
             }
             ready => ready,
         }
+    }
+
+    /// The next `len` bytes, a frame's payload, taken off the front. A payload larger
+    /// than [`COPY_MAX`] is split off with no copy (the message shares the read
+    /// buffer's allocation); a smaller one is copied, so that a small message kept
+    /// long (queued, in a history) does not pin a whole read chunk, and the buffer stays
+    /// free to reuse. After a frame larger than a chunk, what follows it is moved to a
+    /// buffer of its own, so that it does not pin the large frame's allocation.
+    pub(crate) fn split_payload(&mut self, len: usize) -> BytesMut {
+        if len <= COPY_MAX {
+            let payload = BytesMut::from(&self.bytes[..len]);
+            self.bytes.advance(len);
+            return payload;
+        }
+        let payload = self.bytes.split_to(len);
+        if len > self.chunk {
+            self.bytes = if self.bytes.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&self.bytes[..])
+            };
+        }
+        payload
     }
 
     /// Bytes of buffer held now (for tests).

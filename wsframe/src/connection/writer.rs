@@ -50,6 +50,8 @@ pub(super) struct Writer {
     control_offset: usize,
     /// A control frame waiting for the one partly written.
     next_control: Option<Bytes>,
+    /// Bytes were written since the last completed flush (a TLS stream may hold them).
+    needs_flush: bool,
     /// Written but not yet counted: counters are updated once per batch.
     messages: u64,
     bytes: u64,
@@ -60,8 +62,9 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Send `frame` (a control frame) before the next data frame. An unwritten pong is
-    /// replaced: only the latest ping is answered, so a ping flood grows no queue.
+    /// Send `frame` (a control frame) once no data frame is partly written (the rest of
+    /// the batch may go in the same vectored write before it). A control frame not yet
+    /// begun is replaced: a ping flood grows no queue.
     pub(super) fn control(&mut self, frame: Bytes) {
         if self.control.is_some() && self.control_offset > 0 {
             self.next_control = Some(frame);
@@ -86,13 +89,12 @@ impl Writer {
     /// Write the control frame and the batch, in order. Ready with a close request met
     /// in the batch (what followed it is discarded: nothing is sent after a close).
     /// Progress is kept here, so this can be polled again after `Pending`.
-    pub(super) fn poll_write(
+    pub(super) fn poll_write<T: AsyncWrite + Unpin>(
         &mut self,
-        io: &mut Upgraded,
+        io: &mut T,
         shared: &ConnShared,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<CloseRequest>>> {
-        let mut wrote = false;
         loop {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
@@ -149,7 +151,7 @@ impl Writer {
                     return Poll::Pending;
                 }
             };
-            wrote = true;
+            self.needs_flush = true;
             if let (true, Some(control)) = (control_first, &self.control) {
                 let left = control.len() - self.control_offset;
                 if written < left {
@@ -183,9 +185,11 @@ impl Writer {
             }
         }
         self.settle(shared);
-        if wrote {
-            // A TLS stream may hold what it was given until flushed.
+        if self.needs_flush {
+            // A TLS stream may hold what it was given until flushed; a flush that has
+            // to wait is finished at the next poll, even one with nothing new to write.
             ready!(Pin::new(&mut *io).poll_flush(cx))?;
+            self.needs_flush = false;
         }
         Poll::Ready(Ok(self.close.take()))
     }
@@ -214,7 +218,21 @@ pub(super) struct Out<'a> {
     pub(super) lifecycle: &'a Lifecycle,
 }
 
-impl Out<'_> {
+impl<'a> Out<'a> {
+    pub(super) fn new(
+        io: &'a mut Upgraded,
+        writer: &'a mut Writer,
+        shared: &'a ConnShared,
+        lifecycle: &'a Lifecycle,
+    ) -> Out<'a> {
+        Out {
+            io,
+            writer,
+            shared,
+            lifecycle,
+        }
+    }
+
     /// Write what the writer holds; a write the socket cannot take at once waits
     /// (boxed) at most `limit`, and a slow-consumer close preempts it (`None`: the
     /// caller drops the rest of the batch).
@@ -264,31 +282,34 @@ impl Out<'_> {
         Box::pin(bounded(limit, lifecycle, self.send_close(close))).await
     }
 
-    /// Write what is already queued, then the close frame (a close request found in
-    /// the queue wins over `code`), all within `limit`.
+    /// Write what is already queued, then the close frame, all within `limit`. A close
+    /// request met in the queue (the handler's, a slow consumer's) wins over `code`,
+    /// unless `code` is `final` (the peer's fault: it learns what it did wrong).
     pub(super) async fn flush_queue_then_close(
         &mut self,
-        code: CloseCode,
-        reason: &str,
+        (code, reason): (CloseCode, &str),
+        final_code: bool,
         limit: Duration,
     ) -> io::Result<()> {
         let lifecycle = self.lifecycle;
         Box::pin(bounded(limit, lifecycle, async {
             let outbox = &self.shared.outbox;
             outbox.close();
-            loop {
-                if let Some((code, reason)) = outbox.drain(&mut self.writer.items, MAX_BATCH) {
-                    return self.send_close(Some((code, &reason))).await;
+            let met = loop {
+                if let Some(request) = outbox.drain(&mut self.writer.items, MAX_BATCH) {
+                    break Some(request);
                 }
                 if self.writer.items.is_empty() {
-                    return self.send_close(Some((code, reason))).await;
+                    break None;
                 }
                 let (io, writer, shared) = (&mut *self.io, &mut *self.writer, self.shared);
-                if let Some((code, reason)) =
-                    poll_fn(|cx| writer.poll_write(io, shared, cx)).await?
-                {
-                    return self.send_close(Some((code, &reason))).await;
+                if let Some(request) = poll_fn(|cx| writer.poll_write(io, shared, cx)).await? {
+                    break Some(request);
                 }
+            };
+            match met {
+                Some((code, reason)) if !final_code => self.send_close(Some((code, &reason))).await,
+                _ => self.send_close(Some((code, reason))).await,
             }
         }))
         .await
@@ -369,5 +390,149 @@ async fn linger(mut io: Upgraded) {
     .await;
     if drained.is_err() {
         warn!("peer did not close its side in time; dropping the connection");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::frame::Frame;
+    use crate::metrics::Counters;
+    use crate::{ConnectionId, Message, NodeId};
+    use std::sync::Arc;
+
+    /// A socket that takes everything, but whose first flush has to wait.
+    #[derive(Default)]
+    struct SlowFlush {
+        written: Vec<u8>,
+        flush_polls: usize,
+        flushed: usize,
+    }
+
+    impl AsyncWrite for SlowFlush {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            this.flush_polls += 1;
+            if this.flush_polls == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.flushed = this.written.len();
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn shared() -> ConnShared {
+        let (decision_tx, _) = tokio::sync::oneshot::channel();
+        let (_, ready_rx) = tokio::sync::oneshot::channel();
+        ConnShared::new(
+            ConnectionId::next(NodeId(1)),
+            Arc::from("/t"),
+            Vec::new(),
+            Arc::from(Vec::new()),
+            Arc::new(Counters::default()),
+            (8, 4 << 20, 16),
+            (decision_tx, ready_rx),
+        )
+    }
+
+    #[test]
+    fn a_flush_that_had_to_wait_is_finished_before_the_write_is_done() {
+        let shared = shared();
+        let mut writer = Writer::default();
+        let mut io = SlowFlush::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        writer.control(frame::pong(b"p"));
+        assert!(writer.poll_write(&mut io, &shared, &mut cx).is_pending());
+        assert_eq!(io.flushed, 0);
+        // Nothing new to write: the write is still not done until the flush is.
+        assert!(matches!(
+            writer.poll_write(&mut io, &shared, &mut cx),
+            Poll::Ready(Ok(None))
+        ));
+        assert_eq!(io.flushed, io.written.len());
+        assert_eq!(io.written, frame::pong(b"p"));
+    }
+
+    #[test]
+    fn a_control_frame_waits_for_a_data_frame_begun_and_goes_before_the_next() {
+        /// Takes `budget` bytes, then waits; one slice per write.
+        struct Trickle {
+            written: Vec<u8>,
+            budget: usize,
+        }
+        impl AsyncWrite for Trickle {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let this = self.get_mut();
+                let n = buf.len().min(this.budget);
+                if n == 0 {
+                    return Poll::Pending;
+                }
+                this.budget -= n;
+                this.written.extend_from_slice(&buf[..n]);
+                Poll::Ready(Ok(n))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        let shared = shared();
+        let (first, second) = (
+            Message::text("a".repeat(300)),
+            Message::binary(vec![7u8; 5]),
+        );
+        for message in [&first, &second] {
+            let frame = Frame::encode(message);
+            let item = Outgoing::Frame {
+                frame,
+                from_hub: false,
+            };
+            assert!(matches!(
+                shared.outbox.enqueue(item),
+                crate::socket::Enqueued::Queued(_)
+            ));
+        }
+        let mut writer = Writer::default();
+        assert!(shared.outbox.drain(&mut writer.items, 8).is_none());
+        let mut io = Trickle {
+            written: Vec::new(),
+            budget: 7,
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Begin the first frame, then ask for a pong: it must not cut into the frame.
+        assert!(writer.poll_write(&mut io, &shared, &mut cx).is_pending());
+        writer.control(frame::pong(b"p"));
+        io.budget = usize::MAX;
+        assert!(matches!(
+            writer.poll_write(&mut io, &shared, &mut cx),
+            Poll::Ready(Ok(None))
+        ));
+        let expected: Vec<u8> = [
+            Frame::encode(&first).to_vec(),
+            frame::pong(b"p").to_vec(),
+            Frame::encode(&second).to_vec(),
+        ]
+        .concat();
+        assert_eq!(io.written, expected);
     }
 }

@@ -89,6 +89,12 @@ impl AsRef<[u8]> for Utf8Bytes {
     }
 }
 
+impl AsRef<Bytes> for Utf8Bytes {
+    fn as_ref(&self) -> &Bytes {
+        self.0.as_ref()
+    }
+}
+
 impl std::borrow::Borrow<str> for Utf8Bytes {
     fn borrow(&self) -> &str {
         self.as_str()

@@ -54,11 +54,6 @@ pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault>
     };
     let fin = first & 0x80 != 0;
     let rsv = first & 0x70;
-    if rsv & !allowed.0 != 0 {
-        return Err(Fault::protocol(
-            "reserved bits set without a negotiated extension",
-        ));
-    }
     let opcode = match first & 0x0F {
         0x0 => OpCode::Continuation,
         0x1 => OpCode::Text,
@@ -68,6 +63,17 @@ pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault>
         0xA => OpCode::Pong,
         _ => return Err(Fault::protocol("reserved opcode")),
     };
+    // An extension's bits belong to a message's first frame (RFC 7692 §6): never to a
+    // continuation or a control frame.
+    let allowed = match opcode {
+        OpCode::Text | OpCode::Binary => allowed,
+        _ => Rsv::NONE,
+    };
+    if rsv & !allowed.0 != 0 {
+        return Err(Fault::protocol(
+            "reserved bits set without a negotiated extension",
+        ));
+    }
     let masked = second & 0x80 != 0;
     let short = second & 0x7F;
     if opcode.is_control() {
@@ -160,6 +166,8 @@ mod tests {
         };
         protocol(&masked(0xC1, &[0]), Rsv::NONE); // RSV1 without an extension
         protocol(&masked(0xA1, &[0]), Rsv::RSV1); // RSV2 even with deflate
+        protocol(&masked(0x40, &[0]), Rsv::RSV1); // RSV1 on a continuation
+        protocol(&masked(0xC9, &[0]), Rsv::RSV1); // RSV1 on a ping
         protocol(&masked(0x83, &[0]), Rsv::NONE); // reserved data opcode
         protocol(&masked(0x8B, &[0]), Rsv::NONE); // reserved control opcode
         protocol(&masked(0x09, &[0]), Rsv::NONE); // fragmented ping

@@ -2,9 +2,11 @@
 //!
 //! - **In place, no copy for an unfragmented message.** Bytes are read into the
 //!   buffer's spare room (not zero-filled first); a frame's payload is unmasked where it
-//!   lies and split off the buffer as the message's `Bytes`. Once a header has
-//!   arrived, the buffer reserves room for the rest of its frame, so a large frame lands
-//!   in one allocation.
+//!   lies and split off the buffer as the message's `Bytes`. A payload of at most 512
+//!   bytes is copied out instead, so that a small message kept long does not pin a read
+//!   chunk (see [`ReadBuffer::split_payload`]). Once a header has arrived, the buffer
+//!   reserves room for the rest of its frame (up to 64 KiB at once, then as much as has
+//!   arrived: a header alone cannot make the server hold the length it declares).
 //! - **Unmasked a word at a time** ([`mask`]), as the bytes arrive.
 //! - **UTF-8 validated as it arrives** ([`utf8`]), inside a frame that is still arriving
 //!   and across fragments: invalid text is refused (1007) at its first bad byte, not when
@@ -34,6 +36,10 @@ use self::header::{Header, OpCode, Rsv};
 use self::utf8::Utf8Stream;
 use super::transport::ReadBuffer;
 use crate::{CloseCode, Message, Utf8Bytes};
+
+/// Room reserved at once for a frame under way: a frame up to this size lands in one
+/// allocation; a larger one's room grows with what has arrived of it.
+const FRAME_ROOM: usize = 64 << 10;
 
 /// Why the reader refuses the peer's input: the close code and reason to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +128,8 @@ pub(crate) struct Reader {
     message: Option<Assembly>,
     /// The text of the message in progress, validated so far (when streamed).
     utf8: Utf8Stream,
+    /// The first fault: once the input is refused, it stays refused.
+    failed: Option<Fault>,
 }
 
 impl Reader {
@@ -133,6 +141,7 @@ impl Reader {
             frame: None,
             message: None,
             utf8: Utf8Stream::default(),
+            failed: None,
         }
     }
 
@@ -153,10 +162,13 @@ impl Reader {
             if let Some(incoming) = self.next().map_err(ReadError::Fault)? {
                 return Poll::Ready(Ok(incoming));
             }
-            // Room for the rest of the frame under way, so that it arrives contiguous.
-            let rest = self
-                .frame
-                .map_or(0, |f| f.len.saturating_sub(self.buffer.bytes().len()));
+            // Room for the rest of the frame under way, so that it arrives contiguous; but
+            // no more than has arrived of it (at least FRAME_ROOM), so that a header alone
+            // cannot make the server hold the length it declares.
+            let rest = self.frame.map_or(0, |f| {
+                let have = self.buffer.bytes().len();
+                f.len.saturating_sub(have).min(have.max(FRAME_ROOM))
+            });
             let busy = self.frame.is_some() || self.message.is_some();
             match ready!(self.buffer.poll_fill(io, cx, rest, busy)) {
                 Ok(0) => return Poll::Ready(Err(ReadError::Eof)),
@@ -167,8 +179,19 @@ impl Reader {
     }
 
     /// Parse what is buffered: the next frame or message, `Ok(None)` when more bytes
-    /// are needed. After an `Err` the reader must not be used again.
+    /// are needed. After an `Err`, every call returns the same `Err`.
     pub(crate) fn next(&mut self) -> Result<Option<Incoming>, Fault> {
+        if let Some(fault) = self.failed {
+            return Err(fault);
+        }
+        let next = self.parse();
+        if let Err(fault) = next {
+            self.failed = Some(fault);
+        }
+        next
+    }
+
+    fn parse(&mut self) -> Result<Option<Incoming>, Fault> {
         loop {
             let frame = match self.frame {
                 Some(frame) => frame,
@@ -204,7 +227,7 @@ impl Reader {
                 return Ok(None);
             }
             self.frame = None;
-            let payload = bytes.split_to(frame.len);
+            let payload = self.buffer.split_payload(frame.len);
             if let Some(incoming) = self.complete(frame, payload)? {
                 return Ok(Some(incoming));
             }
@@ -242,7 +265,7 @@ impl Reader {
                 return Err(Fault::protocol("new message inside a fragmented one"));
             }
             (OpCode::Continuation, Some(message))
-                if message.data.len() + len > self.limits.max_message =>
+                if message.data.len().saturating_add(len) > self.limits.max_message =>
             {
                 return Err(Fault::too_big("message too big"));
             }

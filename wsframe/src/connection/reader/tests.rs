@@ -224,3 +224,75 @@ fn sequencing_and_close_frames_are_checked() {
         (vec![Incoming::Close(None)], None)
     );
 }
+
+#[test]
+fn after_a_fault_the_reader_stays_refused() {
+    let mut reader = reader(1 << 20);
+    let mut bad = frame(0x81, &[b'a', 0xff, b'b']);
+    bad.extend(frame(0x81, b"next"));
+    reader.push(&bad[..8]); // the header and 'a', 0xff
+    let fault = reader.next().unwrap_err();
+    assert_eq!(fault.code, CloseCode::INVALID_PAYLOAD);
+    reader.push(&bad[8..]);
+    assert_eq!(
+        reader.next(),
+        Err(fault),
+        "the rest is never parsed as frames"
+    );
+}
+
+#[test]
+fn a_small_message_is_copied_out_so_that_the_read_buffer_stays_free() {
+    let mut reader = reader(1 << 20);
+    reader.push(&frame(0x82, &[5u8; 64]));
+    let at = reader.buffer.bytes().as_ptr() as usize;
+    let Ok(Some(Incoming::Message(Message::Binary(bytes)))) = reader.next() else {
+        panic!("a binary message");
+    };
+    let inside = (at..at + 4096).contains(&(bytes.as_ptr() as usize));
+    assert!(
+        !inside,
+        "a 64-byte message does not point into the read buffer"
+    );
+    assert_eq!(&bytes[..], &[5u8; 64]);
+}
+
+#[tokio::test]
+async fn a_header_alone_does_not_make_the_server_hold_the_length_it_declares() {
+    let mut reader = Reader::new(
+        ReadBuffer::new(4096, b""),
+        ReadLimits {
+            max_frame: 64 << 20,
+            max_message: 64 << 20,
+        },
+    );
+    let (mut peer, mut io) = tokio::io::duplex(1 << 20);
+    let header = &frame(0x82, &vec![0u8; 16 << 20])[..14];
+    tokio::io::AsyncWriteExt::write_all(&mut peer, header)
+        .await
+        .unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(reader.poll_next(&mut io, &mut cx).is_pending());
+    let held = reader.buffer.held();
+    assert!(
+        held <= FRAME_ROOM + 4096,
+        "a 16 MiB header made the reader hold {held} bytes"
+    );
+    // As the payload arrives, the room grows with it, and the frame completes.
+    let payload: Vec<u8> = frame(0x82, &vec![3u8; 16 << 20])[14..].to_vec();
+    let writer = tokio::spawn(async move {
+        tokio::io::AsyncWriteExt::write_all(&mut peer, &payload)
+            .await
+            .unwrap();
+        peer
+    });
+    let message = std::future::poll_fn(|cx| reader.poll_next(&mut io, cx))
+        .await
+        .unwrap();
+    let Incoming::Message(Message::Binary(bytes)) = message else {
+        panic!("a binary message");
+    };
+    assert_eq!(bytes.len(), 16 << 20);
+    assert!(bytes.iter().all(|b| *b == 3));
+    drop(writer.await.unwrap());
+}

@@ -1,10 +1,13 @@
 //! UTF-8 validated as it arrives, a piece at a time.
 //!
 //! A text message may arrive in many reads and many fragments, and a character may be
-//! cut between two of them. [`Utf8Stream`] validates each piece once, carrying at most
-//! the three bytes of a character cut at the end of a piece, and fails at the first
-//! byte that can begin no valid continuation: a peer sending invalid text is refused
-//! before the rest of its message arrives (RFC 6455 §8.1, "fail fast").
+//! cut between two of them. [`Utf8Stream`] validates each piece as it arrives, carrying
+//! at most the three bytes of a character cut at the end of a piece, and fails at the
+//! first byte that can begin no valid continuation: a peer sending invalid text is
+//! refused before the rest of its message arrives (RFC 6455 §8.1, "fail fast"). The
+//! whole message is validated once more when it becomes a [`Utf8Bytes`](crate::Utf8Bytes)
+//! (the price of a `&str` view without `unsafe`); a message that arrives whole in one
+//! read skips the stream and is validated only then.
 
 use std::str;
 
