@@ -840,11 +840,7 @@ impl Case<'_> {
             return None;
         }
         let (k, frame) = self.culprit().ok()?;
-        // The header, its missing bytes zeros when the input ends inside it.
-        let h = frame.header.or_else(|| {
-            let completed = complete_last_frame(self.input, &frame, 0)?;
-            WireHeader::parse(&completed[frame.start..])
-        })?;
+        let h = header_or_completed(self.input, &frame)?;
         let valid_control = matches!(h.opcode, 0x8..=0xA) && h.fin && h.rsv == 0 && h.masked;
         if !(valid_control && h.short > 125 && h.len <= 125) {
             return None;
@@ -853,14 +849,10 @@ impl Case<'_> {
             if !self.theirs.events.starts_with(&self.ours.events) {
                 return Err("tungstenite read other events before it".to_owned());
             }
-            // The same frame, its length in the 7-bit field: the key and payload (what
-            // of them arrived) follow the extended length field.
-            let ext = if h.short == 126 { 2 } else { 8 };
-            let mut rewritten = self.input[..frame.start].to_vec();
-            rewritten.push(self.input[frame.start]);
-            rewritten.push(0x80 | h.len as u8);
-            rewritten.extend_from_slice(self.input.get(frame.start + 2 + ext..).unwrap_or(&[]));
-            // Compared again (a disagreement there panics with its own report).
+            // Every such control frame (this one and any later) with its length in the
+            // 7-bit field, compared again in one go (a disagreement there panics with
+            // its own report).
+            let rewritten = control_lengths_in_7_bits(self.input, self.frames);
             let rest = differential(&rewritten, self.pieces, self.max_frame, self.max_message);
             if !rest.ours.events.starts_with(&self.ours.events) {
                 return Err(format!(
@@ -873,6 +865,34 @@ impl Case<'_> {
             Ok(differences)
         })())
     }
+}
+
+/// `frame`'s header, its missing bytes zeros when the input ends inside it.
+fn header_or_completed(input: &[u8], frame: &Wire) -> Option<WireHeader> {
+    frame.header.or_else(|| {
+        let completed = complete_last_frame(input, frame, 0)?;
+        WireHeader::parse(&completed[frame.start..])
+    })
+}
+
+/// `input` with the length of every control frame of at most 125 bytes that is written
+/// in an extended form rewritten in the 7-bit field (the mask key and payload, what of
+/// them arrived, follow).
+fn control_lengths_in_7_bits(input: &[u8], frames: &[Wire]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    for frame in frames {
+        let bytes = &input[frame.start..frame.end];
+        match header_or_completed(input, frame) {
+            Some(h) if h.is_control() && h.short > 125 && h.len <= 125 => {
+                let ext = if h.short == 126 { 2 } else { 8 };
+                out.push(bytes[0]);
+                out.push((bytes[1] & 0x80) | h.len as u8);
+                out.extend_from_slice(bytes.get(2 + ext..).unwrap_or(&[]));
+            }
+            _ => out.extend_from_slice(bytes),
+        }
+    }
+    out
 }
 
 /// The unmasked payload of `frame` if it is a whole, masked close frame with a code.
