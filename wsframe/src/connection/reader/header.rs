@@ -80,8 +80,12 @@ pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault>
         if !fin {
             return Err(Fault::protocol("fragmented control frame"));
         }
+        // A control frame's length fits the 7-bit field (at most 125 bytes); the
+        // extended forms are refused even for a short payload (they are never minimal).
         if short > 125 {
-            return Err(Fault::protocol("control frame longer than 125 bytes"));
+            return Err(Fault::protocol(
+                "control frame over 125 bytes or with an extended length",
+            ));
         }
     }
     if !masked {
