@@ -553,7 +553,6 @@ impl RateLimit {
 mod tests {
     use super::*;
     use crate::socket::ConnShared;
-    use crate::{ConnectionId, NodeId};
 
     /// The driver's future is memory that every connection holds for its life, idle or
     /// not: this pins its size, so that a change that grows it is a decision.
@@ -564,20 +563,10 @@ mod tests {
         let (_client, accepted) =
             tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
         let (stream, _) = accepted.unwrap();
-        let (decision_tx, _decision_rx) = tokio::sync::oneshot::channel();
-        let (_ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let counters = Arc::new(Counters::default());
-        let shared = Arc::new(ConnShared::new(
-            ConnectionId::next(NodeId(1)),
-            Arc::from("/t"),
-            Vec::new(),
-            Arc::from(Vec::new()),
-            counters.clone(),
-            (8, 4 << 20, 16),
-            (decision_tx, ready_rx),
-        ));
+        let (shared, _decision) = ConnShared::for_test(counters.clone());
         let mut driver = Driver {
-            shared,
+            shared: Arc::new(shared),
             handler: tokio::spawn(async { Ok(()) }),
             limits: Limits::default(),
             close_timeout: Duration::from_secs(1),

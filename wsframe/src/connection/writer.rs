@@ -396,9 +396,9 @@ async fn linger(mut io: Upgraded) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Message;
     use crate::connection::frame::Frame;
     use crate::metrics::Counters;
-    use crate::{ConnectionId, Message, NodeId};
     use std::sync::Arc;
 
     /// A socket that takes everything, but whose first flush has to wait.
@@ -436,17 +436,7 @@ mod tests {
     }
 
     fn shared() -> ConnShared {
-        let (decision_tx, _) = tokio::sync::oneshot::channel();
-        let (_, ready_rx) = tokio::sync::oneshot::channel();
-        ConnShared::new(
-            ConnectionId::next(NodeId(1)),
-            Arc::from("/t"),
-            Vec::new(),
-            Arc::from(Vec::new()),
-            Arc::new(Counters::default()),
-            (8, 4 << 20, 16),
-            (decision_tx, ready_rx),
-        )
+        ConnShared::for_test(Arc::new(Counters::default())).0
     }
 
     #[test]

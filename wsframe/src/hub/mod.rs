@@ -555,7 +555,6 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::NodeId;
     use crate::socket::Decision;
 
     /// An accepted connection as the hub sees it (its decision channel kept open).
@@ -567,17 +566,8 @@ mod tests {
 
     /// A connection whose handler accepted, before the hub registered it.
     fn accepting() -> (Arc<ConnShared>, oneshot::Receiver<Decision>) {
-        let (decision_tx, decision_rx) = oneshot::channel();
-        let (_ready_tx, ready_rx) = oneshot::channel();
-        let conn = Arc::new(ConnShared::new(
-            ConnectionId::next(NodeId(1)),
-            Arc::from("/t"),
-            Vec::new(),
-            Arc::from(Vec::new()),
-            Arc::new(Counters::default()),
-            (8, 4 << 20, 16),
-            (decision_tx, ready_rx),
-        ));
+        let (conn, decision_rx) = ConnShared::for_test(Arc::new(Counters::default()));
+        let conn = Arc::new(conn);
         conn.decide_accept(None, HeaderMap::new()).unwrap();
         (conn, decision_rx)
     }

@@ -75,6 +75,24 @@ impl ConnShared {
         }
     }
 
+    /// A connection on route `/t` with small queues, for unit tests; the receiver
+    /// gets its accept or reject decision.
+    #[cfg(test)]
+    pub(crate) fn for_test(counters: Arc<Counters>) -> (ConnShared, oneshot::Receiver<Decision>) {
+        let (decision_tx, decision_rx) = oneshot::channel();
+        let (_ready_tx, ready_rx) = oneshot::channel();
+        let shared = ConnShared::new(
+            ConnectionId::next(crate::NodeId(1)),
+            Arc::from("/t"),
+            Vec::new(),
+            Arc::from(Vec::new()),
+            counters,
+            (8, 4 << 20, 16),
+            (decision_tx, ready_rx),
+        );
+        (shared, decision_rx)
+    }
+
     /// Send the accept decision (synchronously); returns the receiver that reports the
     /// completed upgrade. `Ok(None)` when already accepted.
     pub(crate) fn decide_accept(
