@@ -17,8 +17,9 @@ pub(crate) enum Ending {
     Returned,
     /// It returned the error that says the connection closed.
     Disconnected,
-    /// It returned an error about what the peer sent (see [`Error::peer_fault`]).
-    PeerFault(Error),
+    /// It returned an error about what the peer sent, and the close code and reason
+    /// that say so (see [`Error::peer_fault`]).
+    PeerFault(Error, (CloseCode, String)),
     /// It returned another error.
     Failed(Error),
     /// It panicked (counted when classified).
@@ -45,8 +46,10 @@ impl Ending {
         match outcome {
             Ok(Ok(())) => Ending::Returned,
             Ok(Err(e)) if e.is_disconnect() => Ending::Disconnected,
-            Ok(Err(e)) if e.peer_fault().is_some() => Ending::PeerFault(e),
-            Ok(Err(e)) => Ending::Failed(e),
+            Ok(Err(e)) => match e.peer_fault() {
+                Some(close) => Ending::PeerFault(e, close),
+                None => Ending::Failed(e),
+            },
             Err(e) if e.is_panic() => {
                 Counters::inc(&counters.handler_panics);
                 Ending::Panicked(panic_message(e))
@@ -63,7 +66,7 @@ impl Ending {
             (Ending::Returned | Ending::Disconnected, Stage::BeforeDecision) => {
                 error!("handler returned before accepting the connection")
             }
-            (Ending::PeerFault(e) | Ending::Failed(e), Stage::BeforeDecision) => {
+            (Ending::PeerFault(e, _) | Ending::Failed(e), Stage::BeforeDecision) => {
                 error!(error = %e, "handler failed before accepting the connection")
             }
             (Ending::Panicked(panic), Stage::BeforeDecision) => {
@@ -73,7 +76,7 @@ impl Ending {
                 error!("handler was cancelled before accepting")
             }
             (Ending::Returned | Ending::Disconnected | Ending::Cancelled, Stage::Connected) => {}
-            (Ending::PeerFault(e), Stage::Connected) => {
+            (Ending::PeerFault(e, _), Stage::Connected) => {
                 debug!(error = %e, "handler ended on a message the client got wrong")
             }
             (Ending::Failed(e), Stage::Connected) => {
@@ -89,10 +92,7 @@ impl Ending {
     pub(crate) fn close(self) -> (CloseCode, Cow<'static, str>) {
         match self {
             Ending::Returned | Ending::Disconnected => (CloseCode::NORMAL, "".into()),
-            Ending::PeerFault(e) => match e.peer_fault() {
-                Some((code, reason)) => (code, reason.into()),
-                None => (CloseCode::INTERNAL_ERROR, "internal error".into()),
-            },
+            Ending::PeerFault(_, (code, reason)) => (code, reason.into()),
             Ending::Failed(_) | Ending::Panicked(_) => {
                 (CloseCode::INTERNAL_ERROR, "internal error".into())
             }

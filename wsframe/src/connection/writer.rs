@@ -96,6 +96,31 @@ impl Writer {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<CloseRequest>>> {
         loop {
+            let frame_next = matches!(
+                self.items.front(),
+                Some(Queued {
+                    item: Outgoing::Frame { .. },
+                    ..
+                })
+            );
+            if self.control.is_none() && !frame_next {
+                // Nothing left to write (checked before the slices are built, since
+                // most calls end here after one write): a close request, or nothing.
+                if let Some(Queued {
+                    seq,
+                    item: Outgoing::Close(code, reason),
+                }) = self.items.pop_front()
+                {
+                    self.close = Some((code, reason));
+                    self.handed = Some(seq);
+                    self.done_bytes += self
+                        .items
+                        .drain(..)
+                        .map(|queued| queued.item.wire_len())
+                        .sum::<usize>();
+                }
+                break;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
             // A control frame goes between data frames, never inside one.
@@ -124,22 +149,8 @@ impl Writer {
                     count += 1;
                 }
             }
-            if count == 0 {
-                if let Some(Queued {
-                    seq,
-                    item: Outgoing::Close(code, reason),
-                }) = self.items.pop_front()
-                {
-                    self.close = Some((code, reason));
-                    self.handed = Some(seq);
-                    self.done_bytes += self
-                        .items
-                        .drain(..)
-                        .map(|queued| queued.item.wire_len())
-                        .sum::<usize>();
-                }
-                break;
-            }
+            // A control frame, or a frame whose rest (at least one byte) is unwritten.
+            debug_assert!(count > 0);
             let mut written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

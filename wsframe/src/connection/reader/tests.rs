@@ -21,11 +21,15 @@ fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fn reader(max: usize) -> Reader {
+    reader_with(max, max)
+}
+
+fn reader_with(max_frame: usize, max_message: usize) -> Reader {
     Reader::new(
         ReadBuffer::new(4096, b""),
         ReadLimits {
-            max_frame: max,
-            max_message: max,
+            max_frame,
+            max_message,
         },
     )
 }
@@ -176,23 +180,11 @@ fn sizes_are_refused_from_the_header_before_the_payload() {
     let (_, fault) = read_all(header, header.len(), 1 << 20);
     assert_eq!(fault.unwrap(), Fault::too_big("message too big"));
     // A first fragment over the frame limit, under the message limit.
-    let mut reader = Reader::new(
-        ReadBuffer::new(4096, b""),
-        ReadLimits {
-            max_frame: 100,
-            max_message: 1000,
-        },
-    );
+    let mut reader = reader_with(100, 1000);
     reader.push(&frame(0x02, &[1; 101])[..8]);
     assert_eq!(reader.next(), Err(Fault::too_big("frame too big")));
     // Fragments each under the frame limit, together over the message limit.
-    let mut reader = Reader::new(
-        ReadBuffer::new(4096, b""),
-        ReadLimits {
-            max_frame: 100,
-            max_message: 150,
-        },
-    );
+    let mut reader = reader_with(100, 150);
     reader.push(&frame(0x02, &[1; 100]));
     assert_eq!(reader.next(), Ok(None));
     reader.push(&frame(0x80, &[1; 60])[..8]);
@@ -259,13 +251,7 @@ fn a_small_message_is_copied_out_so_that_the_read_buffer_stays_free() {
 
 #[tokio::test]
 async fn a_header_alone_does_not_make_the_server_hold_the_length_it_declares() {
-    let mut reader = Reader::new(
-        ReadBuffer::new(4096, b""),
-        ReadLimits {
-            max_frame: 64 << 20,
-            max_message: 64 << 20,
-        },
-    );
+    let mut reader = reader_with(64 << 20, 64 << 20);
     let (mut peer, mut io) = tokio::io::duplex(1 << 20);
     let header = &frame(0x82, &vec![0u8; 16 << 20])[..14];
     tokio::io::AsyncWriteExt::write_all(&mut peer, header)
