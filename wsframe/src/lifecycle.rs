@@ -4,13 +4,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
-
-use crate::connection::gate::Gate;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Lifecycle {
@@ -44,7 +41,6 @@ impl Lifecycle {
     /// The lifecycle as one connection's driver watches it (see [`Watch`]).
     pub(crate) fn watch(&self) -> Watch {
         Watch {
-            gate: Gate::new(),
             shutdown: Some(Box::pin(self.shutdown.clone().cancelled_owned())),
             terminate: Box::pin(self.terminate.clone().cancelled_owned()),
         }
@@ -72,11 +68,11 @@ pub(crate) enum Event {
     Terminated,
 }
 
-/// Shutdown and termination as one event source for a driver's `select!`, behind a
-/// [`Gate`]: polling a cancellation future takes a lock, and a profile of the echo
-/// benchmark put the two of them at 12% of the server's instructions.
+/// Shutdown and termination as one event source for a driver's `select!`. The driver
+/// keeps it behind a gate ([`Bell::Lifecycle`](crate::connection::gate::Bell)): polling
+/// a cancellation future takes a lock, and a profile of the echo benchmark put the two
+/// of them at 12% of the server's instructions.
 pub(crate) struct Watch {
-    gate: Arc<Gate>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     terminate: Pin<Box<WaitForCancellationFutureOwned>>,
 }
@@ -85,23 +81,16 @@ impl Watch {
     /// Ready with the next event: `ShuttingDown` once, then `Terminated` (which may also
     /// come first).
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        let (terminate, shutdown) = (&mut self.terminate, &mut self.shutdown);
-        let event = self.gate.poll(cx, |inner| {
-            if terminate.as_mut().poll(inner).is_ready() {
-                return Poll::Ready(Event::Terminated);
-            }
-            match shutdown.as_mut().map(|s| s.as_mut().poll(inner)) {
-                Some(Poll::Ready(())) => Poll::Ready(Event::ShuttingDown),
-                _ => Poll::Pending,
-            }
-        });
-        match event {
-            // Termination stays ready.
-            Poll::Ready(Event::Terminated) => self.gate.reopen(),
-            Poll::Ready(Event::ShuttingDown) => self.shutdown = None,
-            Poll::Pending => {}
+        if self.terminate.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Terminated);
         }
-        event
+        match self.shutdown.as_mut().map(|s| s.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => {
+                self.shutdown = None;
+                Poll::Ready(Event::ShuttingDown)
+            }
+            _ => Poll::Pending,
+        }
     }
 }
 
@@ -117,10 +106,6 @@ mod tests {
         let mut watch = lifecycle.watch();
         let mut cx = Context::from_waker(Waker::noop());
         assert!(watch.poll_event(&mut cx).is_pending());
-        assert!(
-            watch.poll_event(&mut cx).is_pending(),
-            "not woken: not polled again"
-        );
 
         let waiter = tokio::spawn(async move {
             let first = poll_fn(|cx| watch.poll_event(cx)).await;

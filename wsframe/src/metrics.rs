@@ -1,9 +1,11 @@
 //! Counters for connections, messages and bytes, readable as a [`MetricsSnapshot`].
 //!
 //! Counters are relaxed atomics: a snapshot is consistent per field, not across fields.
+//! The ones every message touches are [`Striped`], so that connections counting on
+//! different threads do not fight over one cache line.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 #[derive(Default, Debug)]
 pub(crate) struct Counters {
@@ -17,10 +19,10 @@ pub(crate) struct Counters {
     pub(crate) handler_panics: AtomicU64,
     pub(crate) slow_consumer_drops: AtomicU64,
     pub(crate) slow_consumer_closes: AtomicU64,
-    pub(crate) messages_in: AtomicU64,
-    pub(crate) messages_out: AtomicU64,
-    pub(crate) bytes_in: AtomicU64,
-    pub(crate) bytes_out: AtomicU64,
+    pub(crate) messages_in: Striped,
+    pub(crate) messages_out: Striped,
+    pub(crate) bytes_in: Striped,
+    pub(crate) bytes_out: Striped,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) backplane_published: AtomicU64,
     pub(crate) backplane_publish_failed: AtomicU64,
@@ -28,7 +30,7 @@ pub(crate) struct Counters {
     pub(crate) backplane_missed: AtomicU64,
     pub(crate) backplane_subscriptions: AtomicU64,
     /// A gauge: wire bytes in outgoing queues, not yet handed to sockets.
-    pub(crate) queued_bytes: AtomicU64,
+    pub(crate) queued_bytes: Striped,
 }
 
 impl Counters {
@@ -39,10 +41,50 @@ impl Counters {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
+}
 
-    /// Lower a gauge (by no more than was added to it).
-    pub(crate) fn sub(gauge: &AtomicU64, n: u64) {
-        gauge.fetch_sub(n, Relaxed);
+/// Threads counting into a [`Striped`] counter share this many cache lines.
+const STRIPES: usize = 8;
+
+/// A counter (or gauge) kept in several cache lines, one picked per thread: counted on
+/// every message by connections on every worker thread, a single atomic would bounce
+/// between their caches. Read by summing the stripes.
+#[derive(Default, Debug)]
+pub(crate) struct Striped([Stripe; STRIPES]);
+
+/// One stripe, alone in its cache line (two lines on CPUs that fetch them in pairs).
+#[derive(Default, Debug)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl Striped {
+    /// The stripe of the calling thread.
+    fn stripe(&self) -> &AtomicU64 {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+        }
+        &self.0[STRIPE.with(|stripe| *stripe)].0
+    }
+
+    pub(crate) fn add(&self, n: u64) {
+        self.stripe().fetch_add(n, Relaxed);
+    }
+
+    /// Lower a gauge (by no more than was added to it, perhaps on another stripe: a
+    /// stripe wraps below zero, and the sum is right).
+    pub(crate) fn sub(&self, n: u64) {
+        self.stripe().fetch_sub(n, Relaxed);
+    }
+
+    /// The sum of the stripes. Read one after another, they may show a decrease whose
+    /// increase they missed: a gauge never reads below zero.
+    pub(crate) fn get(&self) -> u64 {
+        let sum = self
+            .0
+            .iter()
+            .fold(0u64, |sum, stripe| sum.wrapping_add(stripe.0.load(Relaxed)));
+        if (sum as i64) < 0 { 0 } else { sum }
     }
 }
 
@@ -72,17 +114,17 @@ impl Metrics {
             handler_panics: c.handler_panics.load(Relaxed),
             slow_consumer_drops: c.slow_consumer_drops.load(Relaxed),
             slow_consumer_closes: c.slow_consumer_closes.load(Relaxed),
-            messages_in: c.messages_in.load(Relaxed),
-            messages_out: c.messages_out.load(Relaxed),
-            bytes_in: c.bytes_in.load(Relaxed),
-            bytes_out: c.bytes_out.load(Relaxed),
+            messages_in: c.messages_in.get(),
+            messages_out: c.messages_out.get(),
+            bytes_in: c.bytes_in.get(),
+            bytes_out: c.bytes_out.get(),
             rate_limited: c.rate_limited.load(Relaxed),
             backplane_published: c.backplane_published.load(Relaxed),
             backplane_publish_failed: c.backplane_publish_failed.load(Relaxed),
             backplane_received: c.backplane_received.load(Relaxed),
             backplane_missed: c.backplane_missed.load(Relaxed),
             backplane_subscriptions: c.backplane_subscriptions.load(Relaxed),
-            queued_bytes: c.queued_bytes.load(Relaxed),
+            queued_bytes: c.queued_bytes.get(),
         }
     }
 }
@@ -174,4 +216,38 @@ pub struct MetricsSnapshot {
     /// refcount, but counted once per recipient: 1 MiB queued for 100 clients shows
     /// 100 MiB. Sends still waiting for room are not counted until they enter a queue.
     pub queued_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_striped_counter_sums_what_every_thread_counted() {
+        let counter = Arc::new(Striped::default());
+        let threads: Vec<_> = (0..STRIPES + 3)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| counter.add(3)))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(counter.get(), 3 * 1000 * (STRIPES as u64 + 3));
+    }
+
+    #[test]
+    fn a_gauge_raised_on_one_thread_and_lowered_on_another_reads_right() {
+        let gauge = Arc::new(Striped::default());
+        gauge.add(100);
+        let lowered = gauge.clone();
+        std::thread::spawn(move || lowered.sub(60)).join().unwrap();
+        assert_eq!(gauge.get(), 40);
+        let lowered = gauge.clone();
+        std::thread::spawn(move || lowered.sub(40)).join().unwrap();
+        assert_eq!(gauge.get(), 0);
+        // A read that sees a decrease before its increase shows zero, not 2^64 - n.
+        let early = Striped::default();
+        early.sub(5);
+        assert_eq!(early.get(), 0);
+    }
 }

@@ -2,60 +2,120 @@
 //!
 //! `select!` polls every enabled branch each time its task wakes, and some futures cost
 //! a lock or a waker registration per poll even when nothing happened to them (a
-//! cancellation future, a `JoinHandle`, a timer). A connection's driver wakes for every
-//! message, so it keeps such branches behind a gate: the future is polled with the
-//! gate's own waker, and polled again only once that waker fired. On other wake-ups
-//! the branch costs a waker registration and an atomic swap.
+//! cancellation future, a `JoinHandle`, a timer, the socket's readiness). A connection's
+//! driver wakes for every message, so it keeps such branches behind gates: each gated
+//! future is polled with its gate's own waker (a [`Bell`]), and polled again only once
+//! that waker rang.
+//!
+//! The gates of one driver share a single registration of the task's waker, made once
+//! per turn of its `select!` ([`Gates::register`]); a closed gate then costs a bit test.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::task::AtomicWaker;
 
-pub(crate) struct Gate {
-    woken: AtomicBool,
-    task: AtomicWaker,
+/// The driver's gated branches.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Bell {
+    /// The handler's end.
+    Handler,
+    /// Shutdown and termination.
+    Lifecycle,
+    /// The socket's read side.
+    Read,
+    /// The keep-alive and close timer.
+    Timer,
 }
 
-impl Wake for Gate {
+const BELLS: usize = 4;
+
+impl Bell {
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// What the bells and the driver share: the task to wake, and which bells rang.
+struct Shared {
+    task: AtomicWaker,
+    rang: AtomicU8,
+}
+
+/// One bell's waker.
+struct Ringer {
+    shared: Arc<Shared>,
+    bit: u8,
+}
+
+impl Wake for Ringer {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
+        self.shared.rang.fetch_or(self.bit, Ordering::AcqRel);
+        self.shared.task.wake();
     }
 }
 
-impl Gate {
-    /// A gate that is open for the first poll.
-    pub(crate) fn new() -> Arc<Gate> {
-        Arc::new(Gate {
-            woken: AtomicBool::new(true),
+/// A driver's gates.
+pub(crate) struct Gates {
+    shared: Arc<Shared>,
+    /// Built once: a gated poll clones nothing.
+    bells: [Waker; BELLS],
+}
+
+impl Gates {
+    /// Gates that are all open for their first poll.
+    pub(crate) fn new() -> Gates {
+        let shared = Arc::new(Shared {
             task: AtomicWaker::new(),
-        })
+            rang: AtomicU8::new(u8::MAX),
+        });
+        let bell = |bell: Bell| {
+            Waker::from(Arc::new(Ringer {
+                shared: shared.clone(),
+                bit: bell.bit(),
+            }))
+        };
+        let bells = [
+            bell(Bell::Handler),
+            bell(Bell::Lifecycle),
+            bell(Bell::Read),
+            bell(Bell::Timer),
+        ];
+        Gates { shared, bells }
+    }
+
+    /// Register the task to be woken by any bell. Call it at every poll of the task
+    /// before polling gated futures (the first branch of a biased `select!`); always
+    /// `Pending`.
+    pub(crate) fn register(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.task.register(cx.waker());
+        Poll::Pending
     }
 
     /// Run `poll` (which polls the gated future with the context it is given) if the
-    /// future was woken since its last poll; else `Pending`, the task registered.
+    /// future's bell rang since its last poll; else `Pending`. The task must have been
+    /// [registered](Self::register) in this poll.
     pub(crate) fn poll<T>(
-        self: &Arc<Self>,
-        cx: &mut Context<'_>,
+        &self,
+        bell: Bell,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        self.task.register(cx.waker());
-        if !self.woken.swap(false, Ordering::AcqRel) {
+        let bit = bell.bit();
+        if self.shared.rang.load(Ordering::Acquire) & bit == 0 {
             return Poll::Pending;
         }
-        let waker = Waker::from(self.clone());
-        poll(&mut Context::from_waker(&waker))
+        self.shared.rang.fetch_and(!bit, Ordering::AcqRel);
+        poll(&mut Context::from_waker(&self.bells[bell as usize]))
     }
 
     /// Poll the gated future at its next turn too (it was reset, or stays ready).
-    pub(crate) fn reopen(&self) {
-        self.woken.store(true, Ordering::Release);
+    pub(crate) fn reopen(&self, bell: Bell) {
+        self.shared.rang.fetch_or(bell.bit(), Ordering::Release);
     }
 }
 
@@ -66,12 +126,17 @@ mod tests {
 
     #[tokio::test]
     async fn the_future_is_polled_again_only_after_its_wake() {
-        let gate = Gate::new();
+        let gates = Gates::new();
         let (tx, mut rx) = tokio::sync::oneshot::channel::<u8>();
+        let (other_tx, mut other_rx) = tokio::sync::oneshot::channel::<u8>();
         let mut polls = 0;
         let mut cx = Context::from_waker(Waker::noop());
         let mut poll = |cx: &mut Context<'_>, polls: &mut u32| {
-            gate.poll(cx, |inner| {
+            assert!(gates.register(cx).is_pending());
+            let _ = gates.poll(Bell::Timer, |inner| {
+                std::pin::Pin::new(&mut other_rx).poll(inner)
+            });
+            gates.poll(Bell::Read, |inner| {
                 *polls += 1;
                 std::pin::Pin::new(&mut rx).poll(inner)
             })
@@ -79,8 +144,27 @@ mod tests {
         assert!(poll(&mut cx, &mut polls).is_pending());
         assert!(poll(&mut cx, &mut polls).is_pending());
         assert_eq!(polls, 1, "not woken: not polled");
+        other_tx.send(1).unwrap();
+        assert!(poll(&mut cx, &mut polls).is_pending());
+        assert_eq!(polls, 1, "another bell rang: not polled");
         tx.send(7).unwrap();
         assert_eq!(poll(&mut cx, &mut polls), Poll::Ready(Ok(7)));
         assert_eq!(polls, 2);
+    }
+
+    #[test]
+    fn a_bell_wakes_the_registered_task() {
+        struct Flag(std::sync::atomic::AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let gates = Gates::new();
+        let _ = gates.register(&mut Context::from_waker(&waker));
+        gates.bells[Bell::Handler as usize].wake_by_ref();
+        assert!(flag.0.load(Ordering::SeqCst));
     }
 }

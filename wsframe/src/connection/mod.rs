@@ -37,7 +37,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
 use self::ending::{Ending, Stage};
-use self::gate::Gate;
+use self::gate::{Bell, Gates};
 use self::reader::{Fault, Incoming, ReadError, ReadLimits, Reader};
 use self::transport::{ReadBuffer, Upgraded};
 use self::writer::{CloseRequest, Exit, MAX_BATCH, Out, Writer};
@@ -275,21 +275,20 @@ impl Driver {
             let mut phase = Phase::Open;
             let mut handler_done = false;
 
-            // Shutdown and termination, polled only when they fire.
+            // Shutdown and termination.
             let mut watch = lifecycle.watch();
             // One timer for pings, idleness, a fault's grace and the close handshake. It
             // is not moved on every message: when it fires it is re-armed from the time
             // last heard.
             let timer = sleep_until(keepalive.last_heard + keepalive.ping_interval);
             tokio::pin!(timer);
-            // The handler's end and the timer are polled only when they fire (each poll
-            // of them otherwise costs a waker registration on every message).
-            let (handler_gate, timer_gate) = (Gate::new(), Gate::new());
-            // Reads too: on a connection that only sends (a broadcast subscriber) the
-            // driver wakes for every message. The read branch is polled when the
-            // socket's readiness fired, after it produced a frame (more may be
+            // The handler's end, the lifecycle and the timer are polled only when they
+            // fire (each poll of them otherwise costs a lock or a waker registration on
+            // every message). Reads too: on a connection that only sends (a broadcast
+            // subscriber) the driver wakes for every message. The read branch is polled
+            // when the socket's readiness fired, after it produced a frame (more may be
             // buffered), and when the handler makes room again.
-            let read_gate = Gate::new();
+            let gates = Gates::new();
             let mut rate = RateLimit::new(self.limits.get_max_message_rate());
 
             let exit = loop {
@@ -306,15 +305,19 @@ impl Driver {
 
                 let step = tokio::select! {
                     biased;
-                    outcome = poll_fn(|cx| handler_gate.poll(cx, |inner| std::pin::Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
+                    // Never ready: registers the task for every gate at once.
+                    () = poll_fn(|cx| gates.register(cx)) => Step::Go,
+                    outcome = poll_fn(|_| gates.poll(Bell::Handler, |inner| std::pin::Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
                         handler_done = true;
                         let ending = Ending::of(outcome, counters);
                         ending.log(Stage::Connected);
                         let (code, reason) = ending.close();
                         Step::Close { code, reason, leave: false }
                     }
-                    event = poll_fn(|cx| watch.poll_event(cx)) => match event {
+                    event = poll_fn(|_| gates.poll(Bell::Lifecycle, |inner| watch.poll_event(inner))) => match event {
                         Event::Terminated => {
+                            // Termination stays ready.
+                            gates.reopen(Bell::Lifecycle);
                             shared.set_disconnect(Disconnect { code: None, reason: "server terminated".into() });
                             Step::Exit(Exit::Reset)
                         }
@@ -339,13 +342,13 @@ impl Driver {
                             },
                         }
                     }
-                    incoming = poll_fn(|cx| read_gate.poll(cx, |inner| reader.poll_next(&mut io, inner))), if reading => {
-                        read_gate.reopen();
+                    incoming = poll_fn(|_| gates.poll(Bell::Read, |inner| reader.poll_next(&mut io, inner))), if reading => {
+                        gates.reopen(Bell::Read);
                         keepalive.heard();
                         on_incoming(incoming, phase, shared, &mut rate)
                     }
                     _ = poll_fn(|cx| inbox.poll_room(cx)), if phase == Phase::Open && !can_deliver => {
-                        read_gate.reopen();
+                        gates.reopen(Bell::Read);
                         Step::Go
                     }
                     // After a fault: the handler took every message that came before it
@@ -353,8 +356,8 @@ impl Driver {
                     _ = poll_fn(|cx| inbox.poll_read_out(cx)), if faulted.is_some() => {
                         faulted.map_or(Step::Go, fault_close)
                     }
-                    _ = poll_fn(|cx| timer_gate.poll(cx, |inner| timer.as_mut().poll(inner))) => {
-                        timer_gate.reopen();
+                    _ = poll_fn(|_| gates.poll(Bell::Timer, |inner| timer.as_mut().poll(inner))) => {
+                        gates.reopen(Bell::Timer);
                         match phase {
                             Phase::Closing => {
                                 debug!("peer did not answer our close frame in time");
@@ -397,7 +400,7 @@ impl Driver {
                             inbox.finish();
                             phase = Phase::Faulted(fault);
                             timer.as_mut().reset(Instant::now() + close_timeout);
-                            timer_gate.reopen();
+                            gates.reopen(Bell::Timer);
                             break None;
                         }
                         Step::Answer(close) => {
@@ -447,7 +450,7 @@ impl Driver {
                         outbox.close();
                         inbox.finish();
                         timer.as_mut().reset(Instant::now() + close_timeout);
-                        timer_gate.reopen();
+                        gates.reopen(Bell::Timer);
                     }
                 }
             };
@@ -503,8 +506,8 @@ fn fault_close(fault: Fault) -> Step {
 /// Hand a data message to the handler, counted.
 fn deliver(shared: &ConnShared, message: Message) {
     let counters = &shared.counters;
-    Counters::inc(&counters.messages_in);
-    Counters::add(&counters.bytes_in, message.len() as u64);
+    counters.messages_in.add(1);
+    counters.bytes_in.add(message.len() as u64);
     shared.inbox.deliver(message);
 }
 

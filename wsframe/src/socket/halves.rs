@@ -115,6 +115,10 @@ impl Sender {
     }
 
     fn implicit_accept(&self) -> Result<()> {
+        if self.shared.is_accepted() {
+            // Every send asks: answered without building (and dropping) a header map.
+            return Ok(());
+        }
         self.shared
             .decide_accept(None, HeaderMap::new())
             .map(|_| ())

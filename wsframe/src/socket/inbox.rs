@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use crate::Message;
@@ -29,6 +30,9 @@ struct State {
 pub(crate) struct Inbox {
     state: Mutex<State>,
     capacity: usize,
+    /// [`can_deliver`](Inbox::can_deliver) as of the last change, read by the driver
+    /// without the lock at every turn.
+    room: AtomicBool,
 }
 
 impl Inbox {
@@ -43,6 +47,7 @@ impl Inbox {
                 driver: None,
             }),
             capacity: capacity.max(1),
+            room: AtomicBool::new(true),
         }
     }
 
@@ -54,14 +59,20 @@ impl Inbox {
     /// dropped anyway (nobody reads, or delivery is over) while control frames still
     /// need handling.
     pub(crate) fn can_deliver(&self) -> bool {
-        let state = self.lock();
-        state.unread || state.done || state.queue.len() < self.capacity
+        self.room.load(Ordering::Acquire)
+    }
+
+    /// Whether there is room, as `state` stands; kept in `room` for the driver.
+    fn update_room(&self, state: &State) -> bool {
+        let room = state.unread || state.done || state.queue.len() < self.capacity;
+        self.room.store(room, Ordering::Release);
+        room
     }
 
     /// Ready once [`can_deliver`](Self::can_deliver) holds.
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.lock();
-        if state.unread || state.done || state.queue.len() < self.capacity {
+        if self.update_room(&state) {
             return Poll::Ready(());
         }
         store(&mut state.driver, cx.waker());
@@ -75,6 +86,7 @@ impl Inbox {
             return;
         }
         state.queue.push_back(message);
+        self.update_room(&state);
         let reader = state.reader.take();
         drop(state);
         if let Some(waker) = reader {
@@ -86,6 +98,7 @@ impl Inbox {
     pub(crate) fn finish(&self) {
         let mut state = self.lock();
         state.done = true;
+        self.update_room(&state);
         let reader = state.reader.take();
         drop(state);
         if let Some(waker) = reader {
@@ -103,6 +116,7 @@ impl Inbox {
         let mut state = self.lock();
         if let Some(message) = state.queue.pop_front() {
             let was_full = state.queue.len() + 1 == self.capacity;
+            self.update_room(&state);
             if state.queue.is_empty() && state.queue.capacity() > KEEP {
                 state.queue.shrink_to(KEEP);
             }
@@ -144,6 +158,7 @@ impl Inbox {
         let mut state = self.lock();
         state.unread = true;
         state.queue = VecDeque::new();
+        self.update_room(&state);
         let driver = state.driver.take();
         drop(state);
         if let Some(waker) = driver {

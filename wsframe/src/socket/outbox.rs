@@ -259,7 +259,7 @@ impl Outbox {
         }
         state.queue.push_back(Queued { seq, item });
         state.bytes += len;
-        Counters::add(&self.counters.queued_bytes, len as u64);
+        self.counters.queued_bytes.add(len as u64);
         self.len.store(state.queue.len(), Ordering::Release);
         seq
     }
@@ -268,7 +268,7 @@ impl Outbox {
     fn forget_bytes(&self, state: &mut State, len: usize) {
         let len = len.min(state.bytes);
         state.bytes -= len;
-        Counters::sub(&self.counters.queued_bytes, len as u64);
+        self.counters.queued_bytes.sub(len as u64);
     }
 
     /// Queue `item`, waiting (in line, see [`enqueue`](Outbox::enqueue)) while it does
@@ -603,8 +603,6 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering::Relaxed;
-
     use super::*;
 
     fn text(s: &str) -> Frame {
@@ -733,7 +731,7 @@ mod tests {
                 Admission::Queued
             );
         }
-        assert_eq!(counters.queued_bytes.load(Relaxed), 80);
+        assert_eq!(counters.queued_bytes.get(), 80);
         // 80 + 40 > 100, though the message count is far from its bound.
         assert_eq!(
             outbox.offer(sized(40), SlowConsumer::DropNewest),
@@ -743,23 +741,19 @@ mod tests {
             outbox.offer(sized(20), SlowConsumer::DropNewest),
             Admission::Queued
         );
-        assert_eq!(counters.queued_bytes.load(Relaxed), 100);
+        assert_eq!(counters.queued_bytes.get(), 100);
         // Dropping the oldest makes as much room as the new message needs: 60 bytes
         // need both 40-byte messages gone.
         assert_eq!(
             outbox.offer(sized(60), SlowConsumer::DropOldest),
             Admission::DisplacedOldest(2)
         );
-        assert_eq!(counters.queued_bytes.load(Relaxed), 80);
+        assert_eq!(counters.queued_bytes.get(), 80);
         assert_eq!(
             outbox.offer(sized(40), SlowConsumer::Close),
             Admission::Closing
         );
-        assert_eq!(
-            counters.queued_bytes.load(Relaxed),
-            0,
-            "the queue was discarded"
-        );
+        assert_eq!(counters.queued_bytes.get(), 0, "the queue was discarded");
     }
 
     #[tokio::test]
@@ -772,7 +766,7 @@ mod tests {
             outbox.offer(sized(50), SlowConsumer::DropOldest),
             Admission::Dropped
         );
-        assert_eq!(counters.queued_bytes.load(Relaxed), 90);
+        assert_eq!(counters.queued_bytes.get(), 90);
         assert_eq!(queued(&outbox).len(), 2);
     }
 
@@ -788,7 +782,7 @@ mod tests {
             Admission::Dropped
         );
         queued(&outbox);
-        assert_eq!(counters.queued_bytes.load(Relaxed), 0);
+        assert_eq!(counters.queued_bytes.get(), 0);
         assert_eq!(
             outbox.offer(sized(300), SlowConsumer::DropNewest),
             Admission::Queued
@@ -798,7 +792,7 @@ mod tests {
             Admission::Dropped,
             "nothing fits beside it"
         );
-        assert_eq!(counters.queued_bytes.load(Relaxed), 300);
+        assert_eq!(counters.queued_bytes.get(), 300);
     }
 
     #[tokio::test]
@@ -863,7 +857,7 @@ mod tests {
         assert!(!outbox.is_closed());
         outbox.handed(50, batch.back().map(|q| q.seq));
         assert!(waiting.await.unwrap());
-        assert_eq!(counters.queued_bytes.load(Relaxed), 100);
+        assert_eq!(counters.queued_bytes.get(), 100);
         assert_eq!(queued(&outbox).len(), 2);
 
         // Hub messages the client has not taken fill the bound: that client is slow.
@@ -892,7 +886,7 @@ mod tests {
         let mut batch = VecDeque::new();
         outbox.drain(&mut batch, usize::MAX);
         // Drained into the driver's batch but not written: still counted.
-        assert_eq!(counters.queued_bytes.load(Relaxed), 60);
+        assert_eq!(counters.queued_bytes.get(), 60);
         let waiting = {
             let outbox = outbox.clone();
             tokio::spawn(async move { outbox.push(mine(sized(60))).await.is_ok() })
@@ -909,11 +903,11 @@ mod tests {
         outbox.handed(60, seq);
         assert_eq!(outbox.flushed(1), Flushed::Yes);
         assert!(waiting.await.unwrap());
-        assert_eq!(counters.queued_bytes.load(Relaxed), 60);
+        assert_eq!(counters.queued_bytes.get(), 60);
         assert_eq!(outbox.flushed(2), Flushed::Pending);
         outbox.finish();
         assert_eq!(
-            counters.queued_bytes.load(Relaxed),
+            counters.queued_bytes.get(),
             0,
             "the gauge forgets a closed queue"
         );

@@ -161,6 +161,11 @@ impl ConnShared {
         }
     }
 
+    /// Whether the connection was accepted (it may have closed since).
+    pub(crate) fn is_accepted(&self) -> bool {
+        self.accepted.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_pending(&self) -> bool {
         !self.accepted.load(Ordering::Acquire)
             && matches!(
