@@ -7,6 +7,7 @@ Usage (the server, e.g. examples/echo, must already listen on 127.0.0.1:PORT):
         [--outdir tests/autobahn/reports] [--wstest .venv-autobahn/bin/wstest] \
         [--timeout 300] [--cases 1.*,2.*] [--exclude-cases 12.*,13.*]
         [--min-cases 517] [--no-run] [--strict] [--unimplemented 12.*,13.*]
+        [--jobs 2]
 
 Steps:
   1. render tests/autobahn/fuzzingclient.json ({port}, {outdir} placeholders)
@@ -15,6 +16,11 @@ Steps:
      going to <outdir>/wstest.log;
   3. parse <outdir>/index.json (wstest exits 0 even when cases fail, so the
      report is the only verdict).
+
+With --jobs N (the whole suite only) the cases are split into N disjoint parts
+(PARTS below), each run by its own wstest in <outdir>/part-K at the same time,
+and their reports merged: the compression cases (12.*, 13.*) take most of the
+time, and one wstest process keeps only one core busy.
 
 A case fails when its `behavior` or `behaviorClose` is FAILED, WRONG CODE,
 UNCLEAN or FAILED BY CLIENT; OK, NON-STRICT, INFORMATIONAL and UNIMPLEMENTED
@@ -40,6 +46,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,6 +56,20 @@ PASSING = {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED"}
 FAILING = {"FAILED", "WRONG CODE", "UNCLEAN", "FAILED BY CLIENT"}
 FULL_SUITE = 517
 MAX_LISTED = 50
+# The suite in disjoint parts of about equal running time for --jobs (the chapters
+# before 12 are quick; each compression case sends 1000 messages).
+PARTS = {
+    1: [["*"]],
+    2: [
+        [f"{n}.*" for n in range(1, 12)] + ["12.*", "13.1.*"],
+        [f"13.{n}.*" for n in range(2, 8)],
+    ],
+    3: [
+        [f"{n}.*" for n in range(1, 12)] + ["12.1.*", "12.2.*", "12.3.*", "12.4.*"],
+        ["12.5.*", "13.1.*", "13.2.*", "13.3.*", "13.4.*"],
+        ["13.5.*", "13.6.*", "13.7.*"],
+    ],
+}
 
 
 def default_wstest():
@@ -156,28 +177,43 @@ def main():
                    help="only OK and INFORMATIONAL pass (NON-STRICT fails), in both fields")
     p.add_argument("--unimplemented", default="",
                    help="with --strict: comma-separated case patterns that may be UNIMPLEMENTED")
+    p.add_argument("--jobs", type=int, default=1, choices=sorted(PARTS),
+                   help="wstest processes run at once, each on its part of the whole suite")
     args = p.parse_args()
+    if args.jobs > 1 and (args.cases or args.exclude_cases):
+        p.error("--jobs splits the whole suite; it does not combine with --cases or --exclude-cases")
 
     outdir = os.path.abspath(args.outdir)
     min_cases = args.min_cases if args.min_cases is not None else (
         1 if args.cases or args.exclude_cases else FULL_SUITE)
     problems = []
 
+    parts = PARTS[args.jobs]
+    # The report directory of each part: the outdir itself for a single run.
+    part_dirs = [outdir] if len(parts) == 1 else [
+        os.path.join(outdir, f"part-{k + 1}") for k in range(len(parts))]
+
     if not args.no_run:
-        os.makedirs(outdir, exist_ok=True)
         with open(args.config) as f:
-            spec = render(json.load(f), {"port": args.port, "outdir": outdir})
-        if args.cases:
-            spec["cases"] = [c.strip() for c in args.cases.split(",") if c.strip()]
-        if args.exclude_cases:
-            spec["exclude-cases"] = [c.strip() for c in args.exclude_cases.split(",") if c.strip()]
-        spec_path = os.path.join(outdir, "fuzzingclient.json")
-        with open(spec_path, "w") as f:
-            json.dump(spec, f, indent=2)
-        # A stale report from an earlier run must never be judged as this one.
-        index = os.path.join(outdir, "index.json")
-        if os.path.exists(index):
-            os.remove(index)
+            template = json.load(f)
+        specs = []
+        for part, part_dir in zip(parts, part_dirs):
+            os.makedirs(part_dir, exist_ok=True)
+            spec = render(template, {"port": args.port, "outdir": part_dir})
+            if args.cases:
+                spec["cases"] = [c.strip() for c in args.cases.split(",") if c.strip()]
+            elif len(parts) > 1:
+                spec["cases"] = part
+            if args.exclude_cases:
+                spec["exclude-cases"] = [c.strip() for c in args.exclude_cases.split(",") if c.strip()]
+            spec_path = os.path.join(part_dir, "fuzzingclient.json")
+            with open(spec_path, "w") as f:
+                json.dump(spec, f, indent=2)
+            # A stale report from an earlier run must never be judged as this one.
+            index = os.path.join(part_dir, "index.json")
+            if os.path.exists(index):
+                os.remove(index)
+            specs.append((spec_path, part_dir))
 
         if not os.access(args.wstest, os.X_OK):
             print(f"error: wstest not found at {args.wstest} (run .ci/setup-python)", flush=True)
@@ -188,31 +224,50 @@ def main():
             print("0 passed, 1 failed", flush=True)
             return 2
 
+        logs = ", ".join(os.path.join(d, "wstest.log") for d in part_dirs)
         print(f"running wstest fuzzingclient against ws://127.0.0.1:{args.port} "
-              f"(limit {args.timeout:g} s, log {os.path.join(outdir, 'wstest.log')})", flush=True)
+              f"({len(specs)} at once, limit {args.timeout:g} s, log {logs})", flush=True)
         start = time.monotonic()
-        status, log_path = run_wstest(args.wstest, spec_path, outdir, args.timeout)
+        results = [None] * len(specs)
+
+        def run_part(k):
+            results[k] = run_wstest(args.wstest, specs[k][0], specs[k][1], args.timeout)
+
+        threads = [threading.Thread(target=run_part, args=(k,)) for k in range(len(specs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         elapsed = time.monotonic() - start
-        if status is None:
-            problems.append(f"wstest timed out after {args.timeout:g} s (killed)")
-        elif status != 0:
-            problems.append(f"wstest exited with status {status}")
-        print(f"wstest finished in {elapsed:.1f} s, exit status {status}", flush=True)
-        if problems:
-            print("last lines of wstest.log:\n" + tail(log_path), flush=True)
+        for (status, log_path), part_dir in zip(results, part_dirs):
+            name = os.path.relpath(part_dir, outdir) if len(part_dirs) > 1 else "wstest"
+            if status is None:
+                problems.append(f"{name}: wstest timed out after {args.timeout:g} s (killed)")
+            elif status != 0:
+                problems.append(f"{name}: wstest exited with status {status}")
+            if status != 0:
+                print(f"last lines of {log_path}:\n" + tail(log_path), flush=True)
+        statuses = ", ".join(str(status) for status, _ in results)
+        print(f"wstest finished in {elapsed:.1f} s, exit status {statuses}", flush=True)
 
-    index = os.path.join(outdir, "index.json")
-    try:
-        with open(index) as f:
-            report = json.load(f)
-    except (OSError, ValueError) as exc:
-        problems.append(f"no readable report at {index}: {exc}")
-        report = {}
+    # (agent, case id) -> (entry, the directory of its report)
+    report = {}
+    index = os.path.join(part_dirs[0], "index.json")
+    for part_dir in part_dirs:
+        index = os.path.join(part_dir, "index.json")
+        try:
+            with open(index) as f:
+                part_report = json.load(f)
+        except (OSError, ValueError) as exc:
+            problems.append(f"no readable report at {index}: {exc}")
+            continue
+        for agent, agent_cases in part_report.items():
+            for case_id, entry in agent_cases.items():
+                if (agent, case_id) in report:
+                    problems.append(f"case {case_id} ran in two parts")
+                report[(agent, case_id)] = (entry, part_dir)
 
-    cases = {}  # (agent, case id) -> entry
-    for agent, agent_cases in report.items():
-        for case_id, entry in agent_cases.items():
-            cases[(agent, case_id)] = entry
+    cases = {key: entry for key, (entry, _) in report.items()}
 
     dist = {"behavior": collections.Counter(), "behaviorClose": collections.Counter()}
     failures = []
@@ -250,10 +305,10 @@ def main():
     if unknown:
         print(f"note: unknown behaviours counted as failures: {', '.join(unknown)}")
 
-    agents = len(report) or 1
+    agents = len({agent for agent, _ in report}) or 1
     for agent, case_id, entry in failures[:MAX_LISTED]:
         who = f"{agent} " if agents > 1 else ""
-        detail = case_detail(outdir, entry)
+        detail = case_detail(report[(agent, case_id)][1], entry)
         print(f"FAIL {who}{case_id}: behavior={entry.get('behavior')} "
               f"behaviorClose={entry.get('behaviorClose')} "
               f"remoteCloseCode={entry.get('remoteCloseCode')}"
@@ -273,7 +328,7 @@ def main():
     print(f"counts: cases={len(cases)} ok={worst['OK']} informational={worst['INFORMATIONAL']} "
           f"unimplemented={worst['UNIMPLEMENTED']} non_strict={worst['NON-STRICT']} "
           f"failed={worst['FAILED']}")
-    print(f"report: {os.path.join(outdir, 'index.html')}")
+    print("report: " + ", ".join(os.path.join(d, "index.html") for d in part_dirs))
     print(failed_line, flush=True)
     return 0 if failed == 0 and not problems else 1
 

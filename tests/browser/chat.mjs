@@ -51,6 +51,20 @@ try {
     await first.locator('body[data-connected="true"]').waitFor({ timeout: TIMEOUT });
     await second.locator('body[data-connected="true"]').waitFor({ timeout: TIMEOUT });
   });
+  await check("the browser negotiated permessage-deflate", async () => {
+    const extensions = await first.evaluate(() => document.body.dataset.extensions);
+    if (!extensions.startsWith("permessage-deflate")) {
+      throw new Error(`extensions as the page sees them: ${JSON.stringify(extensions)}`);
+    }
+  });
+  await check("a long message (compressed both ways) from page 2 shows on page 1", async () => {
+    const long = "compressible chat text ".repeat(20).trim();
+    await second.fill("#messageText", long);
+    await second.click("button[type=submit]");
+    await first
+      .locator("#messages li", { hasText: `Client #2: ${long}` })
+      .waitFor({ timeout: TIMEOUT });
+  });
   await check("a message from page 1 shows on page 2", async () => {
     await first.fill("#messageText", "hello");
     await first.click("button[type=submit]");

@@ -305,10 +305,21 @@ async def _(c):
         expect(ws.close_code == 1000, f"server's close code was {ws.close_code}")
 
 
-@check("echo with permessage-deflate offered")
+@check("permessage-deflate negotiated as websockets offers it, echo both ways")
 async def _(c):
-    # Whether or not the server negotiates the extension, echo must work.
-    await c.roundtrip("/ws", ["deflate? " * 1000, os.urandom(4096)], compression="deflate")
+    # websockets offers "permessage-deflate; client_max_window_bits" by default.
+    async with c.connect("/ws", compression="deflate") as ws:
+        answered = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        expect(
+            answered.startswith("permessage-deflate; server_no_context_takeover"),
+            f"server answered extensions {answered!r}",
+        )
+        # Compressible text, incompressible binary, a small one under the threshold,
+        # and a message the client compresses with reference to the ones before.
+        for msg in ["deflate? " * 1000, os.urandom(4096), "hi", '{"a":"deflate? "}' * 50]:
+            await ws.send(msg)
+            got = await ws.recv()
+            expect(got == msg, f"sent {describe(msg)}, got {describe(got)}")
 
 
 @check("echo 2 MiB binary on /ws/large")

@@ -387,6 +387,9 @@ pub mod book {
     #[doc = include_str!("../../book/src/configuration.md")]
     pub struct Configuration;
 
+    #[doc = include_str!("../../book/src/compression.md")]
+    pub struct Compression;
+
     #[doc = include_str!("../../book/src/deployment.md")]
     pub struct Deployment;
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::NodeId;
+use crate::{Compression, NodeId};
 
 /// Limits that apply to each WebSocket connection. Routes may override them with
 /// [`RouteLimits`].
@@ -26,6 +26,7 @@ pub struct Limits {
     idle_timeout: Duration,
     ping_interval: Duration,
     max_message_rate: Option<MessageRate>,
+    compression: Compression,
 }
 
 /// A per-connection limit on incoming data messages: `per_second` on average, with
@@ -79,6 +80,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(20),
             max_message_rate: None,
+            compression: Compression::default(),
         }
     }
 }
@@ -143,6 +145,19 @@ impl Limits {
     pub fn get_ping_interval(&self) -> Duration {
         self.ping_interval
     }
+
+    /// permessage-deflate for the connections (on by default); see [`Compression`].
+    /// Inflated bytes count against [`max_message_size`](Self::max_message_size) while
+    /// they come out: a small message that inflates past it is closed with 1009.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The compression settings.
+    pub fn get_compression(&self) -> &Compression {
+        &self.compression
+    }
 }
 
 /// Per-route overrides of the app-wide [`Limits`]; unset fields keep the app's value.
@@ -161,6 +176,7 @@ pub struct RouteLimits {
     idle_timeout: Option<Duration>,
     ping_interval: Option<Duration>,
     max_message_rate: Option<MessageRate>,
+    compression: Option<Compression>,
 }
 
 impl RouteLimits {
@@ -199,6 +215,19 @@ impl RouteLimits {
         self
     }
 
+    /// Override [`Limits::compression`] (also the `compression = ...` option of
+    /// `#[websocket]`).
+    ///
+    /// ```
+    /// use wsframe::{Compression, Limits, RouteLimits};
+    /// let route = RouteLimits::new().compression(Compression::disabled());
+    /// assert!(!route.resolve(&Limits::default()).get_compression().is_enabled());
+    /// ```
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
     /// `self`'s overrides over `base`'s: a field set in either is set, `self` winning.
     pub(crate) fn over(self, base: RouteLimits) -> RouteLimits {
         RouteLimits {
@@ -207,6 +236,7 @@ impl RouteLimits {
             idle_timeout: self.idle_timeout.or(base.idle_timeout),
             ping_interval: self.ping_interval.or(base.ping_interval),
             max_message_rate: self.max_message_rate.or(base.max_message_rate),
+            compression: self.compression.or(base.compression),
         }
     }
 
@@ -219,6 +249,10 @@ impl RouteLimits {
             idle_timeout: self.idle_timeout.unwrap_or(defaults.idle_timeout),
             ping_interval: self.ping_interval.unwrap_or(defaults.ping_interval),
             max_message_rate: self.max_message_rate.or(defaults.max_message_rate),
+            compression: self
+                .compression
+                .clone()
+                .unwrap_or_else(|| defaults.compression.clone()),
         }
     }
 }

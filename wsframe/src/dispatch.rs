@@ -24,6 +24,7 @@ use crate::app::{AppInner, WsEndpoint};
 use crate::client_limits::Admission;
 use crate::connection::Driver;
 use crate::connection::ending::{Ending, Stage};
+use crate::deflate::{self, Negotiated};
 use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
@@ -185,11 +186,23 @@ async fn route(
     };
 
     let request = head(app, &req, params, ws.route.clone(), peer, forwarded);
+    // permessage-deflate, if the client offers it and the route allows it.
+    let offers = deflate::offer::parse(
+        req.headers()
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .map(|value| value.as_bytes()),
+    );
+    let (deflate, extension) = match deflate::offer::negotiate(&offers, ws.limits.get_compression())
+    {
+        Some((negotiated, answer)) => (Some(negotiated), Some(answer)),
+        None => (None, None),
+    };
     drop(req);
     conn.deciding.store(true, Ordering::Release);
     let outcome = tokio::time::timeout_at(
         conn.decision_deadline(app.config.handshake_timeout),
-        run_handler(app, ws, request),
+        run_handler(app, ws, request, deflate),
     )
     .await;
     conn.deciding.store(false, Ordering::Release);
@@ -208,9 +221,12 @@ async fn route(
     match outcome {
         Handshake::Accept {
             protocol,
-            headers,
+            mut headers,
             start,
         } => {
+            if let Some(value) = extension.and_then(|e| http::HeaderValue::from_str(&e).ok()) {
+                headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
+            }
             let response = handshake::switching_protocols(&key, protocol.as_deref(), headers);
             let Start {
                 mut driver,
@@ -309,7 +325,12 @@ impl Drop for AbortOnDrop {
 }
 
 /// Start the handler and wait for its decision.
-async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest) -> Handshake {
+async fn run_handler(
+    app: &AppInner,
+    ws: &WsEndpoint,
+    request: HandshakeRequest,
+    deflate: Option<Negotiated>,
+) -> Handshake {
     let id = ConnectionId::next(app.config.node_id);
     // The query string never reaches the logs: it often carries tokens.
     // Behind a trusted proxy `peer` is the proxy; `client` (set only when it differs) is
@@ -324,8 +345,7 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
     let shared = Arc::new(ConnShared::new(
         id,
         ws.route.clone(),
-        request.protocols.clone(),
-        ws.protocols.clone(),
+        (request.protocols.clone(), ws.protocols.clone()),
         app.counters.clone(),
         (
             app.config.outgoing_queue,
@@ -333,6 +353,7 @@ async fn run_handler(app: &AppInner, ws: &WsEndpoint, request: HandshakeRequest)
             app.config.incoming_queue,
         ),
         (decision_tx, ready_rx),
+        deflate,
     ));
     let socket = WebSocket::new(shared.clone());
     let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));

@@ -262,11 +262,42 @@ fn cut<'a>(input: &'a [u8], pieces: &[usize]) -> Vec<&'a [u8]> {
 /// hyper read ahead (the buffer's prefix), the others pushed as socket reads, and after
 /// each everything buffered is parsed.
 pub fn read_ours(input: &[u8], pieces: &[usize], max_frame: usize, max_message: usize) -> Run {
+    read_with(input, pieces, (max_frame, max_message), None)
+}
+
+/// [`read_ours`] on a connection that negotiated permessage-deflate from `offer` (a
+/// `Sec-WebSocket-Extensions` value; no extension if it is declined), with the server's
+/// default compression settings: compressed messages (RSV1 on their first frame) are
+/// inflated, within `max_message`.
+pub fn read_deflate(
+    input: &[u8],
+    pieces: &[usize],
+    max_frame: usize,
+    max_message: usize,
+    offer: &str,
+) -> Run {
+    let offers = crate::deflate::offer::parse([offer.as_bytes()]);
+    let negotiated = crate::deflate::offer::negotiate(&offers, &crate::Compression::default())
+        .map(|(negotiated, _)| negotiated);
+    read_with(
+        input,
+        pieces,
+        (max_frame.min(max_message), max_message),
+        negotiated.as_ref(),
+    )
+}
+
+fn read_with(
+    input: &[u8],
+    pieces: &[usize],
+    limits: (usize, usize),
+    deflate: Option<&crate::deflate::Negotiated>,
+) -> Run {
     let cuts = cut(input, pieces);
     let (first, rest) = cuts
         .split_first()
         .map_or((&[][..], &[][..]), |(f, r)| (*f, r));
-    let mut reader = ours_reader(first, (max_frame, max_message));
+    let mut reader = ours_reader(first, limits).with_deflate(deflate);
     let mut run = Run {
         events: Vec::new(),
         outcome: Outcome::Incomplete,

@@ -56,6 +56,7 @@ mod client_limits;
 mod close;
 mod config;
 mod connection;
+mod deflate;
 mod depends;
 mod dispatch;
 mod error;
@@ -95,6 +96,7 @@ pub use app::{App, IntoRoute, Route};
 pub use client_limits::HandshakeRate;
 pub use close::CloseCode;
 pub use config::{Config, Limits, MessageRate, Origins, RouteLimits};
+pub use deflate::{Compression, CompressionMode};
 pub use depends::Dependency;
 pub use error::{Disconnect, Error, ProtocolError, Result};
 pub use extract::{

@@ -23,6 +23,7 @@ pub(crate) struct Counters {
     pub(crate) messages_out: Striped,
     pub(crate) bytes_in: Striped,
     pub(crate) bytes_out: Striped,
+    pub(crate) messages_compressed: Striped,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) backplane_published: AtomicU64,
     pub(crate) backplane_publish_failed: AtomicU64,
@@ -118,6 +119,7 @@ impl Metrics {
             messages_out: c.messages_out.get(),
             bytes_in: c.bytes_in.get(),
             bytes_out: c.bytes_out.get(),
+            messages_compressed: c.messages_compressed.get(),
             rate_limited: c.rate_limited.load(Relaxed),
             backplane_published: c.backplane_published.load(Relaxed),
             backplane_publish_failed: c.backplane_publish_failed.load(Relaxed),
@@ -193,8 +195,11 @@ pub struct MetricsSnapshot {
     pub messages_out: u64,
     /// Payload bytes received.
     pub bytes_in: u64,
-    /// Payload bytes sent.
+    /// Payload bytes sent (as sent: compressed, for a compressed message).
     pub bytes_out: u64,
+    /// Outgoing messages compressed (permessage-deflate): a broadcast counts once, not
+    /// once per recipient.
+    pub messages_compressed: u64,
     /// Connections closed with 1008 for sending over their message rate
     /// ([`Limits::max_message_rate`](crate::Limits::max_message_rate)).
     pub rate_limited: u64,

@@ -147,6 +147,12 @@ impl MetricsSnapshot {
                 "Times the backplane subscription was (re)established.",
             ),
             (
+                "messages_compressed_total",
+                COUNTER,
+                self.messages_compressed,
+                "Outgoing messages compressed (a broadcast once).",
+            ),
+            (
                 "queued_bytes",
                 GAUGE,
                 self.queued_bytes,

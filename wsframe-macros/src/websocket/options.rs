@@ -87,6 +87,11 @@ const OPTIONS: &[Spec] = &[
         help: "write a `MessageRate` expression, e.g. max_message_rate = MessageRate::per_second(10)",
     },
     Spec {
+        name: "compression",
+        form: Form::Expr(limit),
+        help: "write a `Compression` expression, e.g. compression = Compression::disabled()",
+    },
+    Spec {
         name: "guards",
         form: Form::Types(|o, guards| o.guards = guards),
         help: "write guards(RequireAdmin, rate_limit)",

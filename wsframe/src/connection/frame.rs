@@ -7,8 +7,13 @@
 //! data frame's header is kept inline and its payload is the message's own bytes, so
 //! framing a message copies nothing (an echo writes the very bytes it read).
 
+use std::sync::Mutex;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::deflate::Negotiated;
+use crate::deflate::compress::compress;
+use crate::metrics::Counters;
 use crate::{CloseCode, Message};
 
 /// A complete, unfragmented, unmasked data frame: its header, inline, and its payload,
@@ -22,6 +27,8 @@ pub(crate) struct Frame {
 }
 
 const FIN: u8 = 0x80;
+/// A compressed message's first frame (RFC 7692, section 6).
+const RSV1: u8 = 0x40;
 const TEXT: u8 = 0x1;
 const BINARY: u8 = 0x2;
 const CLOSE: u8 = 0x8;
@@ -66,9 +73,38 @@ impl Frame {
             Message::Text(text) => (TEXT, text.as_bytes_shared()),
             Message::Binary(bytes) => (BINARY, bytes.clone()),
         };
+        Frame::with(FIN | opcode, payload)
+    }
+
+    /// Frame `message` for a connection that agreed `deflate`: compressed when it is
+    /// at least the threshold and compressing makes it smaller.
+    pub(crate) fn encode_for(
+        message: &Message,
+        deflate: Option<&Negotiated>,
+        counters: &Counters,
+    ) -> Frame {
+        let frame = Frame::encode(message);
+        match deflate {
+            Some(deflate) => frame.compressed(deflate, counters).unwrap_or(frame),
+            None => frame,
+        }
+    }
+
+    /// This frame compressed for `deflate`, if that pays (counted when compressed).
+    fn compressed(&self, deflate: &Negotiated, counters: &Counters) -> Option<Frame> {
+        if self.payload.len() < deflate.threshold.max(1) {
+            return None;
+        }
+        counters.messages_compressed.add(1);
+        let payload = compress(&self.payload, deflate.server_window, deflate.level)?;
+        Some(Frame::with(self.header[0] | RSV1, payload))
+    }
+
+    /// A frame whose first byte is `first` (FIN, RSV1, opcode) around `payload`.
+    fn with(first: u8, payload: Bytes) -> Frame {
         let len = payload.len();
         let mut header = [0u8; 10];
-        header[0] = FIN | opcode;
+        header[0] = first;
         let header_len = match len {
             0..=125 => {
                 header[1] = len as u8;
@@ -122,6 +158,46 @@ impl Frame {
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         [self.header(), self.payload()].concat()
+    }
+}
+
+/// A message framed once for all the recipients of a broadcast: as it is, and
+/// compressed once for each set of deflate parameters met among its recipients (with
+/// the default settings, one): every recipient's queue then points at the same bytes.
+pub(crate) struct Prepared {
+    plain: Frame,
+    compressed: Mutex<Vec<(Negotiated, Option<Frame>)>>,
+}
+
+impl Prepared {
+    pub(crate) fn new(message: &Message) -> Prepared {
+        Prepared {
+            plain: Frame::encode(message),
+            compressed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The frame for a recipient that agreed `deflate`.
+    pub(crate) fn for_peer(&self, deflate: Option<&Negotiated>, counters: &Counters) -> Frame {
+        let Some(deflate) = deflate else {
+            return self.plain.clone();
+        };
+        if self.plain.payload.len() < deflate.threshold.max(1) {
+            return self.plain.clone();
+        }
+        let mut compressed = self.compressed.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |(agreed, _): &&(Negotiated, Option<Frame>)| {
+            (agreed.server_window, agreed.level) == (deflate.server_window, deflate.level)
+        };
+        let frame = match compressed.iter().find(same) {
+            Some((_, frame)) => frame.clone(),
+            None => {
+                let frame = self.plain.compressed(deflate, counters);
+                compressed.push((*deflate, frame.clone()));
+                frame
+            }
+        };
+        frame.unwrap_or_else(|| self.plain.clone())
     }
 }
 

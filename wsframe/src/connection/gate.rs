@@ -63,8 +63,9 @@ impl Wake for Ringer {
 /// A driver's gates.
 pub(crate) struct Gates {
     shared: Arc<Shared>,
-    /// Built once: a gated poll clones nothing.
-    bells: [Waker; BELLS],
+    /// Built once: a gated poll clones nothing. Boxed: the driver's future, which
+    /// holds the gates, is memory per idle connection.
+    bells: Box<[Waker; BELLS]>,
 }
 
 impl Gates {
@@ -80,12 +81,12 @@ impl Gates {
                 bit: bell.bit(),
             }))
         };
-        let bells = [
+        let bells = Box::new([
             bell(Bell::Handler),
             bell(Bell::Lifecycle),
             bell(Bell::Read),
             bell(Bell::Timer),
-        ];
+        ]);
         Gates { shared, bells }
     }
 

@@ -71,7 +71,7 @@ pub use key::Key;
 pub use room::{Presence, PresenceEvents, Room};
 
 use crate::backplane::{Backplane, Envelope, Target};
-use crate::connection::frame::Frame;
+use crate::connection::frame::Prepared;
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
 use crate::{ConnectionId, FromHandshake, HandshakeRequest, Message, NodeId, Rejection, Result};
@@ -237,7 +237,7 @@ impl Hub {
         if envelope.origin == self.node() {
             return 0;
         }
-        let frame = Frame::encode(&envelope.message);
+        let frame = Prepared::new(&envelope.message);
         match &envelope.target {
             Target::All { except } => self.broadcast_local(&frame, *except),
             Target::Room { name, except } => self.room(name).deliver_local(&frame, *except),
@@ -305,8 +305,16 @@ impl Hub {
     }
 
     /// Offer `message` to one connection under `policy`, counting drops.
-    pub(crate) fn deliver(&self, conn: &ConnShared, frame: &Frame, policy: SlowConsumer) -> bool {
-        match conn.outbox.offer(frame.clone(), policy) {
+    pub(crate) fn deliver(
+        &self,
+        conn: &ConnShared,
+        frame: &Prepared,
+        policy: SlowConsumer,
+    ) -> bool {
+        match conn.outbox.offer(
+            frame.for_peer(conn.deflate.as_ref(), &self.inner.counters),
+            policy,
+        ) {
             Admission::Queued => true,
             Admission::DisplacedOldest(dropped) => {
                 Counters::add(&self.inner.counters.slow_consumer_drops, dropped as u64);
@@ -333,7 +341,7 @@ impl Hub {
             return self.backplane().is_some();
         }
         match self.connection(to) {
-            Some(conn) => self.deliver(&conn, &Frame::encode(&message), self.policy()),
+            Some(conn) => self.deliver(&conn, &Prepared::new(&message), self.policy()),
             None => false,
         }
     }
@@ -360,10 +368,10 @@ impl Hub {
     pub fn send_to_key(&self, key: impl Into<Key>, message: impl Into<Message>) -> usize {
         let (key, message) = (key.into(), message.into());
         self.publish(Target::Key(key.to_string()), &message);
-        self.key_local(&key, &Frame::encode(&message))
+        self.key_local(&key, &Prepared::new(&message))
     }
 
-    fn key_local(&self, key: &str, frame: &Frame) -> usize {
+    fn key_local(&self, key: &str, frame: &Prepared) -> usize {
         let ids = read(&self.inner.keys).get(key).cloned().unwrap_or_default();
         let policy = self.policy();
         ids.into_iter()
@@ -408,10 +416,10 @@ impl Hub {
     fn broadcast_filtered(&self, message: Message, except: Option<ConnectionId>) -> usize {
         self.publish(Target::All { except }, &message);
         // Encoded once: every recipient's queue shares these bytes.
-        self.broadcast_local(&Frame::encode(&message), except)
+        self.broadcast_local(&Prepared::new(&message), except)
     }
 
-    fn broadcast_local(&self, frame: &Frame, except: Option<ConnectionId>) -> usize {
+    fn broadcast_local(&self, frame: &Prepared, except: Option<ConnectionId>) -> usize {
         let policy = self.policy();
         let mut reached = 0;
         for shard in &self.inner.shards {
@@ -667,6 +675,46 @@ mod tests {
                 to_a.as_ptr(),
                 to_b.as_ptr(),
                 "{name} copied the frame per recipient"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broadcast_is_compressed_once_for_all_its_deflate_recipients() {
+        let counters = Arc::new(Counters::default());
+        let hub = Hub::new(counters.clone());
+        let offers = crate::deflate::offer::parse([&b"permessage-deflate"[..]]);
+        let (deflate, _) =
+            crate::deflate::offer::negotiate(&offers, &crate::Compression::default()).unwrap();
+        let recipients: Vec<_> = (0..4)
+            .map(|_| {
+                let (conn, keep) = ConnShared::for_test_with(counters.clone(), Some(deflate));
+                let conn = Arc::new(conn);
+                conn.decide_accept(None, HeaderMap::new()).unwrap();
+                hub.register(conn.clone());
+                hub.join("r", Member(conn.clone()));
+                (conn, keep)
+            })
+            .collect();
+        let (plain, _keep) = accepted(&hub);
+        hub.join("r", Member(plain.clone()));
+        let json = r#"{"type":"tick","symbol":"ACME","price":101.25,"volume":1200}"#.repeat(16);
+        for n in 1..=3 {
+            assert_eq!(hub.room("r").broadcast_text(json.clone()), 5);
+            let frames: Vec<_> = recipients.iter().map(|(c, _)| queued_bytes_of(c)).collect();
+            assert!(frames[0].len() < json.len() / 4, "compressed");
+            for frame in &frames[1..] {
+                assert_eq!(frame.as_ptr(), frames[0].as_ptr(), "one compressed copy");
+            }
+            assert_eq!(
+                queued_bytes_of(&plain),
+                json.as_bytes(),
+                "the plain one as is"
+            );
+            assert_eq!(
+                counters.messages_compressed.get(),
+                n,
+                "{n} broadcasts, {n} compressions"
             );
         }
     }

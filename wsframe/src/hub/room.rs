@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
 use crate::backplane::Target;
-use crate::connection::frame::Frame;
+use crate::connection::frame::Prepared;
 use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
 
@@ -227,11 +227,11 @@ impl Room {
         };
         self.hub.publish(target, &message);
         // Encoded once: every member's queue shares these bytes.
-        self.deliver_local(&Frame::encode(&message), except)
+        self.deliver_local(&Prepared::new(&message), except)
     }
 
     /// Deliver to this node's members.
-    pub(crate) fn deliver_local(&self, frame: &Frame, except: Option<ConnectionId>) -> usize {
+    pub(crate) fn deliver_local(&self, frame: &Prepared, except: Option<ConnectionId>) -> usize {
         let Some(room) = self.existing() else {
             return 0;
         };

@@ -191,7 +191,11 @@ impl Sender {
     /// Send a message; waits while the outgoing queue is full.
     pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
         self.push(Outgoing::Frame {
-            frame: Frame::encode(&message.into()),
+            frame: Frame::encode_for(
+                &message.into(),
+                self.shared.deflate.as_ref(),
+                &self.shared.counters,
+            ),
             from_hub: false,
         })
         .await
@@ -270,7 +274,7 @@ impl Sink<Message> for Sender {
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
         self.implicit_accept()?;
         let item = Outgoing::Frame {
-            frame: Frame::encode(&item),
+            frame: Frame::encode_for(&item, self.shared.deflate.as_ref(), &self.shared.counters),
             from_hub: false,
         };
         self.start(item)

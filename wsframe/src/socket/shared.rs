@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use super::Outbox;
 use super::inbox::Inbox;
 use super::membership::Membership;
+use crate::deflate::Negotiated;
 use crate::metrics::Counters;
 use crate::{ConnectionId, Disconnect, Error, Rejection, Result};
 
@@ -43,6 +44,8 @@ pub(crate) struct ConnShared {
     pub(crate) inbox: Inbox,
     /// Key and rooms in the hub.
     pub(crate) membership: Membership,
+    /// permessage-deflate, when the client and the route agreed on it.
+    pub(crate) deflate: Option<Negotiated>,
     accept: Mutex<AcceptState>,
     accepted: AtomicBool,
     protocol: OnceLock<Option<String>>,
@@ -53,11 +56,11 @@ impl ConnShared {
     pub(crate) fn new(
         id: ConnectionId,
         route: Arc<str>,
-        offered: Vec<String>,
-        supported: Arc<[String]>,
+        (offered, supported): (Vec<String>, Arc<[String]>),
         counters: Arc<Counters>,
         (queue_capacity, queue_bytes, incoming_capacity): (usize, usize, usize),
         (decision, ready): (oneshot::Sender<Decision>, oneshot::Receiver<Result<()>>),
+        deflate: Option<Negotiated>,
     ) -> ConnShared {
         ConnShared {
             id,
@@ -68,6 +71,7 @@ impl ConnShared {
             counters,
             inbox: Inbox::new(incoming_capacity),
             membership: Membership::default(),
+            deflate,
             accept: Mutex::new(AcceptState::Pending { decision, ready }),
             accepted: AtomicBool::new(false),
             protocol: OnceLock::new(),
@@ -79,16 +83,25 @@ impl ConnShared {
     /// gets its accept or reject decision.
     #[cfg(test)]
     pub(crate) fn for_test(counters: Arc<Counters>) -> (ConnShared, oneshot::Receiver<Decision>) {
+        ConnShared::for_test_with(counters, None)
+    }
+
+    /// [`for_test`](Self::for_test), with permessage-deflate as `deflate` agreed.
+    #[cfg(test)]
+    pub(crate) fn for_test_with(
+        counters: Arc<Counters>,
+        deflate: Option<Negotiated>,
+    ) -> (ConnShared, oneshot::Receiver<Decision>) {
         let (decision_tx, decision_rx) = oneshot::channel();
         let (_ready_tx, ready_rx) = oneshot::channel();
         let shared = ConnShared::new(
             ConnectionId::next(crate::NodeId(1)),
             Arc::from("/t"),
-            Vec::new(),
-            Arc::from(Vec::new()),
+            (Vec::new(), Arc::from(Vec::new())),
             counters,
             (8, 4 << 20, 16),
             (decision_tx, ready_rx),
+            deflate,
         );
         (shared, decision_rx)
     }

@@ -28,7 +28,6 @@ pub(crate) struct Rsv(pub(crate) u8);
 impl Rsv {
     pub(crate) const NONE: Rsv = Rsv(0);
     /// The bit permessage-deflate uses (RFC 7692 §6).
-    #[allow(dead_code)] // the next step: permessage-deflate
     pub(crate) const RSV1: Rsv = Rsv(0x40);
 }
 

@@ -35,6 +35,8 @@ use tokio::io::AsyncRead;
 use self::header::{Header, OpCode, Rsv};
 use self::utf8::Utf8Stream;
 use super::transport::ReadBuffer;
+use crate::deflate::Negotiated;
+use crate::deflate::inflate::{Inflate, InflateError};
 use crate::{CloseCode, Message, Utf8Bytes};
 
 /// Room reserved at once for a frame under way: a frame up to this size lands in one
@@ -109,13 +111,24 @@ struct Arriving {
     seen: usize,
     /// Whether this frame's text is validated as it arrives (`None`: not decided yet).
     streamed: Option<bool>,
+    /// The frame belongs to a compressed message (permessage-deflate).
+    compressed: bool,
 }
 
 /// A fragmented message being assembled.
 #[derive(Debug)]
 struct Assembly {
     text: bool,
-    data: BytesMut,
+    data: Data,
+}
+
+/// A message's bytes so far.
+#[derive(Debug)]
+enum Data {
+    /// As they arrived.
+    Plain(BytesMut),
+    /// Inflated from a compressed message's frames.
+    Inflated(Vec<u8>),
 }
 
 /// The frame reader (see the module docs).
@@ -124,6 +137,8 @@ pub(crate) struct Reader {
     buffer: ReadBuffer,
     limits: ReadLimits,
     allowed: Rsv,
+    /// permessage-deflate's incoming side, when negotiated.
+    inflate: Option<Box<Inflate>>,
     frame: Option<Arriving>,
     message: Option<Assembly>,
     /// The text of the message in progress, validated so far (when streamed).
@@ -138,11 +153,21 @@ impl Reader {
             buffer,
             limits,
             allowed: Rsv::NONE,
+            inflate: None,
             frame: None,
             message: None,
             utf8: Utf8Stream::default(),
             failed: None,
         }
+    }
+
+    /// Accept compressed messages (RSV1 on their first frame) as `deflate` agreed.
+    pub(crate) fn with_deflate(mut self, deflate: Option<&Negotiated>) -> Reader {
+        if let Some(deflate) = deflate {
+            self.allowed = Rsv::RSV1;
+            self.inflate = Some(Box::new(Inflate::new(deflate)));
+        }
+        self
     }
 
     /// Append bytes as if read from the socket (tests and fuzzing).
@@ -214,7 +239,10 @@ impl Reader {
                     && self.message.is_none()
                     && frame.seen == 0
                     && available == frame.len;
-                let streamed = *frame.streamed.get_or_insert(text && !whole);
+                // A compressed message's text is validated as it is inflated.
+                let streamed = *frame
+                    .streamed
+                    .get_or_insert(text && !whole && !frame.compressed);
                 if streamed {
                     self.utf8
                         .feed(&bytes[frame.seen..available])
@@ -264,17 +292,27 @@ impl Reader {
             (OpCode::Text | OpCode::Binary, Some(_)) => {
                 return Err(Fault::protocol("new message inside a fragmented one"));
             }
-            (OpCode::Continuation, Some(message))
-                if message.data.len().saturating_add(len) > self.limits.max_message =>
-            {
+            // (A compressed message is held to the limit as it is inflated.)
+            (
+                OpCode::Continuation,
+                Some(Assembly {
+                    data: Data::Plain(data),
+                    ..
+                }),
+            ) if data.len().saturating_add(len) > self.limits.max_message => {
                 return Err(Fault::too_big("message too big"));
             }
             // A new text message: its validation starts afresh.
             (OpCode::Text, None) => self.utf8 = Utf8Stream::default(),
             _ => {}
         }
+        let compressed = match (header.opcode, &self.message) {
+            (OpCode::Continuation, Some(message)) => matches!(message.data, Data::Inflated(_)),
+            _ => header.rsv == Rsv::RSV1,
+        };
         self.buffer.bytes().advance(header.len);
         Ok(Arriving {
+            compressed,
             opcode: header.opcode,
             fin: header.fin,
             key: header.key,
@@ -297,6 +335,9 @@ impl Reader {
             OpCode::Binary => false,
             OpCode::Continuation => self.message.as_ref().is_some_and(|m| m.text),
         };
+        if frame.compressed {
+            return self.inflate_frame(frame.fin, text, &payload);
+        }
         let streamed = frame.streamed == Some(true);
         let data = match (self.message.take(), frame.fin) {
             // The common case: a whole message in one frame, handed over as it lies.
@@ -304,17 +345,29 @@ impl Reader {
             (None, false) => {
                 self.message = Some(Assembly {
                     text,
-                    data: payload,
+                    data: Data::Plain(payload),
                 });
                 return Ok(None);
             }
-            (Some(mut message), fin) => {
-                message.data.extend_from_slice(&payload);
+            (
+                Some(Assembly {
+                    text,
+                    data: Data::Plain(mut data),
+                }),
+                fin,
+            ) => {
+                data.extend_from_slice(&payload);
                 if !fin {
-                    self.message = Some(message);
+                    self.message = Some(Assembly {
+                        text,
+                        data: Data::Plain(data),
+                    });
                     return Ok(None);
                 }
-                message.data
+                data
+            }
+            (Some(Assembly { .. }), _) => {
+                unreachable!("a compressed message's frames are marked compressed")
             }
         };
         let message = if text {
@@ -328,6 +381,62 @@ impl Reader {
             Message::Text(text)
         } else {
             Message::Binary(data.freeze())
+        };
+        Ok(Some(Incoming::Message(message)))
+    }
+}
+
+impl Reader {
+    /// A compressed message's frame arrived whole: inflate it onto the message, held
+    /// to the size limit as the bytes come out, its text validated as it comes out.
+    fn inflate_frame(
+        &mut self,
+        fin: bool,
+        text: bool,
+        payload: &[u8],
+    ) -> Result<Option<Incoming>, Fault> {
+        let Some(inflate) = self.inflate.as_mut() else {
+            return Err(Fault::protocol("compressed frame without the extension"));
+        };
+        let mut data = match self.message.take() {
+            Some(Assembly {
+                data: Data::Inflated(data),
+                ..
+            }) => data,
+            _ => Vec::new(),
+        };
+        let before = data.len();
+        inflate
+            .feed(payload, fin, &mut data, self.limits.max_message)
+            .map_err(|e| match e {
+                InflateError::TooBig => Fault::too_big("message too big"),
+                InflateError::Corrupt => Fault {
+                    code: CloseCode::INVALID_PAYLOAD,
+                    reason: "invalid compressed data",
+                },
+            })?;
+        if text {
+            self.utf8
+                .feed(&data[before..])
+                .map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?;
+        }
+        if !fin {
+            self.message = Some(Assembly {
+                text,
+                data: Data::Inflated(data),
+            });
+            return Ok(None);
+        }
+        let data = Bytes::from(data);
+        let message = if text {
+            self.utf8
+                .finish()
+                .map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?;
+            Message::Text(
+                Utf8Bytes::try_from(data).map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?,
+            )
+        } else {
+            Message::Binary(data)
         };
         Ok(Some(Incoming::Message(message)))
     }

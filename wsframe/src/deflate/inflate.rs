@@ -1,0 +1,272 @@
+//! Inflating incoming messages within the message size limit, holding nothing but the
+//! last bytes inflated between messages.
+//!
+//! zlib-rs's inflate state is about 14 KiB plus a 32 KiB window: too much to keep in
+//! every connection. An inflater comes from a small pool per thread when a compressed
+//! message begins and goes back when it ends. When the client keeps its compression
+//! context across messages, its next message may refer back to the bytes of the last
+//! ones (up to its window, 2^w bytes): the connection keeps those bytes, and the next
+//! inflater starts from them as its dictionary.
+
+use std::cell::RefCell;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use super::{Negotiated, TRAILER};
+
+/// Inflaters kept per thread.
+const POOL: usize = 8;
+/// Output room added at once while inflating (no more than the limit allows).
+const STEP: usize = 16 << 10;
+
+thread_local! {
+    // Boxed: an inflater moves between the pool and a connection as a pointer, and a
+    // connection holds it in 8 bytes (zlib-rs keeps its state inline).
+    #[allow(clippy::vec_box)]
+    static INFLATERS: RefCell<Vec<Box<Decompress>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Why a compressed message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InflateError {
+    /// It inflates to more than the message size limit.
+    TooBig,
+    /// It is not valid deflate data.
+    Corrupt,
+}
+
+/// A connection's incoming side of permessage-deflate.
+#[derive(Debug)]
+pub(crate) struct Inflate {
+    /// The client's window, as a power of two.
+    window_bits: u8,
+    /// The client keeps its context: `window` carries over to the next message.
+    takeover: bool,
+    /// The last bytes inflated (at most 2^window_bits): the next message's dictionary.
+    window: Vec<u8>,
+    /// The inflater of the message under way.
+    active: Option<Box<Decompress>>,
+}
+
+impl Inflate {
+    pub(crate) fn new(negotiated: &Negotiated) -> Inflate {
+        Inflate {
+            window_bits: negotiated.client_window,
+            takeover: !negotiated.client_no_context_takeover,
+            window: Vec::new(),
+            active: None,
+        }
+    }
+
+    /// Inflate the next piece of a compressed message, appending to `out` (the
+    /// message's bytes inflated so far, at most `limit`); `fin`: the piece ends the
+    /// message. On an error the message is lost and so is the connection.
+    pub(crate) fn feed(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), InflateError> {
+        if self.active.is_none() {
+            self.active = Some(self.checkout()?);
+        }
+        let inflater = self.active.as_mut().expect("set above");
+        let mut result = inflate(inflater, input, out, limit);
+        if result.is_ok() && fin {
+            result = inflate(inflater, &TRAILER, out, limit);
+        }
+        if result.is_err() || fin {
+            self.finish(out, result.is_ok());
+        }
+        result
+    }
+
+    /// An inflater from the pool, primed with the last message's bytes.
+    fn checkout(&self) -> Result<Box<Decompress>, InflateError> {
+        let mut inflater = INFLATERS
+            .with(|pool| pool.borrow_mut().pop())
+            .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)));
+        if !self.window.is_empty() {
+            inflater
+                .set_dictionary(&self.window)
+                .map_err(|_| InflateError::Corrupt)?;
+        }
+        Ok(inflater)
+    }
+
+    /// The message ended (or failed): keep its last bytes if the client keeps its
+    /// context, and give the inflater back.
+    fn finish(&mut self, out: &[u8], ok: bool) {
+        if let Some(mut inflater) = self.active.take() {
+            inflater.reset(false);
+            INFLATERS.with(|pool| {
+                let mut pool = pool.borrow_mut();
+                if pool.len() < POOL {
+                    pool.push(inflater);
+                }
+            });
+        }
+        if !(ok && self.takeover) {
+            self.window = Vec::new();
+            return;
+        }
+        let size = 1usize << self.window_bits;
+        if out.len() >= size {
+            self.window = out[out.len() - size..].to_vec();
+        } else {
+            let keep = size - out.len();
+            let from = self.window.len().saturating_sub(keep);
+            let mut window = Vec::with_capacity(self.window.len() - from + out.len());
+            window.extend_from_slice(&self.window[from..]);
+            window.extend_from_slice(out);
+            self.window = window;
+        }
+    }
+
+    /// Bytes held between messages (the window kept for the next one).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.window.capacity()
+    }
+}
+
+/// Inflate all of `input` into `out`, growing it by steps, never past `limit` (plus
+/// the one byte that tells the limit was passed).
+fn inflate(
+    inflater: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), InflateError> {
+    loop {
+        if out.len() == out.capacity() {
+            let room = (limit + 1)
+                .saturating_sub(out.len())
+                .min(STEP.max(out.len()));
+            if room == 0 {
+                return Err(InflateError::TooBig);
+            }
+            out.reserve_exact(room);
+        }
+        let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+        let status = inflater
+            .decompress_vec(input, out, FlushDecompress::Sync)
+            .map_err(|_| InflateError::Corrupt)?;
+        if out.len() > limit {
+            return Err(InflateError::TooBig);
+        }
+        let consumed = (inflater.total_in() - before_in) as usize;
+        let produced = inflater.total_out() - before_out;
+        input = &input[consumed..];
+        let room_left = out.len() < out.capacity();
+        match status {
+            // The final block: nothing may follow it in this message.
+            Status::StreamEnd if !input.is_empty() => return Err(InflateError::Corrupt),
+            Status::StreamEnd => return Ok(()),
+            _ if input.is_empty() && room_left => return Ok(()),
+            // No progress with room to spare: the input is cut short or broken.
+            _ if consumed == 0 && produced == 0 && room_left => {
+                return Err(InflateError::Corrupt);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compress, FlushCompress};
+
+    fn negotiated(takeover: bool, window: u8) -> Negotiated {
+        Negotiated {
+            server_no_context_takeover: true,
+            client_no_context_takeover: !takeover,
+            server_window: 15,
+            client_window: window,
+            threshold: 0,
+            level: 6,
+        }
+    }
+
+    /// A client's compressor: messages compressed in one stream (context takeover).
+    fn client_stream(messages: &[&[u8]], window: u8) -> Vec<Vec<u8>> {
+        let mut compressor =
+            Compress::new_with_window_bits(flate2::Compression::new(6), false, window);
+        messages
+            .iter()
+            .map(|message| {
+                let mut out = Vec::with_capacity(message.len() + 64);
+                compressor
+                    .compress_vec(message, &mut out, FlushCompress::Sync)
+                    .unwrap();
+                assert!(out.ends_with(&TRAILER));
+                out.truncate(out.len() - 4);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_that_refer_to_earlier_ones_inflate_with_only_the_window_kept() {
+        let first = br#"{"type":"chat","user":"ada","text":"the same words again"}"#;
+        let second = br#"{"type":"chat","user":"ada","text":"the same words again!"}"#;
+        let compressed = client_stream(&[first, second], 15);
+        assert!(
+            compressed[1].len() < 20,
+            "the second refers back to the first"
+        );
+        let mut inflate = Inflate::new(&negotiated(true, 15));
+        for (message, original) in compressed.iter().zip([&first[..], &second[..]]) {
+            let mut out = Vec::new();
+            inflate.feed(message, true, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, original);
+            assert!(
+                inflate.active.is_none(),
+                "the inflater went back to the pool"
+            );
+        }
+        assert_eq!(inflate.window, [&first[..], &second[..]].concat());
+    }
+
+    #[test]
+    fn a_message_in_pieces_inflates_across_them() {
+        let text = b"piece by piece, piece by piece, piece by piece".repeat(50);
+        let compressed = client_stream(&[&text], 12).remove(0);
+        let mut inflate = Inflate::new(&negotiated(false, 12));
+        let mut out = Vec::new();
+        let (a, b) = compressed.split_at(compressed.len() / 2);
+        inflate.feed(a, false, &mut out, 1 << 20).unwrap();
+        inflate.feed(b, true, &mut out, 1 << 20).unwrap();
+        assert_eq!(out, text);
+        assert_eq!(inflate.held(), 0, "no context takeover: nothing held");
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 10 << 20];
+        let compressed = client_stream(&[&zeros], 15).remove(0);
+        assert!(compressed.len() < 20 << 10);
+        let mut inflate = Inflate::new(&negotiated(true, 15));
+        let mut out = Vec::new();
+        let limit = 64 << 10;
+        assert_eq!(
+            inflate.feed(&compressed, true, &mut out, limit),
+            Err(InflateError::TooBig)
+        );
+        assert!(out.capacity() <= limit + 1 + STEP, "{}", out.capacity());
+        assert_eq!(inflate.held(), 0);
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let mut inflate = Inflate::new(&negotiated(true, 15));
+        let mut out = Vec::new();
+        let garbage = [0xffu8; 64];
+        assert_eq!(
+            inflate.feed(&garbage, true, &mut out, 1 << 20),
+            Err(InflateError::Corrupt)
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! permessage-deflate (RFC 7692): compression that costs almost nothing while a
+//! connection is idle, and a broadcast compressed once for all its recipients.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `mod.rs` | [`Compression`], the settings; [`Negotiated`], what a connection agreed |
+//! | [`offer`] | parsing the client's offers and choosing the parameters |
+//! | [`compress`] | compressing an outgoing message with a pooled compressor |
+//! | [`inflate`] | inflating an incoming message with a pooled inflater, within the size limit |
+//!
+//! **Outgoing.** In the default [`CompressionMode::Shared`] the server answers
+//! `server_no_context_takeover`: each message is compressed on its own, so its
+//! compressed bytes suit every recipient that negotiated the same window, and a hub
+//! broadcast is compressed once (see [`Prepared`](crate::connection::frame::Prepared)).
+//! Compressors live in a small pool per thread, not in connections.
+//!
+//! **Incoming.** An inflater is needed only while a message is being inflated; it comes
+//! from a pool per thread and goes back at the message's end. When the client keeps its
+//! context between messages, the connection keeps only the last bytes it inflated (at
+//! most its window, 2^w bytes) and gives them to the next inflater as its dictionary.
+
+pub(crate) mod compress;
+pub(crate) mod inflate;
+pub(crate) mod offer;
+
+/// How the server compresses what it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompressionMode {
+    /// Every message is compressed on its own (`server_no_context_takeover`): a
+    /// broadcast is compressed once for all its recipients, and nothing is held per
+    /// connection between messages. The default (and, for now, the only mode).
+    Shared,
+}
+
+/// permessage-deflate settings (RFC 7692), app-wide through
+/// [`Limits::compression`](crate::Limits::compression) and per route through
+/// [`RouteLimits::compression`](crate::RouteLimits::compression) or the
+/// `compression = ...` option of `#[websocket]`.
+///
+/// On by default: a client that offers the extension (every browser does) gets it.
+///
+/// ```
+/// use wsframe::{Compression, CompressionMode, Limits};
+///
+/// let defaults = Compression::default();
+/// assert!(defaults.is_enabled());
+/// assert_eq!(defaults.get_mode(), CompressionMode::Shared);
+///
+/// // Smaller windows hold less memory per connection and compress a little worse.
+/// let lean = Compression::default().client_max_window_bits(10).threshold(256);
+/// let limits = Limits::default().compression(lean);
+/// assert_eq!(limits.get_compression().get_client_max_window_bits(), 10);
+///
+/// assert!(!Compression::disabled().is_enabled());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compression {
+    pub(crate) enabled: bool,
+    pub(crate) mode: CompressionMode,
+    pub(crate) threshold: usize,
+    pub(crate) level: u32,
+    pub(crate) server_max_window_bits: u8,
+    pub(crate) client_max_window_bits: u8,
+    pub(crate) client_no_context_takeover: bool,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            enabled: true,
+            mode: CompressionMode::Shared,
+            threshold: 128,
+            level: 6,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            client_no_context_takeover: false,
+        }
+    }
+}
+
+impl Compression {
+    /// No compression: the extension is never negotiated.
+    pub fn disabled() -> Self {
+        Compression {
+            enabled: false,
+            ..Compression::default()
+        }
+    }
+
+    /// How outgoing messages are compressed (default [`CompressionMode::Shared`]).
+    pub fn mode(mut self, mode: CompressionMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Messages shorter than this many bytes go out uncompressed (default 128): deflate
+    /// rarely shrinks them, and costs the same CPU per message.
+    pub fn threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// zlib's compression level, 1 (fastest) to 9 (smallest); default 6.
+    pub fn level(mut self, level: u32) -> Self {
+        self.level = level.clamp(1, 9);
+        self
+    }
+
+    /// The largest window the server compresses with, as a power of two (8 to 15;
+    /// default 15, 32 KiB).
+    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+        self.server_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// The largest window the server lets the client compress with, when the client
+    /// offers to be told (8 to 15; default 15). With context takeover the server holds
+    /// up to this window's bytes per connection between messages.
+    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+        self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Ask every client to compress each message on its own
+    /// (`client_no_context_takeover`): the server then holds nothing of a connection's
+    /// incoming stream between messages, and clients compress a little worse. Default
+    /// off.
+    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
+        self.client_no_context_takeover = on;
+        self
+    }
+
+    /// Whether the extension is offered to clients.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// See [`mode`](Self::mode).
+    pub fn get_mode(&self) -> CompressionMode {
+        self.mode
+    }
+
+    /// See [`threshold`](Self::threshold).
+    pub fn get_threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// See [`level`](Self::level).
+    pub fn get_level(&self) -> u32 {
+        self.level
+    }
+
+    /// See [`server_max_window_bits`](Self::server_max_window_bits).
+    pub fn get_server_max_window_bits(&self) -> u8 {
+        self.server_max_window_bits
+    }
+
+    /// See [`client_max_window_bits`](Self::client_max_window_bits).
+    pub fn get_client_max_window_bits(&self) -> u8 {
+        self.client_max_window_bits
+    }
+
+    /// See [`client_no_context_takeover`](Self::client_no_context_takeover).
+    pub fn get_client_no_context_takeover(&self) -> bool {
+        self.client_no_context_takeover
+    }
+}
+
+/// What a connection agreed on: the parameters in force on both sides. Windows are
+/// the ones zlib works with (9 to 15; an agreed 8 is worked as 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Negotiated {
+    pub(crate) server_no_context_takeover: bool,
+    pub(crate) client_no_context_takeover: bool,
+    pub(crate) server_window: u8,
+    pub(crate) client_window: u8,
+    pub(crate) threshold: usize,
+    pub(crate) level: u32,
+}
+
+/// What a sync flush ends with, left off every compressed message (RFC 7692, 7.2.1) and
+/// added back before inflating one (7.2.2).
+pub(crate) const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
