@@ -324,3 +324,57 @@ async fn hostile_compressed_input_closes_with_the_right_code() {
         );
     }
 }
+
+/// Joins room `r`, says "joined", then broadcasts to the room every text it receives;
+/// "bye" closes with 4000.
+#[websocket("/room")]
+async fn room(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    ws.accept().await?;
+    hub.join("r", &ws);
+    ws.send_text("joined").await?;
+    while let Ok(text) = ws.receive_text().await {
+        if text == "bye" {
+            return ws.close(4000, "bye").await;
+        }
+        hub.room("r").broadcast_text(text);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_test_client_speaks_deflate_and_a_broadcast_is_compressed_once() {
+    use wsframe::testing::TestClient;
+    let client = TestClient::new(App::new().routes(routes![room])).unwrap();
+    let mut members = Vec::new();
+    for _ in 0..4 {
+        let mut ws = client.connect("/room").deflate().await.unwrap();
+        assert_eq!(
+            ws.extensions(),
+            Some("permessage-deflate; server_no_context_takeover")
+        );
+        assert_eq!(ws.receive_text().await.unwrap(), "joined");
+        members.push(ws);
+    }
+    let mut uncompressed = client.connect("/room").await.unwrap();
+    assert_eq!(uncompressed.extensions(), None);
+    assert_eq!(uncompressed.receive_text().await.unwrap(), "joined");
+    for n in 1..=3u64 {
+        let text = chat_json(n as usize);
+        members[0].send_text(text.clone()).await.unwrap();
+        for ws in members.iter_mut().chain([&mut uncompressed]) {
+            assert_eq!(ws.receive_text().await.unwrap(), text);
+        }
+        assert_eq!(
+            client.metrics().snapshot().messages_compressed,
+            n,
+            "one compression per broadcast, not per recipient"
+        );
+    }
+    // The close comes through the deflate client with its code and reason.
+    members[1].send_text("bye").await.unwrap();
+    let close = members[1].receive_close().await.unwrap();
+    assert_eq!(
+        (close.code.map(|c| c.0), close.reason.as_str()),
+        (Some(4000), "bye")
+    );
+}

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::{Negotiated, TRAILER};
+use super::TRAILER;
 
 /// Inflaters kept per thread.
 const POOL: usize = 8;
@@ -49,10 +49,12 @@ pub(crate) struct Inflate {
 }
 
 impl Inflate {
-    pub(crate) fn new(negotiated: &Negotiated) -> Inflate {
+    /// For a peer that compresses with a `window_bits` window and (`takeover`) keeps
+    /// its context from one message to the next.
+    pub(crate) fn new(window_bits: u8, takeover: bool) -> Inflate {
         Inflate {
-            window_bits: negotiated.client_window,
-            takeover: !negotiated.client_no_context_takeover,
+            window_bits,
+            takeover,
             window: Vec::new(),
             active: None,
         }
@@ -179,17 +181,6 @@ mod tests {
     use super::*;
     use flate2::{Compress, FlushCompress};
 
-    fn negotiated(takeover: bool, window: u8) -> Negotiated {
-        Negotiated {
-            server_no_context_takeover: true,
-            client_no_context_takeover: !takeover,
-            server_window: 15,
-            client_window: window,
-            threshold: 0,
-            level: 6,
-        }
-    }
-
     /// A client's compressor: messages compressed in one stream (context takeover).
     fn client_stream(messages: &[&[u8]], window: u8) -> Vec<Vec<u8>> {
         let mut compressor =
@@ -217,7 +208,7 @@ mod tests {
             compressed[1].len() < 20,
             "the second refers back to the first"
         );
-        let mut inflate = Inflate::new(&negotiated(true, 15));
+        let mut inflate = Inflate::new(15, true);
         for (message, original) in compressed.iter().zip([&first[..], &second[..]]) {
             let mut out = Vec::new();
             inflate.feed(message, true, &mut out, 1 << 20).unwrap();
@@ -234,7 +225,7 @@ mod tests {
     fn a_message_in_pieces_inflates_across_them() {
         let text = b"piece by piece, piece by piece, piece by piece".repeat(50);
         let compressed = client_stream(&[&text], 12).remove(0);
-        let mut inflate = Inflate::new(&negotiated(false, 12));
+        let mut inflate = Inflate::new(12, false);
         let mut out = Vec::new();
         let (a, b) = compressed.split_at(compressed.len() / 2);
         inflate.feed(a, false, &mut out, 1 << 20).unwrap();
@@ -248,7 +239,7 @@ mod tests {
         let zeros = vec![0u8; 10 << 20];
         let compressed = client_stream(&[&zeros], 15).remove(0);
         assert!(compressed.len() < 20 << 10);
-        let mut inflate = Inflate::new(&negotiated(true, 15));
+        let mut inflate = Inflate::new(15, true);
         let mut out = Vec::new();
         let limit = 64 << 10;
         assert_eq!(
@@ -261,7 +252,7 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        let mut inflate = Inflate::new(&negotiated(true, 15));
+        let mut inflate = Inflate::new(15, true);
         let mut out = Vec::new();
         let garbage = [0xffu8; 64];
         assert_eq!(

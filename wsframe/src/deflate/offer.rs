@@ -195,6 +195,36 @@ pub(crate) fn negotiate(offers: &[Offer], settings: &Compression) -> Option<(Neg
         .find_map(|offer| accept(&asked(offer)?, settings))
 }
 
+/// The server's answer as a client reads it (the `TestClient`, which offers
+/// [`CLIENT_OFFER`]): the parameters in force, or `None` when the answer is not one
+/// permessage-deflate agreement a client could accept.
+pub(crate) fn agreed(answer: &[u8]) -> Option<Negotiated> {
+    let [offer] = &parse([answer])[..] else {
+        return None;
+    };
+    if offer.name != NAME {
+        return None;
+    }
+    let asked = asked(offer)?;
+    let client_window = match asked.client_max_window_bits {
+        // Sent without a value: not an answer.
+        Some(None) => return None,
+        Some(Some(bits)) => bits,
+        None => 15,
+    };
+    Some(Negotiated {
+        server_no_context_takeover: asked.server_no_context_takeover,
+        client_no_context_takeover: asked.client_no_context_takeover,
+        server_window: asked.server_max_window_bits.unwrap_or(15).max(9),
+        client_window: client_window.max(9),
+        threshold: 0,
+        level: Compression::default().level,
+    })
+}
+
+/// What a browser offers, and what the `TestClient` offers when asked to.
+pub(crate) const CLIENT_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
 fn accept(asked: &Asked, settings: &Compression) -> Option<(Negotiated, String)> {
     let mut response = String::from(NAME);
     // Our side. In shared mode every message is compressed on its own, so that a
@@ -355,6 +385,38 @@ mod tests {
         .unwrap();
         assert!(response.contains("client_max_window_bits=10"), "{response}");
         assert_eq!(negotiated.client_window, 10);
+    }
+
+    #[test]
+    fn a_client_reads_the_answer_back_as_the_server_agreed() {
+        for settings in [
+            Compression::default(),
+            Compression::default()
+                .client_max_window_bits(10)
+                .server_max_window_bits(12)
+                .client_no_context_takeover(true),
+        ] {
+            let (server, response) = negotiate(&offers(CLIENT_OFFER), &settings).unwrap();
+            let client = agreed(response.as_bytes()).unwrap();
+            assert_eq!(
+                (
+                    client.server_no_context_takeover,
+                    client.client_no_context_takeover,
+                    client.server_window,
+                    client.client_window
+                ),
+                (
+                    server.server_no_context_takeover,
+                    server.client_no_context_takeover,
+                    server.server_window,
+                    server.client_window
+                ),
+                "{response}"
+            );
+        }
+        assert_eq!(agreed(b"x-other"), None);
+        assert_eq!(agreed(b"permessage-deflate, permessage-deflate"), None);
+        assert_eq!(agreed(b"permessage-deflate; client_max_window_bits"), None);
     }
 
     #[test]

@@ -31,6 +31,16 @@ impl Rsv {
     pub(crate) const RSV1: Rsv = Rsv(0x40);
 }
 
+/// Who sent the frames a reader reads: a client's frames are masked, a server's never
+/// are (RFC 6455 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// The server reads a client (every reader of the server itself).
+    Client,
+    /// A client reads the server (the `TestClient`).
+    Server,
+}
+
 /// A parsed, checked frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
@@ -47,7 +57,8 @@ pub(crate) struct Header {
 /// Parse the header at the start of `bytes`: `Ok(None)` until all of it has arrived.
 /// Checks what the header alone can tell: RSV bits beyond `allowed`, reserved opcodes,
 /// fragmented or long control frames, unmasked frames, and a length with its top bit set.
-pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault> {
+/// A client's frames must be masked, a server's must not (`peer` sent them).
+pub(crate) fn parse(bytes: &[u8], allowed: Rsv, peer: Peer) -> Result<Option<Header>, Fault> {
     let [first, second, ..] = *bytes else {
         return Ok(None);
     };
@@ -87,8 +98,10 @@ pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault>
             ));
         }
     }
-    if !masked {
-        return Err(Fault::protocol("client frame not masked"));
+    match (peer, masked) {
+        (Peer::Client, false) => return Err(Fault::protocol("client frame not masked")),
+        (Peer::Server, true) => return Err(Fault::protocol("server frame masked")),
+        _ => {}
     }
     let (payload_len, at) = match short {
         126 => match bytes.get(2..4) {
@@ -109,16 +122,21 @@ pub(crate) fn parse(bytes: &[u8], allowed: Rsv) -> Result<Option<Header>, Fault>
         },
         n => (u64::from(n), 2),
     };
-    let Some(key) = bytes.get(at..at + 4) else {
-        return Ok(None);
+    let (key, len) = if masked {
+        let Some(key) = bytes.get(at..at + 4) else {
+            return Ok(None);
+        };
+        ([key[0], key[1], key[2], key[3]], at + 4)
+    } else {
+        ([0; 4], at)
     };
     Ok(Some(Header {
         fin,
         rsv: Rsv(rsv),
         opcode,
-        key: [key[0], key[1], key[2], key[3]],
+        key,
         payload_len,
-        len: at + 4,
+        len,
     }))
 }
 
@@ -145,9 +163,13 @@ mod tests {
         for (len_bytes, payload_len, header_len) in cases {
             let bytes = masked(0x81, len_bytes);
             for cut in 0..bytes.len() {
-                assert_eq!(parse(&bytes[..cut], Rsv::NONE), Ok(None), "cut at {cut}");
+                assert_eq!(
+                    parse(&bytes[..cut], Rsv::NONE, Peer::Client),
+                    Ok(None),
+                    "cut at {cut}"
+                );
             }
-            let header = parse(&bytes, Rsv::NONE).unwrap().unwrap();
+            let header = parse(&bytes, Rsv::NONE, Peer::Client).unwrap().unwrap();
             assert_eq!(header.payload_len, payload_len);
             assert_eq!(header.len, header_len);
             assert_eq!(header.key, [1, 2, 3, 4]);
@@ -159,7 +181,7 @@ mod tests {
     #[test]
     fn refuses_what_the_header_alone_shows_is_wrong() {
         let protocol = |bytes: &[u8], allowed| {
-            let fault = parse(bytes, allowed).unwrap_err();
+            let fault = parse(bytes, allowed, Peer::Client).unwrap_err();
             assert_eq!(
                 fault.code,
                 CloseCode::PROTOCOL_ERROR,
@@ -177,6 +199,21 @@ mod tests {
         protocol(&masked(0x89, &[126, 0, 126]), Rsv::NONE); // ping of 126 bytes
         protocol(&[0x81, 0x00], Rsv::NONE); // not masked
         protocol(&masked(0x82, &[127, 0x80, 0, 0, 0, 0, 0, 0, 0]), Rsv::NONE);
-        assert!(parse(&masked(0xC1, &[0]), Rsv::RSV1).unwrap().is_some());
+        assert!(
+            parse(&masked(0xC1, &[0]), Rsv::RSV1, Peer::Client)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_server_frame_is_read_unmasked_and_refused_masked() {
+        let header = parse(&[0xC1, 0x03, b'a', b'b', b'c'], Rsv::RSV1, Peer::Server)
+            .unwrap()
+            .unwrap();
+        assert_eq!((header.len, header.payload_len, header.key), (2, 3, [0; 4]));
+        assert_eq!(header.rsv, Rsv::RSV1);
+        let fault = parse(&masked(0x81, &[0]), Rsv::NONE, Peer::Server).unwrap_err();
+        assert_eq!(fault.reason, "server frame masked");
     }
 }

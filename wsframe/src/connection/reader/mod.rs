@@ -32,7 +32,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncRead;
 
-use self::header::{Header, OpCode, Rsv};
+use self::header::{Header, OpCode, Peer, Rsv};
 use self::utf8::Utf8Stream;
 use super::transport::ReadBuffer;
 use crate::deflate::Negotiated;
@@ -136,6 +136,8 @@ enum Data {
 pub(crate) struct Reader {
     buffer: ReadBuffer,
     limits: ReadLimits,
+    /// Who sends what this reader reads (a server's reader reads a client).
+    peer: Peer,
     allowed: Rsv,
     /// permessage-deflate's incoming side, when negotiated.
     inflate: Option<Box<Inflate>>,
@@ -152,6 +154,7 @@ impl Reader {
         Reader {
             buffer,
             limits,
+            peer: Peer::Client,
             allowed: Rsv::NONE,
             inflate: None,
             frame: None,
@@ -161,11 +164,24 @@ impl Reader {
         }
     }
 
+    /// A client's reader of the server's frames (unmasked), for the `TestClient`.
+    pub(crate) fn of_server(buffer: ReadBuffer, limits: ReadLimits) -> Reader {
+        Reader {
+            peer: Peer::Server,
+            ..Reader::new(buffer, limits)
+        }
+    }
+
     /// Accept compressed messages (RSV1 on their first frame) as `deflate` agreed.
     pub(crate) fn with_deflate(mut self, deflate: Option<&Negotiated>) -> Reader {
         if let Some(deflate) = deflate {
+            // The peer's side of the agreement: its window, whether it keeps its context.
+            let (window, takeover) = match self.peer {
+                Peer::Client => (deflate.client_window, !deflate.client_no_context_takeover),
+                Peer::Server => (deflate.server_window, !deflate.server_no_context_takeover),
+            };
             self.allowed = Rsv::RSV1;
-            self.inflate = Some(Box::new(Inflate::new(deflate)));
+            self.inflate = Some(Box::new(Inflate::new(window, takeover)));
         }
         self
     }
@@ -221,7 +237,8 @@ impl Reader {
             let frame = match self.frame {
                 Some(frame) => frame,
                 None => {
-                    let Some(header) = header::parse(self.buffer.bytes(), self.allowed)? else {
+                    let Some(header) = header::parse(self.buffer.bytes(), self.allowed, self.peer)?
+                    else {
                         return Ok(None);
                     };
                     self.begin(header)?
@@ -232,7 +249,9 @@ impl Reader {
             let available = bytes.len().min(frame.len);
             let mut frame = frame;
             if available > frame.seen {
-                mask::unmask(&mut bytes[frame.seen..available], frame.key, frame.seen);
+                if self.peer == Peer::Client {
+                    mask::unmask(&mut bytes[frame.seen..available], frame.key, frame.seen);
+                }
                 // A text message that is here whole is validated once, at the end; one
                 // that arrives in pieces is validated piece by piece.
                 let whole = frame.fin

@@ -50,6 +50,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
+mod deflate_link;
+
+use self::deflate_link::DeflateLink;
 use crate::app::AppInner;
 use crate::metrics::Metrics;
 use crate::{
@@ -272,6 +275,7 @@ impl TestClient {
             protocols: Vec::new(),
             host: None,
             peer: None,
+            deflate: false,
         }
     }
 
@@ -385,9 +389,45 @@ pub struct Connect<'a> {
     protocols: Vec<String>,
     host: Option<String>,
     peer: Option<SocketAddr>,
+    deflate: bool,
 }
 
 impl Connect<'_> {
+    /// Offer permessage-deflate as a browser does
+    /// (`permessage-deflate; client_max_window_bits`). When the server accepts it, every
+    /// message this connection sends is compressed and what the server compresses is
+    /// inflated; [`TestWebSocket::extensions`] tells what was agreed.
+    ///
+    /// ```
+    /// use wsframe::testing::TestClient;
+    /// use wsframe::{App, WebSocket};
+    ///
+    /// async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
+    ///     while let Ok(message) = ws.receive().await {
+    ///         ws.send(message).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().websocket("/ws", echo))?;
+    /// let mut ws = client.connect("/ws").deflate().await?;
+    /// assert_eq!(
+    ///     ws.extensions(),
+    ///     Some("permessage-deflate; server_no_context_takeover")
+    /// );
+    /// let json = r#"{"type":"chat","text":"compressed both ways"}"#.repeat(10);
+    /// ws.send_text(json.clone()).await?;
+    /// assert_eq!(ws.receive_text().await?, json);
+    /// assert_eq!(client.metrics().snapshot().messages_compressed, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn deflate(mut self) -> Self {
+        self.deflate = true;
+        self
+    }
+
     /// Add a request header (`Host` replaces the client's, as [`Connect::host`] does).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         if name.eq_ignore_ascii_case("host") {
@@ -453,6 +493,12 @@ impl Connect<'_> {
         if !self.protocols.is_empty() {
             builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, self.protocols.join(", "));
         }
+        if self.deflate {
+            builder = builder.header(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                crate::deflate::offer::CLIENT_OFFER,
+            );
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
@@ -482,10 +528,22 @@ impl Connect<'_> {
             .await
             .map_err(|_| Error::Timeout("the upgrade"))?
             .map_err(http_error)?;
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+        let extension = headers.get(header::SEC_WEBSOCKET_EXTENSIONS);
+        let link = match extension.map(|value| crate::deflate::offer::agreed(value.as_bytes())) {
+            None => Link::Plain(Box::new(
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await,
+            )),
+            Some(Some(agreed)) if self.deflate => {
+                Link::Deflate(Box::new(DeflateLink::new(TokioIo::new(upgraded), &agreed)))
+            }
+            Some(_) => {
+                return Err(Error::custom(
+                    "the server answered an extension the client did not offer",
+                ));
+            }
+        };
         Ok(TestWebSocket {
-            socket,
+            link,
             timeout,
             headers,
         })
@@ -573,9 +631,16 @@ impl TestResponse {
 /// # Ok(()) }
 /// ```
 pub struct TestWebSocket {
-    socket: WebSocketStream<TokioIo<Upgraded>>,
+    link: Link,
     timeout: Duration,
     headers: HeaderMap,
+}
+
+/// The client side of the connection: tungstenite's, or wsframe's own when
+/// permessage-deflate was agreed (tungstenite refuses compressed frames).
+enum Link {
+    Plain(Box<WebSocketStream<TokioIo<Upgraded>>>),
+    Deflate(Box<DeflateLink>),
 }
 
 impl std::fmt::Debug for TestWebSocket {
@@ -599,27 +664,42 @@ impl TestWebSocket {
         &self.headers
     }
 
-    async fn write(&mut self, message: WsMessage) -> Result<()> {
-        tokio::time::timeout(self.timeout, self.socket.send(message))
+    /// The extensions the server agreed to (`Sec-WebSocket-Extensions` of the `101`),
+    /// if any; see [`Connect::deflate`].
+    pub fn extensions(&self) -> Option<&str> {
+        self.headers
+            .get(header::SEC_WEBSOCKET_EXTENSIONS)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    async fn write(&mut self, message: Message) -> Result<()> {
+        let sent = async {
+            match &mut self.link {
+                Link::Plain(socket) => socket
+                    .send(message.into_tungstenite())
+                    .await
+                    .map_err(|e| Error::Protocol(ProtocolError::new(e))),
+                Link::Deflate(link) => link.send(message).await,
+            }
+        };
+        tokio::time::timeout(self.timeout, sent)
             .await
             .map_err(|_| Error::Timeout("a send"))?
-            .map_err(|e| Error::Protocol(ProtocolError::new(e)))
     }
 
     /// Send a message.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.write(message.into().into_tungstenite()).await
+        self.write(message.into()).await
     }
 
     /// Send a text message.
     pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.write(WsMessage::Text(text.into().into_tungstenite()))
-            .await
+        self.write(Message::Text(text.into())).await
     }
 
     /// Send a binary message.
     pub async fn send_bytes(&mut self, bytes: impl Into<Bytes>) -> Result<()> {
-        self.write(WsMessage::Binary(bytes.into())).await
+        self.write(Message::Binary(bytes.into())).await
     }
 
     /// Send `value` as JSON text.
@@ -632,9 +712,17 @@ impl TestWebSocket {
     /// server's code and reason.
     pub async fn receive(&mut self) -> Result<Message> {
         let timeout = self.timeout;
+        let socket = match &mut self.link {
+            Link::Plain(socket) => socket,
+            Link::Deflate(link) => {
+                return tokio::time::timeout(timeout, link.receive())
+                    .await
+                    .map_err(|_| Error::Timeout("a message"))?;
+            }
+        };
         tokio::time::timeout(timeout, async {
             loop {
-                match self.socket.next().await {
+                match socket.next().await {
                     Some(Ok(WsMessage::Text(t))) => {
                         return Ok(Message::Text(Utf8Bytes::from_tungstenite(t)));
                     }
@@ -698,14 +786,24 @@ impl TestWebSocket {
 
     /// Close from the client side with `code` and `reason`.
     pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
-        let frame = CloseFrame {
-            code: code.into().0.into(),
-            reason: reason.into(),
+        let code = code.into();
+        let closed = async {
+            match &mut self.link {
+                Link::Plain(socket) => {
+                    let frame = CloseFrame {
+                        code: code.0.into(),
+                        reason: reason.into(),
+                    };
+                    WebSocketStream::close(socket, Some(frame))
+                        .await
+                        .map_err(|e| Error::Protocol(ProtocolError::new(e)))
+                }
+                Link::Deflate(link) => link.close(code, reason).await,
+            }
         };
-        tokio::time::timeout(self.timeout, self.socket.close(Some(frame)))
+        tokio::time::timeout(self.timeout, closed)
             .await
             .map_err(|_| Error::Timeout("the close"))?
-            .map_err(|e| Error::Protocol(ProtocolError::new(e)))
     }
 }
 
