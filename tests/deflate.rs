@@ -17,6 +17,15 @@ async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
     Ok(())
 }
 
+/// The echo with the server's context kept from one message to the next.
+#[websocket(
+    "/dedicated",
+    compression = wsframe::Compression::default().mode(wsframe::CompressionMode::Dedicated)
+)]
+async fn dedicated(ws: WebSocket) -> wsframe::Result<()> {
+    echo_loop(ws).await
+}
+
 #[websocket("/plain", compression = wsframe::Compression::disabled())]
 async fn plain(ws: WebSocket) -> wsframe::Result<()> {
     echo_loop(ws).await
@@ -33,7 +42,7 @@ const TRAILER: [u8; 4] = [0, 0, 0xff, 0xff];
 const BROWSER_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 async fn server() -> TestServer {
-    TestServer::start(App::new().routes(routes![echo, plain])).await
+    TestServer::start(App::new().routes(routes![echo, plain, dedicated])).await
 }
 
 /// Upgrade with `offer` in `Sec-WebSocket-Extensions`: the stream, bytes after the
@@ -51,11 +60,18 @@ async fn upgrade(server: &TestServer, path: &str, offer: Option<&str>) -> Conn {
     let extension = response
         .header("sec-websocket-extensions")
         .map(str::to_owned);
+    // Without server_no_context_takeover one inflater reads the server's whole stream.
+    let server_context = extension
+        .as_deref()
+        .is_some_and(|e| !e.contains("server_no_context_takeover"))
+        .then(|| Decompress::new(false));
     Conn {
         tcp,
         buf: response.rest,
         extension,
         compressor: Compress::new(flate2::Compression::default(), false),
+        server_context,
+        last_wire_len: 0,
     }
 }
 
@@ -65,6 +81,10 @@ struct Conn {
     extension: Option<String>,
     /// The client's compressor, keeping its context across messages as browsers do.
     compressor: Compress,
+    /// The inflater of a server that keeps its context.
+    server_context: Option<Decompress>,
+    /// The payload length of the last message as it came on the wire.
+    last_wire_len: usize,
 }
 
 impl Conn {
@@ -127,12 +147,14 @@ impl Conn {
     async fn next_message(&mut self) -> (bool, Vec<u8>) {
         let (first, payload) = self.next_frame().await;
         assert_eq!(first & 0x80, 0x80, "the server sends whole messages");
+        self.last_wire_len = payload.len();
         let compressed = first & 0x40 != 0;
         if !compressed {
             return (false, payload);
         }
         // server_no_context_takeover: each message inflates on its own.
-        let mut inflater = Decompress::new(false);
+        let mut fresh = Decompress::new(false);
+        let inflater = self.server_context.as_mut().unwrap_or(&mut fresh);
         let mut input = payload;
         input.extend_from_slice(&TRAILER);
         let mut out = Vec::with_capacity(1 << 20);
@@ -328,7 +350,20 @@ async fn hostile_compressed_input_closes_with_the_right_code() {
 /// Joins room `r`, says "joined", then broadcasts to the room every text it receives;
 /// "bye" closes with 4000.
 #[websocket("/room")]
-async fn room(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+async fn room(ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    room_loop(ws, hub).await
+}
+
+/// The same room, its members' contexts kept: a broadcast is compressed per recipient.
+#[websocket(
+    "/dedicated-room",
+    compression = wsframe::Compression::default().mode(wsframe::CompressionMode::Dedicated)
+)]
+async fn dedicated_room(ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    room_loop(ws, hub).await
+}
+
+async fn room_loop(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
     ws.accept().await?;
     hub.join("r", &ws);
     ws.send_text("joined").await?;
@@ -377,4 +412,60 @@ async fn the_test_client_speaks_deflate_and_a_broadcast_is_compressed_once() {
         (close.code.map(|c| c.0), close.reason.as_str()),
         (Some(4000), "bye")
     );
+}
+
+#[tokio::test]
+async fn a_dedicated_route_keeps_the_servers_context_between_messages() {
+    let server = server().await;
+    let mut conn = upgrade(&server, "/dedicated", Some(BROWSER_OFFER)).await;
+    assert_eq!(conn.extension.as_deref(), Some("permessage-deflate"));
+    let mut sizes = Vec::new();
+    for i in 0..4 {
+        let text = chat_json(i);
+        conn.send_compressed(0x1, text.as_bytes(), 1).await;
+        let (compressed, echoed) = conn.next_message().await;
+        assert!(compressed);
+        assert_eq!(String::from_utf8(echoed).unwrap(), text, "message {i}");
+        sizes.push(conn.last_wire_len);
+    }
+    // Later messages refer back to the earlier ones.
+    assert!(sizes[3] < sizes[0] / 2, "{sizes:?}");
+    // Small ones go out as they are, leaving the context as it was.
+    conn.send_compressed(0x1, b"hi", 1).await;
+    assert_eq!(conn.next_message().await, (false, b"hi".to_vec()));
+    let text = chat_json(9);
+    conn.send_compressed(0x1, text.as_bytes(), 1).await;
+    assert_eq!(conn.next_message().await, (true, text.into_bytes()));
+    // A client that asks for server_no_context_takeover gets it on this route too.
+    let conn = upgrade(
+        &server,
+        "/dedicated",
+        Some("permessage-deflate; server_no_context_takeover"),
+    )
+    .await;
+    assert_eq!(
+        conn.extension.as_deref(),
+        Some("permessage-deflate; server_no_context_takeover")
+    );
+}
+
+#[tokio::test]
+async fn a_broadcast_to_dedicated_members_is_compressed_for_each_in_its_context() {
+    use wsframe::testing::TestClient;
+    let client = TestClient::new(App::new().routes(routes![dedicated_room])).unwrap();
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let mut ws = client.connect("/dedicated-room").deflate().await.unwrap();
+        assert_eq!(ws.extensions(), Some("permessage-deflate"));
+        assert_eq!(ws.receive_text().await.unwrap(), "joined");
+        members.push(ws);
+    }
+    for n in 1..=3u64 {
+        let text = chat_json(n as usize);
+        members[0].send_text(text.clone()).await.unwrap();
+        for ws in &mut members {
+            assert_eq!(ws.receive_text().await.unwrap(), text);
+        }
+        assert_eq!(client.metrics().snapshot().messages_compressed, 3 * n);
+    }
 }

@@ -77,7 +77,8 @@ impl Frame {
     }
 
     /// Frame `message` for a connection that agreed `deflate`: compressed when it is
-    /// at least the threshold and compressing makes it smaller.
+    /// at least the threshold and compressing makes it smaller. A dedicated
+    /// connection's frames are compressed as it writes them (in order, in its context).
     pub(crate) fn encode_for(
         message: &Message,
         deflate: Option<&Negotiated>,
@@ -92,7 +93,7 @@ impl Frame {
 
     /// This frame compressed for `deflate`, if that pays (counted when compressed).
     fn compressed(&self, deflate: &Negotiated, counters: &Counters) -> Option<Frame> {
-        if self.payload.len() < deflate.threshold.max(1) {
+        if self.payload.len() < deflate.threshold.max(1) || !deflate.server_no_context_takeover {
             return None;
         }
         counters.messages_compressed.add(1);
@@ -126,6 +127,16 @@ impl Frame {
             header,
             header_len,
         }
+    }
+
+    /// This data frame with `payload` as its compressed payload (RSV1 set).
+    pub(crate) fn with_compressed(&self, payload: Bytes) -> Frame {
+        Frame::with(self.header[0] | RSV1, payload)
+    }
+
+    /// Whether the frame carries a compressed message.
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.header[0] & RSV1 != 0
     }
 
     /// The frame's header on the wire.
@@ -182,7 +193,10 @@ impl Prepared {
         let Some(deflate) = deflate else {
             return self.plain.clone();
         };
-        if self.plain.payload.len() < deflate.threshold.max(1) {
+        if self.plain.payload.len() < deflate.threshold.max(1)
+            || !deflate.server_no_context_takeover
+        {
+            // (A dedicated connection compresses it as it writes it.)
             return self.plain.clone();
         }
         let mut compressed = self.compressed.lock().unwrap_or_else(|e| e.into_inner());

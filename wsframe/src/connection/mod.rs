@@ -41,6 +41,7 @@ use self::gate::{Bell, Gates};
 use self::reader::{Fault, Incoming, ReadError, ReadLimits, Reader};
 use self::transport::{ReadBuffer, Upgraded};
 use self::writer::{CloseRequest, Exit, MAX_BATCH, Out, Writer};
+use crate::deflate::compress::Dedicated;
 use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
 use crate::socket::ConnShared;
@@ -273,6 +274,17 @@ impl Driver {
             .with_deflate(shared.deflate.as_ref());
             drop(read_ahead);
             let mut writer = Writer::default();
+            // permessage-deflate with server context takeover: compressed as written.
+            writer.dedicated = shared
+                .deflate
+                .filter(|deflate| !deflate.server_no_context_takeover)
+                .map(|deflate| {
+                    Box::new(Dedicated::new(
+                        deflate.server_window,
+                        deflate.level,
+                        deflate.threshold,
+                    ))
+                });
             let mut phase = Phase::Open;
             let mut handler_done = false;
 
@@ -329,7 +341,7 @@ impl Driver {
                         },
                     },
                     _ = poll_fn(|cx| outbox.poll_ready(cx)), if phase != Phase::Closing => {
-                        match outbox.drain(&mut writer.items, MAX_BATCH) {
+                        match writer.take(outbox, MAX_BATCH, counters) {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
                             Some((code, reason)) => Step::CloseNow { code, reason: reason.into(), leave: false },

@@ -17,7 +17,9 @@ use tracing::warn;
 use super::frame;
 use super::transport::Upgraded;
 use crate::CloseCode;
+use crate::deflate::compress::Dedicated;
 use crate::lifecycle::Lifecycle;
+use crate::metrics::Counters;
 use crate::socket::{ConnShared, Outbox, Outgoing, Queued};
 
 /// Most queued messages drained before one write.
@@ -53,6 +55,9 @@ pub(super) struct Writer {
     next_control: Option<Bytes>,
     /// Bytes were written since the last completed flush (a TLS stream may hold them).
     needs_flush: bool,
+    /// A dedicated connection's compression context (permessage-deflate with server
+    /// context takeover): its frames are compressed here, in the order they are sent.
+    pub(super) dedicated: Option<Box<Dedicated>>,
     /// Written but not yet counted: counters are updated once per batch.
     messages: u64,
     bytes: u64,
@@ -63,6 +68,41 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Move up to `max` queued items from `outbox` into the batch (a close ahead of the
+    /// queue instead, if one is waiting). A dedicated connection compresses the data
+    /// frames as they come; what compression saved leaves the outbox's byte count at
+    /// once, the rest as it is written.
+    pub(super) fn take(
+        &mut self,
+        outbox: &Outbox,
+        max: usize,
+        counters: &Counters,
+    ) -> Option<CloseRequest> {
+        let before = self.items.len();
+        let close = outbox.drain(&mut self.items, max);
+        if let Some(dedicated) = self.dedicated.as_mut() {
+            let mut saved = 0;
+            for queued in self.items.iter_mut().skip(before) {
+                let Outgoing::Frame { frame, .. } = &mut queued.item else {
+                    continue;
+                };
+                if frame.is_compressed() {
+                    continue;
+                }
+                if let Some(payload) = dedicated.compress(frame.payload()) {
+                    let compressed = frame.with_compressed(payload);
+                    saved += frame.wire_len() - compressed.wire_len();
+                    counters.messages_compressed.add(1);
+                    *frame = compressed;
+                }
+            }
+            if saved > 0 {
+                outbox.handed(saved, None);
+            }
+        }
+        close
+    }
+
     /// Send `frame` (a control frame) once no data frame is partly written (the rest of
     /// the batch may go in the same vectored write before it). A control frame not yet
     /// begun is replaced: a ping flood grows no queue.
@@ -352,7 +392,7 @@ impl<'a> Out<'a> {
             let outbox = &self.shared.outbox;
             outbox.close();
             let met = loop {
-                if let Some(request) = outbox.drain(&mut self.writer.items, MAX_BATCH) {
+                if let Some(request) = self.writer.take(outbox, MAX_BATCH, &self.shared.counters) {
                     break Some(request);
                 }
                 if self.writer.items.is_empty() {

@@ -20,6 +20,13 @@ thread_local! {
 /// by a sync flush, without its 4-byte trailer), with at most a `window`-bit window;
 /// `None` when that would not be smaller than `payload` (it then goes out as it is).
 pub(crate) fn compress(payload: &[u8], window: u8, level: u32) -> Option<Bytes> {
+    compress_after(payload, window, level, &[])
+}
+
+/// [`compress`], the stream going on after `dictionary` (the last bytes the peer
+/// inflated): what a dedicated connection's compressor would make of it had it been
+/// kept.
+fn compress_after(payload: &[u8], window: u8, level: u32, dictionary: &[u8]) -> Option<Bytes> {
     let mut compressor = COMPRESSORS
         .with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -31,11 +38,13 @@ pub(crate) fn compress(payload: &[u8], window: u8, level: u32) -> Option<Bytes> 
         .unwrap_or_else(|| {
             Compress::new_with_window_bits(flate2::Compression::new(level), false, window)
         });
+    let primed = dictionary.is_empty() || compressor.set_dictionary(dictionary).is_ok();
     // Room for the compressed bytes and the trailer, and one byte more: a flush that
     // left room unused is complete, and output that fills it is not worth sending.
     let mut out = Vec::with_capacity(payload.len() + TRAILER.len() + 1);
     let done = compressor.compress_vec(payload, &mut out, FlushCompress::Sync);
-    let complete = done.is_ok()
+    let complete = primed
+        && done.is_ok()
         && compressor.total_in() == payload.len() as u64
         && out.len() < out.capacity()
         && out.ends_with(&TRAILER);
@@ -51,6 +60,46 @@ pub(crate) fn compress(payload: &[u8], window: u8, level: u32) -> Option<Bytes> 
     }
     out.truncate(out.len() - TRAILER.len());
     (out.len() < payload.len()).then(|| Bytes::from(out))
+}
+
+/// A dedicated connection's outgoing context (server context takeover): the last
+/// bytes it sent compressed, which the next message may refer back to.
+#[derive(Debug)]
+pub(crate) struct Dedicated {
+    window_bits: u8,
+    level: u32,
+    threshold: usize,
+    window: Vec<u8>,
+}
+
+impl Dedicated {
+    pub(crate) fn new(window_bits: u8, level: u32, threshold: usize) -> Dedicated {
+        Dedicated {
+            window_bits,
+            level,
+            threshold,
+            window: Vec::new(),
+        }
+    }
+
+    /// `payload` compressed after the messages before it; `None` (sent as it is, the
+    /// context unchanged) under the threshold or when it would not shrink.
+    pub(crate) fn compress(&mut self, payload: &[u8]) -> Option<Bytes> {
+        if payload.len() < self.threshold.max(1) {
+            return None;
+        }
+        let compressed = compress_after(payload, self.window_bits, self.level, &self.window)?;
+        // The peer's window now ends with this message.
+        let size = 1usize << self.window_bits;
+        if payload.len() >= size {
+            self.window = payload[payload.len() - size..].to_vec();
+        } else {
+            let from = (self.window.len() + payload.len()).saturating_sub(size);
+            self.window.drain(..from);
+            self.window.extend_from_slice(payload);
+        }
+        Some(compressed)
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +129,32 @@ mod tests {
             // Compressed again with a pooled compressor: the same bytes (no context kept).
             assert_eq!(compress(&json, window, 6).unwrap(), compressed);
         }
+    }
+
+    #[test]
+    fn a_dedicated_context_refers_back_and_inflates_as_one_stream() {
+        let first = br#"{"type":"quote","symbol":"ACME","bid":101.25,"ask":101.5}"#.repeat(3);
+        let second = br#"{"type":"quote","symbol":"ACME","bid":101.5,"ask":101.75}"#.repeat(3);
+        let mut dedicated = Dedicated::new(15, 6, 0);
+        let a = dedicated.compress(&first).unwrap();
+        let b = dedicated.compress(&second).unwrap();
+        assert!(b.len() < a.len() / 2, "{} then {}", a.len(), b.len());
+        assert!(dedicated.compress(b"x").is_none(), "too small to shrink");
+        // One inflater over both, as a client that keeps the server's context.
+        let mut inflater = Decompress::new(false);
+        let mut out = Vec::with_capacity(4096);
+        for part in [&a[..], &TRAILER, &b[..], &TRAILER] {
+            inflater
+                .decompress_vec(part, &mut out, FlushDecompress::Sync)
+                .unwrap();
+        }
+        assert_eq!(out, [&first[..], &second[..]].concat());
+        // The window is bounded by 2^w.
+        let mut small = Dedicated::new(9, 6, 0);
+        for _ in 0..10 {
+            small.compress(&first);
+        }
+        assert!(small.window.len() <= 512);
     }
 
     #[test]

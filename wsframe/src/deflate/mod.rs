@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `mod.rs` | [`Compression`], the settings; [`Negotiated`], what a connection agreed |
 //! | [`offer`] | parsing the client's offers and choosing the parameters |
-//! | [`compress`] | compressing an outgoing message with a pooled compressor |
+//! | [`compress`] | compressing an outgoing message with a pooled compressor; a dedicated connection's context |
 //! | [`inflate`] | inflating an incoming message with a pooled inflater, within the size limit |
 //!
 //! **Outgoing.** In the default [`CompressionMode::Shared`] the server answers
@@ -29,8 +29,17 @@ pub(crate) mod offer;
 pub enum CompressionMode {
     /// Every message is compressed on its own (`server_no_context_takeover`): a
     /// broadcast is compressed once for all its recipients, and nothing is held per
-    /// connection between messages. The default (and, for now, the only mode).
+    /// connection between messages. The default.
     Shared,
+    /// The server keeps each connection's compression context from one message to the
+    /// next, so a conversation of similar messages compresses better: for apps that
+    /// send mostly one-to-one. A connection holds the last bytes it sent (at most the
+    /// server's window, 2^`server_max_window_bits`) between messages, and a pooled
+    /// compressor starts from them. Every message, a broadcast's too, is compressed
+    /// for its connection alone, as the connection writes it; the outgoing byte bound
+    /// counts these messages before compression. A client that asks for
+    /// `server_no_context_takeover` gets it.
+    Dedicated,
 }
 
 /// permessage-deflate settings (RFC 7692), app-wide through

@@ -231,6 +231,7 @@ fn accept(asked: &Asked, settings: &Compression) -> Option<(Negotiated, String)>
     // broadcast's compressed bytes suit every recipient.
     let server_no_context_takeover =
         asked.server_no_context_takeover || settings.mode == CompressionMode::Shared;
+    // (Dedicated: the server keeps its context unless the client asked otherwise.)
     if server_no_context_takeover {
         response.push_str("; server_no_context_takeover");
     }
@@ -417,6 +418,16 @@ mod tests {
         assert_eq!(agreed(b"x-other"), None);
         assert_eq!(agreed(b"permessage-deflate, permessage-deflate"), None);
         assert_eq!(agreed(b"permessage-deflate; client_max_window_bits"), None);
+    }
+
+    #[test]
+    fn dedicated_mode_keeps_the_servers_context_unless_the_client_asks() {
+        let settings = Compression::default().mode(CompressionMode::Dedicated);
+        let (negotiated, response) = negotiate(&offers("permessage-deflate"), &settings).unwrap();
+        assert_eq!(response, "permessage-deflate");
+        assert!(!negotiated.server_no_context_takeover);
+        let response = answer("permessage-deflate; server_no_context_takeover", &settings).unwrap();
+        assert_eq!(response, "permessage-deflate; server_no_context_takeover");
     }
 
     #[test]
