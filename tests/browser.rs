@@ -19,39 +19,49 @@ mod chat;
 #[path = "../examples/echo.rs"]
 mod echo;
 
+/// Run `node tests/browser/<script> <arg>` (with `CHROMIUM` set) within `limit`, and
+/// check that it passed all of its `checks`: its last line is "N passed, 0 failed".
+async fn node(script: &str, arg: String, chromium: &str, limit: Duration, checks: u32) {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(workspace().join("tests/browser").join(script))
+        .arg(arg)
+        .env("CHROMIUM", chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(limit, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} ran past {limit:?}"))
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{script} failed:\n{stdout}");
+    let all = format!("{checks} passed, 0 failed");
+    assert!(stdout.lines().any(|l| l == all), "{stdout}");
+}
+
+fn installed(package: &str) -> bool {
+    workspace()
+        .join("tests/browser/node_modules")
+        .join(package)
+        .exists()
+        || !skip_missing(
+            &format!("{package} is not installed in tests/browser"),
+            ".ci/setup-browser",
+        )
+}
+
 /// Node's `ws` library with `perMessageDeflate` (`tests/browser/ws_deflate.mjs`) against
 /// the echo example: the extension is negotiated and messages echo both ways.
 #[tokio::test]
 async fn node_ws_with_permessage_deflate() {
-    let script_dir = workspace().join("tests/browser");
-    if !script_dir.join("node_modules/ws").exists()
-        && skip_missing("ws is not installed in tests/browser", ".ci/setup-browser")
-    {
+    if !installed("ws") {
         return;
     }
     let server = TestServer::start(echo::app()).await;
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(script_dir.join("ws_deflate.mjs"))
-        .arg(format!("ws://{}/ws", server.addr))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the ws client ran past a minute")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "ws client failed:
-{stdout}"
-    );
-    assert!(
-        stdout.lines().any(|l| l == "3 passed, 0 failed"),
-        "{stdout}"
-    );
+    let url = format!("ws://{}/ws", server.addr);
+    node("ws_deflate.mjs", url, "", Duration::from_secs(60), 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,33 +72,10 @@ async fn chat_page_in_chromium() {
     {
         return;
     }
-    let script_dir = workspace().join("tests/browser");
-    if !script_dir.join("node_modules/playwright-core").exists()
-        && skip_missing(
-            "playwright-core is not installed in tests/browser",
-            ".ci/setup-browser",
-        )
-    {
+    if !installed("playwright-core") {
         return;
     }
     let server = TestServer::start(chat::app()).await;
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(script_dir.join("chat.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser test ran past two minutes")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "browser test failed:\n{stdout}");
-    assert!(
-        stdout.lines().any(|l| l == "5 passed, 0 failed"),
-        "{stdout}"
-    );
+    let url = format!("http://{}", server.addr);
+    node("chat.mjs", url, &chromium, Duration::from_secs(120), 5).await;
 }

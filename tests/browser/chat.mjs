@@ -1,8 +1,10 @@
-// Two real browser pages on the chat example: one sends, the other shows
-// `Client #1: hello`; closing the first shows `Client #1 left` on the other.
+// Two real browser pages on the chat example: they negotiate permessage-deflate, one
+// sends, the other shows `Client #1: hello`; closing the first shows `Client #1 left`
+// on the other.
 //
 // usage: node chat.mjs http://127.0.0.1:PORT
 // CHROMIUM overrides the browser binary (default /usr/bin/chromium).
+import { check, finish } from "./check.mjs";
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,19 +16,6 @@ if (!base) {
   process.exit(2);
 }
 const TIMEOUT = 15000;
-let passed = 0;
-let failed = 0;
-
-async function check(name, body) {
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${error.message.split("\n")[0]}`);
-  }
-}
 
 const profile = mkdtempSync(join(tmpdir(), "wsframe-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
@@ -82,5 +71,4 @@ try {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();

@@ -3,6 +3,7 @@
 //
 // usage: node ws_deflate.mjs ws://HOST:PORT/ws
 // Prints one line per check and "N passed, M failed"; exit status 0 only if all passed.
+import { check, finish } from "./check.mjs";
 import WebSocket from "ws";
 import { randomBytes } from "node:crypto";
 
@@ -12,19 +13,6 @@ if (!url) {
   process.exit(2);
 }
 const TIMEOUT = 10000;
-let passed = 0;
-let failed = 0;
-
-async function check(name, body) {
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${error.message.split("\n")[0]}`);
-  }
-}
 
 function within(promise, what) {
   return Promise.race([
@@ -83,5 +71,4 @@ await check("a clean close", async () => {
   const code = await within(closed, "close");
   if (code !== 1000) throw new Error(`closed with ${code}`);
 });
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();

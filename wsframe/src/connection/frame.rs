@@ -45,6 +45,31 @@ fn control(opcode: u8, payload: &[u8]) -> Bytes {
     buf.freeze()
 }
 
+/// A client's frame: `first` (FIN, RSV bits, opcode), the length, `key` and the
+/// payload masked with it. What the `TestClient` sends when it speaks permessage-deflate,
+/// and what the reader's tests feed it.
+pub(crate) fn client_frame(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    frame.push(first);
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n @ 126..=0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    let at = frame.len();
+    frame.extend_from_slice(payload);
+    // Masking is its own inverse.
+    crate::connection::reader::mask::unmask(&mut frame[at..], key, 0);
+    frame
+}
+
 /// A pong answering a ping with `payload`.
 pub(crate) fn pong(payload: &[u8]) -> Bytes {
     control(PONG, payload)

@@ -11,7 +11,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 
-use crate::connection::reader::mask::unmask;
+use crate::connection::frame::client_frame;
 use crate::connection::reader::{Incoming, ReadError, ReadLimits, Reader};
 use crate::connection::transport::ReadBuffer;
 use crate::deflate::{Negotiated, TRAILER};
@@ -59,24 +59,7 @@ impl DeflateLink {
             .next_key
             .wrapping_mul(0x0101_0101)
             .wrapping_add(0x2545_f491);
-        let key = self.next_key.to_be_bytes();
-        let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(first);
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xFFFF => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&key);
-        let at = frame.len();
-        frame.extend_from_slice(payload);
-        unmask(&mut frame[at..], key, 0);
+        let frame = client_frame(first, payload, self.next_key.to_be_bytes());
         self.io.write_all(&frame).await?;
         self.io.flush().await?;
         Ok(())
