@@ -95,6 +95,14 @@ impl Conn {
             .unwrap();
         assert!(out.ends_with(&TRAILER));
         out.truncate(out.len() - TRAILER.len());
+        // Asked to drop its context: the next message starts afresh.
+        if self
+            .extension
+            .as_deref()
+            .is_some_and(|e| e.contains("client_no_context_takeover"))
+        {
+            self.compressor.reset();
+        }
         out
     }
 
@@ -385,7 +393,7 @@ async fn the_test_client_speaks_deflate_and_a_broadcast_is_compressed_once() {
         let mut ws = client.connect("/room").deflate().await.unwrap();
         assert_eq!(
             ws.extensions(),
-            Some("permessage-deflate; server_no_context_takeover")
+            Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=11")
         );
         assert_eq!(ws.receive_text().await.unwrap(), "joined");
         members.push(ws);
@@ -418,7 +426,10 @@ async fn the_test_client_speaks_deflate_and_a_broadcast_is_compressed_once() {
 async fn a_dedicated_route_keeps_the_servers_context_between_messages() {
     let server = server().await;
     let mut conn = upgrade(&server, "/dedicated", Some(BROWSER_OFFER)).await;
-    assert_eq!(conn.extension.as_deref(), Some("permessage-deflate"));
+    assert_eq!(
+        conn.extension.as_deref(),
+        Some("permessage-deflate; client_max_window_bits=11")
+    );
     let mut sizes = Vec::new();
     for i in 0..4 {
         let text = chat_json(i);
@@ -445,7 +456,7 @@ async fn a_dedicated_route_keeps_the_servers_context_between_messages() {
     .await;
     assert_eq!(
         conn.extension.as_deref(),
-        Some("permessage-deflate; server_no_context_takeover")
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     );
 }
 
@@ -456,7 +467,10 @@ async fn a_broadcast_to_dedicated_members_is_compressed_for_each_in_its_context(
     let mut members = Vec::new();
     for _ in 0..3 {
         let mut ws = client.connect("/dedicated-room").deflate().await.unwrap();
-        assert_eq!(ws.extensions(), Some("permessage-deflate"));
+        assert_eq!(
+            ws.extensions(),
+            Some("permessage-deflate; client_max_window_bits=11")
+        );
         assert_eq!(ws.receive_text().await.unwrap(), "joined");
         members.push(ws);
     }

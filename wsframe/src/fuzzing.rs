@@ -267,8 +267,8 @@ pub fn read_ours(input: &[u8], pieces: &[usize], max_frame: usize, max_message: 
 
 /// [`read_ours`] on a connection that negotiated permessage-deflate from `offer` (a
 /// `Sec-WebSocket-Extensions` value; no extension if it is declined), with the server's
-/// default compression settings: compressed messages (RSV1 on their first frame) are
-/// inflated, within `max_message`.
+/// default compression settings but any client window (the offered one is agreed):
+/// compressed messages (RSV1 on their first frame) are inflated, within `max_message`.
 pub fn read_deflate(
     input: &[u8],
     pieces: &[usize],
@@ -277,8 +277,9 @@ pub fn read_deflate(
     offer: &str,
 ) -> Run {
     let offers = crate::deflate::offer::parse([offer.as_bytes()]);
-    let negotiated = crate::deflate::offer::negotiate(&offers, &crate::Compression::default())
-        .map(|(negotiated, _)| negotiated);
+    let settings = crate::Compression::default().client_max_window_bits(15);
+    let negotiated =
+        crate::deflate::offer::negotiate(&offers, &settings).map(|(negotiated, _)| negotiated);
     read_with(
         input,
         pieces,

@@ -244,8 +244,11 @@ fn accept(asked: &Asked, settings: &Compression) -> Option<(Negotiated, String)>
     }
     // The client's side: its context and window are what the server holds between
     // messages.
-    let client_no_context_takeover =
-        asked.client_no_context_takeover || settings.client_no_context_takeover;
+    // A client that did not offer client_max_window_bits cannot be told a window: its
+    // context could make the server hold 32 KiB, so it is asked to drop it instead.
+    let client_no_context_takeover = asked.client_no_context_takeover
+        || settings.client_no_context_takeover
+        || (asked.client_max_window_bits.is_none() && settings.client_max_window_bits < 15);
     if client_no_context_takeover {
         response.push_str("; client_no_context_takeover");
     }
@@ -336,9 +339,25 @@ mod tests {
         .unwrap();
         assert!(negotiated.server_no_context_takeover);
         assert!(response.starts_with("permessage-deflate; server_no_context_takeover"));
-        // client_max_window_bits is answered only because it was offered.
+        assert_eq!(
+            negotiate(
+                &offers("permessage-deflate; client_max_window_bits"),
+                &settings
+            )
+            .unwrap()
+            .1,
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=11"
+        );
+        // client_max_window_bits is answered only when offered; a client that cannot
+        // be told a window is asked to drop its context.
         let bare = answer("permessage-deflate", &settings).unwrap();
-        assert!(!bare.contains("client_max_window_bits"), "{bare}");
+        assert_eq!(
+            bare,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
+        let wide = Compression::default().client_max_window_bits(15);
+        let bare = answer("permessage-deflate", &wide).unwrap();
+        assert_eq!(bare, "permessage-deflate; server_no_context_takeover");
     }
 
     #[test]
@@ -423,11 +442,22 @@ mod tests {
     #[test]
     fn dedicated_mode_keeps_the_servers_context_unless_the_client_asks() {
         let settings = Compression::default().mode(CompressionMode::Dedicated);
-        let (negotiated, response) = negotiate(&offers("permessage-deflate"), &settings).unwrap();
-        assert_eq!(response, "permessage-deflate");
+        let (negotiated, response) = negotiate(
+            &offers("permessage-deflate; client_max_window_bits"),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(response, "permessage-deflate; client_max_window_bits=11");
         assert!(!negotiated.server_no_context_takeover);
-        let response = answer("permessage-deflate; server_no_context_takeover", &settings).unwrap();
-        assert_eq!(response, "permessage-deflate; server_no_context_takeover");
+        let response = answer(
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits",
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(
+            response,
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=11"
+        );
     }
 
     #[test]

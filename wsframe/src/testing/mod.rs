@@ -415,7 +415,7 @@ impl Connect<'_> {
     /// let mut ws = client.connect("/ws").deflate().await?;
     /// assert_eq!(
     ///     ws.extensions(),
-    ///     Some("permessage-deflate; server_no_context_takeover")
+    ///     Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=11")
     /// );
     /// let json = r#"{"type":"chat","text":"compressed both ways"}"#.repeat(10);
     /// ws.send_text(json.clone()).await?;
