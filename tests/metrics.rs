@@ -82,7 +82,7 @@ async fn metrics_route_serves_the_counters_in_prometheus_text_format() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let samples = parse(&response.body_text());
-    assert_eq!(samples.len(), 21, "one metric per counter");
+    assert_eq!(samples.len(), 22, "one metric per counter");
     let value = |name: &str| samples[name].1;
     assert_eq!(samples["wsframe_connections_open"].0, "gauge");
     assert_eq!(samples["wsframe_queued_bytes"].0, "gauge");
@@ -101,5 +101,8 @@ async fn metrics_route_serves_the_counters_in_prometheus_text_format() {
         value("wsframe_handler_panics_total"),
         snapshot.handler_panics
     );
+    // The test's client does not offer permessage-deflate: nothing was compressed.
+    assert_eq!(value("wsframe_messages_compressed_total"), 0);
+    assert_eq!(snapshot.messages_compressed, 0);
     drop(ws);
 }
