@@ -483,3 +483,16 @@ async fn a_broadcast_to_dedicated_members_is_compressed_for_each_in_its_context(
         assert_eq!(client.metrics().snapshot().messages_compressed, 3 * n);
     }
 }
+
+#[tokio::test]
+async fn the_test_client_sends_empty_messages_compressed_as_browsers_do() {
+    use wsframe::testing::TestClient;
+    let client = TestClient::new(App::new().routes(routes![echo])).unwrap();
+    let mut ws = client.connect("/ws").deflate().await.unwrap();
+    for text in ["x", "", "", "y"] {
+        ws.send_text(text).await.unwrap();
+        assert_eq!(ws.receive_text().await.unwrap(), text);
+    }
+    ws.send_bytes(Vec::new()).await.unwrap();
+    assert!(ws.receive_bytes().await.unwrap().is_empty());
+}

@@ -197,8 +197,10 @@ pub struct MetricsSnapshot {
     pub bytes_in: u64,
     /// Payload bytes sent (as sent: compressed, for a compressed message).
     pub bytes_out: u64,
-    /// Outgoing messages compressed (permessage-deflate): a broadcast counts once, not
-    /// once per recipient.
+    /// Outgoing messages compressed (permessage-deflate; a message that would not
+    /// shrink is sent as it is and not counted). A broadcast counts once, not once per
+    /// recipient, except for connections in the dedicated mode, which compress it each
+    /// in its own context.
     pub messages_compressed: u64,
     /// Connections closed with 1008 for sending over their message rate
     /// ([`Limits::max_message_rate`](crate::Limits::max_message_rate)).

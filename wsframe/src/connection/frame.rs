@@ -121,8 +121,8 @@ impl Frame {
         if self.payload.len() < deflate.threshold.max(1) || !deflate.server_no_context_takeover {
             return None;
         }
-        counters.messages_compressed.add(1);
         let payload = compress(&self.payload, deflate.server_window, deflate.level)?;
+        counters.messages_compressed.add(1);
         Some(Frame::with(self.header[0] | RSV1, payload))
     }
 

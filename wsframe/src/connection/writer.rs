@@ -81,23 +81,23 @@ impl Writer {
         let before = self.items.len();
         let close = outbox.drain(&mut self.items, max);
         if let Some(dedicated) = self.dedicated.as_mut() {
-            let mut saved = 0;
+            let mut savings = Vec::new();
             for queued in self.items.iter_mut().skip(before) {
                 let Outgoing::Frame { frame, .. } = &mut queued.item else {
                     continue;
                 };
-                if frame.is_compressed() {
-                    continue;
-                }
+                // Nothing compresses a dedicated connection's frames before this: a
+                // frame compressed elsewhere would be missing from its context.
+                debug_assert!(!frame.is_compressed());
                 if let Some(payload) = dedicated.compress(frame.payload()) {
                     let compressed = frame.with_compressed(payload);
-                    saved += frame.wire_len() - compressed.wire_len();
+                    savings.push((queued.seq, frame.wire_len() - compressed.wire_len()));
                     counters.messages_compressed.add(1);
                     *frame = compressed;
                 }
             }
-            if saved > 0 {
-                outbox.handed(saved, None);
+            if !savings.is_empty() {
+                outbox.shrunk(savings);
             }
         }
         close
@@ -618,6 +618,48 @@ mod tests {
             assert_eq!(io.written, expected, "the same bytes, in order");
             assert_eq!((io.plain, io.vectored), (plain, vectored));
         }
+    }
+
+    #[test]
+    fn a_dedicated_connection_compresses_as_it_takes_and_the_savings_leave_the_bounds() {
+        let counters = Arc::new(Counters::default());
+        let shared = ConnShared::for_test(counters.clone()).0;
+        let json = r#"{"type":"tick","symbol":"ACME","bid":101.25}"#.repeat(40);
+        let frame = Frame::encode(&Message::text(json.clone()));
+        let admitted = frame.wire_len();
+        let offered = shared
+            .outbox
+            .offer(frame, crate::socket::SlowConsumer::DropNewest);
+        assert!(matches!(offered, crate::socket::Admission::Queued));
+        assert_eq!(shared.outbox.hub_bytes(), admitted);
+        let mut writer = Writer {
+            dedicated: Some(Box::new(Dedicated::new(15, 6, 128))),
+            ..Writer::default()
+        };
+        assert!(writer.take(&shared.outbox, 8, &counters).is_none());
+        let Some(Queued {
+            item: Outgoing::Frame { frame, .. },
+            ..
+        }) = writer.items.front()
+        else {
+            panic!("a data frame");
+        };
+        assert!(frame.is_compressed());
+        let on_wire = frame.wire_len();
+        assert!(on_wire < admitted / 4, "{on_wire} of {admitted}");
+        // The savings left the byte count, the gauge and the hub's share at once.
+        assert_eq!(shared.outbox.hub_bytes(), on_wire);
+        assert_eq!(counters.queued_bytes.get(), on_wire as u64);
+        assert_eq!(counters.messages_compressed.get(), 1);
+        let mut io = Recorder::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(
+            writer.poll_write(&mut io, &shared, &mut cx),
+            Poll::Ready(Ok(None))
+        ));
+        assert_eq!(io.written.len(), on_wire);
+        assert_eq!(counters.queued_bytes.get(), 0);
+        assert_eq!(shared.outbox.hub_bytes(), 0);
     }
 
     #[test]

@@ -70,36 +70,70 @@ impl Inflate {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        if self.active.is_none() {
-            self.active = Some(self.checkout()?);
-        }
-        let inflater = self.active.as_mut().expect("set above");
-        let mut result = inflate(inflater, input, out, limit);
-        if result.is_ok() && fin {
-            result = inflate(inflater, &TRAILER, out, limit);
-        }
+        let result = self.inflate_piece(input, fin, out, limit);
         if result.is_err() || fin {
             self.finish(out, result.is_ok());
         }
         result
     }
 
-    /// An inflater from the pool, primed with the last message's bytes.
-    fn checkout(&self) -> Result<Box<Decompress>, InflateError> {
+    fn inflate_piece(
+        &mut self,
+        mut input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), InflateError> {
+        while !input.is_empty() {
+            if self.active.is_none() {
+                self.active = Some(self.checkout(out)?);
+            }
+            let inflater = self.active.as_mut().expect("set above");
+            match inflate(inflater, input, out, limit)? {
+                None => input = &[],
+                // A block with BFINAL set ended the stream (RFC 7692, 7.2.3.4): what
+                // follows in the message, if anything, is a new stream, inflated by a
+                // new inflater that knows the bytes before it.
+                Some(consumed) => {
+                    self.release();
+                    input = &input[consumed..];
+                }
+            }
+        }
+        // The flush's trailer, left off by the sender (7.2.2); not after a final block.
+        if fin && let Some(inflater) = self.active.as_mut() {
+            inflate(inflater, &TRAILER, out, limit)?;
+        }
+        Ok(())
+    }
+
+    /// An inflater from the pool, primed with the bytes the peer's compressor may refer
+    /// back to: the last messages' (with context takeover) and this one's so far.
+    fn checkout(&self, message: &[u8]) -> Result<Box<Decompress>, InflateError> {
         let mut inflater = INFLATERS
             .with(|pool| pool.borrow_mut().pop())
             .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)));
-        if !self.window.is_empty() {
+        let size = 1usize << self.window_bits;
+        let dictionary: Vec<u8> = if message.is_empty() {
+            self.window.clone()
+        } else {
+            let from = (self.window.len() + message.len()).saturating_sub(size);
+            let (window, message) = match from.checked_sub(self.window.len()) {
+                Some(skip) => (&[][..], &message[skip..]),
+                None => (&self.window[from..], message),
+            };
+            [window, message].concat()
+        };
+        if !dictionary.is_empty() {
             inflater
-                .set_dictionary(&self.window)
+                .set_dictionary(&dictionary)
                 .map_err(|_| InflateError::Corrupt)?;
         }
         Ok(inflater)
     }
 
-    /// The message ended (or failed): keep its last bytes if the client keeps its
-    /// context, and give the inflater back.
-    fn finish(&mut self, out: &[u8], ok: bool) {
+    /// Give the inflater back to the pool.
+    fn release(&mut self) {
         if let Some(mut inflater) = self.active.take() {
             inflater.reset(false);
             INFLATERS.with(|pool| {
@@ -109,6 +143,12 @@ impl Inflate {
                 }
             });
         }
+    }
+
+    /// The message ended (or failed): keep its last bytes if the client keeps its
+    /// context, and give the inflater back.
+    fn finish(&mut self, out: &[u8], ok: bool) {
+        self.release();
         if !(ok && self.takeover) {
             self.window = Vec::new();
             return;
@@ -133,17 +173,20 @@ impl Inflate {
     }
 }
 
-/// Inflate all of `input` into `out`, growing it by steps, never past `limit` (plus
-/// the one byte that tells the limit was passed).
+/// Inflate `input` into `out`, growing it by steps, never past `limit` (plus the one
+/// byte that tells the limit was passed): `None` when all of it was used, or how much
+/// was used when a final block ended the stream before the rest.
 fn inflate(
     inflater: &mut Decompress,
-    mut input: &[u8],
+    input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
-) -> Result<(), InflateError> {
+) -> Result<Option<usize>, InflateError> {
+    let start = inflater.total_in();
     loop {
         if out.len() == out.capacity() {
-            let room = (limit + 1)
+            let room = limit
+                .saturating_add(1)
                 .saturating_sub(out.len())
                 .min(STEP.max(out.len()));
             if room == 0 {
@@ -152,21 +195,21 @@ fn inflate(
             out.reserve_exact(room);
         }
         let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+        let used = (before_in - start) as usize;
         let status = inflater
-            .decompress_vec(input, out, FlushDecompress::Sync)
+            .decompress_vec(&input[used..], out, FlushDecompress::Sync)
             .map_err(|_| InflateError::Corrupt)?;
         if out.len() > limit {
             return Err(InflateError::TooBig);
         }
         let consumed = (inflater.total_in() - before_in) as usize;
         let produced = inflater.total_out() - before_out;
-        input = &input[consumed..];
+        let used = used + consumed;
         let room_left = out.len() < out.capacity();
         match status {
-            // The final block: nothing may follow it in this message.
-            Status::StreamEnd if !input.is_empty() => return Err(InflateError::Corrupt),
-            Status::StreamEnd => return Ok(()),
-            _ if input.is_empty() && room_left => return Ok(()),
+            Status::StreamEnd if used < input.len() => return Ok(Some(used)),
+            Status::StreamEnd => return Ok(None),
+            _ if used == input.len() && room_left => return Ok(None),
             // No progress with room to spare: the input is cut short or broken.
             _ if consumed == 0 && produced == 0 && room_left => {
                 return Err(InflateError::Corrupt);
@@ -248,6 +291,44 @@ mod tests {
         );
         assert!(out.capacity() <= limit + 1 + STEP, "{}", out.capacity());
         assert_eq!(inflate.held(), 0);
+    }
+
+    #[test]
+    fn a_message_ended_by_a_final_block_and_one_with_a_new_stream_after_it() {
+        // A sender may end a message with a final block instead of a sync flush
+        // (RFC 7692, 7.2.3.4); with context takeover the next message refers back.
+        fn finished(data: &[u8], dictionary: &[u8]) -> Vec<u8> {
+            let mut compressor =
+                Compress::new_with_window_bits(flate2::Compression::new(6), false, 15);
+            if !dictionary.is_empty() {
+                compressor.set_dictionary(dictionary).unwrap();
+            }
+            let mut out = Vec::with_capacity(data.len() + 64);
+            compressor
+                .compress_vec(data, &mut out, FlushCompress::Finish)
+                .unwrap();
+            out
+        }
+        let first = b"final blocks end this message, final blocks".to_vec();
+        let second = b"final blocks end the next one too, final blocks".to_vec();
+        let mut inflate = Inflate::new(15, true);
+        let mut out = Vec::new();
+        inflate
+            .feed(&finished(&first, b""), true, &mut out, 1 << 20)
+            .unwrap();
+        assert_eq!(out, first);
+        let mut out = Vec::new();
+        let compressed = finished(&second, &first);
+        let (a, b) = compressed.split_at(compressed.len() / 2);
+        inflate.feed(a, false, &mut out, 1 << 20).unwrap();
+        inflate.feed(b, true, &mut out, 1 << 20).unwrap();
+        assert_eq!(out, second);
+        // Two streams in one message: the second starts where the first ended.
+        let mut out = Vec::new();
+        let mut both = finished(b"one stream, ", b"");
+        both.extend(finished(b"one stream, then another", b"one stream, "));
+        inflate.feed(&both, true, &mut out, 1 << 20).unwrap();
+        assert_eq!(out, b"one stream, one stream, then another");
     }
 
     #[test]

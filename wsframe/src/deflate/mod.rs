@@ -37,8 +37,9 @@ pub enum CompressionMode {
     /// server's window, 2^`server_max_window_bits`) between messages, and a pooled
     /// compressor starts from them. Every message, a broadcast's too, is compressed
     /// for its connection alone, as the connection writes it; the outgoing byte bound
-    /// counts these messages before compression. A client that asks for
-    /// `server_no_context_takeover` gets it.
+    /// counts such a message at its full size until the connection takes it from the
+    /// queue and compresses it. A client that asks for `server_no_context_takeover`
+    /// gets it.
     Dedicated,
 }
 

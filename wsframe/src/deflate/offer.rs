@@ -150,9 +150,14 @@ struct Asked {
     client_max_window_bits: Option<Option<u8>>,
 }
 
-/// A window size parameter's value: `8` to `15`, digits only.
+/// A window size parameter's value: `8` to `15`, digits only, no leading zero (RFC
+/// 7692, 7.1.2.1).
 fn window_bits(value: &str) -> Option<u8> {
-    if value.is_empty() || value.len() > 2 || !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty()
+        || value.len() > 2
+        || value.starts_with('0')
+        || !value.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     value.parse().ok().filter(|bits| (8..=15).contains(bits))
@@ -368,6 +373,8 @@ mod tests {
             "permessage-deflate; server_max_window_bits=16",
             "permessage-deflate; server_max_window_bits",
             "permessage-deflate; server_max_window_bits=010",
+            "permessage-deflate; server_max_window_bits=09",
+            "permessage-deflate; client_max_window_bits=08",
             "permessage-deflate; client_max_window_bits=abc",
             "permessage-deflate; server_no_context_takeover=1",
             "permessage-deflate; unknown_param",

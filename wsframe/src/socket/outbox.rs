@@ -502,6 +502,29 @@ impl Outbox {
         None
     }
 
+    /// The driver compressed drained items (a dedicated permessage-deflate connection):
+    /// each `(seq, saved)` item is `saved` bytes shorter on the wire than admitted. The
+    /// savings leave the byte count, and a hub message's share of it, at once.
+    pub(crate) fn shrunk(&self, savings: impl IntoIterator<Item = (u64, usize)>) {
+        let mut state = self.lock();
+        let mut total = 0;
+        for (seq, saved) in savings {
+            total += saved;
+            if let Some(entry) = state.hub_unwritten.iter_mut().find(|(s, _)| *s == seq) {
+                entry.1 -= saved;
+                state.hub_bytes -= saved;
+            }
+        }
+        if total > 0 {
+            self.forget_bytes(&mut state, total);
+        }
+        let admitted = total > 0 && self.admit_waiting(&mut state);
+        drop(state);
+        if admitted {
+            self.space.notify_waiters();
+        }
+    }
+
     /// The driver is done with `bytes` of drained frames (written or discarded), and
     /// has handed everything up to item `through` to the socket.
     pub(crate) fn handed(&self, bytes: usize, through: Option<u64>) {
@@ -576,6 +599,12 @@ impl Outbox {
     fn fail_waiting(state: &mut State) {
         state.waiting.clear();
         state.waiting_bytes = 0;
+    }
+
+    /// The hub messages' share of the byte count (for tests).
+    #[cfg(test)]
+    pub(crate) fn hub_bytes(&self) -> usize {
+        self.lock().hub_bytes
     }
 
     pub(crate) fn is_closed(&self) -> bool {
