@@ -497,50 +497,20 @@ mod tests {
     use crate::metrics::Counters;
     use std::sync::Arc;
 
-    /// A socket that takes everything, but whose first flush has to wait.
-    #[derive(Default)]
-    struct SlowFlush {
-        written: Vec<u8>,
-        flush_polls: usize,
-        flushed: usize,
-    }
-
-    impl AsyncWrite for SlowFlush {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().written.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            this.flush_polls += 1;
-            if this.flush_polls == 1 {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            this.flushed = this.written.len();
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     fn shared() -> ConnShared {
         ConnShared::for_test(Arc::new(Counters::default())).0
     }
 
-    /// Takes everything; counts plain and vectored writes.
+    /// A socket that takes everything and counts plain and vectored writes; with
+    /// `slow_flush`, its first flush has to wait.
     #[derive(Default)]
     struct Recorder {
         written: Vec<u8>,
         plain: usize,
         vectored: usize,
+        slow_flush: bool,
+        flush_polls: usize,
+        flushed: usize,
     }
 
     impl AsyncWrite for Recorder {
@@ -572,7 +542,14 @@ mod tests {
             true
         }
 
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            this.flush_polls += 1;
+            if this.slow_flush && this.flush_polls == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.flushed = this.written.len();
             Poll::Ready(Ok(()))
         }
 
@@ -666,7 +643,10 @@ mod tests {
     fn a_flush_that_had_to_wait_is_finished_before_the_write_is_done() {
         let shared = shared();
         let mut writer = Writer::default();
-        let mut io = SlowFlush::default();
+        let mut io = Recorder {
+            slow_flush: true,
+            ..Recorder::default()
+        };
         let mut cx = Context::from_waker(std::task::Waker::noop());
         writer.control(frame::pong(b"p"));
         assert!(writer.poll_write(&mut io, &shared, &mut cx).is_pending());
