@@ -20,6 +20,15 @@
 //!   client addresses spread over 127.0.0.2–17), one echo on each, print `READY`, hold
 //!   them SECS seconds while each sends a Ping every PING_SECS seconds (spread over the
 //!   period) and counts the Pongs; opened, still open at the end, pings, pongs, failures.
+//! - `loadgen bcast-corpus BASE_URL SUBSCRIBERS RATE CORPUS SECS SAMPLE_EVERY deflate|plain`:
+//!   like `bcast`, each message a corpus message with its send time as its first field
+//!   (`{"ts":…,`); subscribers offer permessage-deflate as a browser does (`deflate`) or
+//!   not (`plain`). Every subscriber counts what it receives; one in SAMPLE_EVERY reads the
+//!   send times, inflating the compressed messages.
+//! - `idle` and `conns` take an optional last argument, a corpus: each connection then
+//!   negotiates permessage-deflate as a browser does, and its one echo is a corpus message,
+//!   compressed both ways.
+//! - `corpus-echo` and `corpus-wire`: see corpus.rs.
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +37,9 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio_tungstenite::tungstenite::Message;
+
+mod corpus;
+mod deflate;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -51,6 +63,15 @@ async fn main() {
     }
     if args.get(1).map(String::as_str) == Some("conns") {
         return conns(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("bcast-corpus") {
+        return bcast_corpus(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("corpus-echo") {
+        return corpus::echo(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("corpus-wire") {
+        return corpus::wire(&args).await;
     }
     assert!(args.len() == 7 && args[1] == "echo", "usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS");
     let url = args[2].clone();
@@ -143,10 +164,60 @@ async fn bcast(args: &[String]) {
         Some(list) => list.split(',').map(str::to_string).collect(),
         None => vec![base.clone()],
     };
-    let subscribers: usize = args[3].parse().unwrap();
-    let rate: u64 = args[4].parse().unwrap();
     let size: usize = args[5].parse().unwrap();
-    let secs: u64 = args[6].parse().unwrap();
+    bcast_run(Bcast {
+        base,
+        sub_bases,
+        subscribers: args[3].parse().unwrap(),
+        rate: args[4].parse().unwrap(),
+        secs: args[6].parse().unwrap(),
+        payload: Payload::Padded(size),
+        offer: None,
+        sample_every: 1,
+    })
+    .await
+}
+
+async fn bcast_corpus(args: &[String]) {
+    assert!(
+        args.len() == 9,
+        "usage: loadgen bcast-corpus BASE_URL SUBSCRIBERS RATE CORPUS SECS SAMPLE_EVERY deflate|plain"
+    );
+    bcast_run(Bcast {
+        base: args[2].clone(),
+        sub_bases: vec![args[2].clone()],
+        subscribers: args[3].parse().unwrap(),
+        rate: args[4].parse().unwrap(),
+        secs: args[6].parse().unwrap(),
+        payload: Payload::Corpus(deflate::load_corpus(&args[5])),
+        offer: corpus::offer(&args[8]),
+        sample_every: args[7].parse::<usize>().unwrap().max(1),
+    })
+    .await
+}
+
+/// What a broadcast carries after its send time.
+enum Payload {
+    /// The send time right-aligned in 16 bytes, then padding up to this size.
+    Padded(usize),
+    /// `{"ts":SEND_TIME,` then a corpus message without its `{`, the messages in turn.
+    Corpus(Vec<Vec<u8>>),
+}
+
+struct Bcast {
+    base: String,
+    sub_bases: Vec<String>,
+    subscribers: usize,
+    rate: u64,
+    secs: u64,
+    payload: Payload,
+    offer: Option<&'static str>,
+    /// One subscriber in this many reads send times (inflating if need be).
+    sample_every: usize,
+}
+
+async fn bcast_run(spec: Bcast) {
+    let Bcast { base, sub_bases, subscribers, rate, secs, payload, offer, sample_every } = spec;
 
     // Latencies go to a few shared histograms (one per shard of subscribers).
     const SHARDS: usize = 64;
@@ -166,19 +237,20 @@ async fn bcast(args: &[String]) {
         })
         .collect();
     let mut readers = Vec::with_capacity(subscribers);
+    let extensions = Arc::new(std::sync::Mutex::new(None::<String>));
     for index in 0..subscribers {
-        let (histograms, delivered, connected, limit) =
-            (histograms.clone(), delivered.clone(), connected.clone(), limit.clone());
+        let (histograms, delivered, connected, limit, extensions) =
+            (histograms.clone(), delivered.clone(), connected.clone(), limit.clone(), extensions.clone());
         let (server, path) = targets[index % targets.len()].clone();
         let host = server.to_string();
         readers.push(tokio::spawn(async move {
             let permit = limit.acquire_owned().await.unwrap();
             let subscribed = async {
                 let tcp = connect_from(index, server).await?;
-                lean_handshake(tcp, &host, &path).await
+                deflate::handshake(tcp, &host, &path, offer, LEAN_READ).await
             }
             .await;
-            let (tcp, buf, filled) = match subscribed {
+            let (tcp, buf, filled, answer) = match subscribed {
                 Ok(subscribed) => subscribed,
                 Err(error) => {
                     eprintln!("subscriber {index}: {error}");
@@ -186,8 +258,14 @@ async fn bcast(args: &[String]) {
                 }
             };
             drop(permit);
+            let agreed = deflate::Agreed::parse(&answer);
+            extensions.lock().unwrap().get_or_insert(answer);
+            let reading = match (index % sample_every == 0, agreed) {
+                (false, _) => Reading::Count,
+                (true, agreed) => Reading::Timestamps(agreed.as_ref().map(deflate::Inflater::new)),
+            };
             connected.add_permits(1);
-            let _ = lean_subscriber(tcp, buf, filled, &histograms[index % SHARDS], &delivered).await;
+            let _ = lean_subscriber(tcp, buf, filled, reading, &histograms[index % SHARDS], &delivered).await;
         }));
     }
     // All subscribers connected (and, give or take a moment, joined).
@@ -203,17 +281,25 @@ async fn bcast(args: &[String]) {
     std::io::stdout().flush().ok();
     let cpu_start = cpu_seconds();
     let started = Instant::now();
-    let padding = "p".repeat(size.saturating_sub(17));
+    let padding = match &payload {
+        Payload::Padded(size) => "p".repeat(size.saturating_sub(17)),
+        Payload::Corpus(_) => String::new(),
+    };
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0u64;
     while started.elapsed() < Duration::from_secs(secs) {
         ticker.tick().await;
-        publisher
-            .send(Message::text(format!("{:>16} {padding}", micros_now())))
-            .await
-            .expect("publish");
+        let text = match &payload {
+            Payload::Padded(_) => format!("{:>16} {padding}", micros_now()),
+            Payload::Corpus(messages) => {
+                let message = &messages[sent as usize % messages.len()];
+                let rest = std::str::from_utf8(&message[1..]).expect("a UTF-8 corpus");
+                format!("{{\"ts\":{},{rest}", micros_now())
+            }
+        };
+        publisher.send(Message::text(text)).await.expect("publish");
         sent += 1;
     }
     let publishing = started.elapsed();
@@ -244,6 +330,8 @@ async fn bcast(args: &[String]) {
             "p99_us": merged.value_at_quantile(0.99),
             "loadgen_cpu_s": cpu,
             "messages": total,
+            "extensions": extensions.lock().unwrap().clone().unwrap_or_default(),
+            "sampled_subscribers": subscribers.div_ceil(sample_every),
         })
     );
     for reader in readers {
@@ -277,66 +365,39 @@ async fn connect_from(n: usize, server: std::net::SocketAddr) -> std::io::Result
 /// this much.
 const LEAN_READ: usize = 64 * 1024;
 
-/// Client handshake written by hand (fixed key: the server's accept hash is not checked,
-/// only its 101). Returns the stream, the read buffer and how many bytes of it already
-/// hold frames that arrived with the response.
-async fn lean_handshake(
-    mut tcp: tokio::net::TcpStream,
-    host: &str,
-    path: &str,
-) -> std::io::Result<(tokio::net::TcpStream, Vec<u8>, usize)> {
-    use std::io::{Error, ErrorKind};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await?;
-    let mut buf = vec![0u8; LEAN_READ];
-    let mut filled = 0;
-    let end = loop {
-        let n = tcp.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Err(Error::new(ErrorKind::UnexpectedEof, "closed during the handshake"));
-        }
-        filled += n;
-        if let Some(at) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if filled == buf.len() {
-            return Err(Error::new(ErrorKind::InvalidData, "handshake response too long"));
-        }
-    };
-    let status = buf[..end].split(|&b| b == b' ').nth(1).unwrap_or_default();
-    if status != b"101" {
-        let line = String::from_utf8_lossy(&buf[..end]).lines().next().unwrap_or_default().to_string();
-        return Err(Error::new(ErrorKind::InvalidData, format!("handshake refused: {line}")));
-    }
-    buf.copy_within(end..filled, 0);
-    Ok((tcp, buf, filled - end))
-}
-
-/// The digits in the first 16 bytes of a broadcast payload: its send time in µs.
+/// The first run of digits near the start of a broadcast payload (after the padding
+/// spaces, or after `{"ts":`): its send time in µs.
 fn sent_micros(payload: &[u8]) -> u64 {
-    payload[..payload.len().min(16)]
+    payload[..payload.len().min(32)]
         .iter()
-        .filter(|b| b.is_ascii_digit())
+        .skip_while(|b| !b.is_ascii_digit())
+        .take_while(|b| b.is_ascii_digit())
         .fold(0u64, |v, b| v * 10 + u64::from(b - b'0'))
 }
 
+/// What a lean subscriber does with a text message.
+enum Reading {
+    /// Counts it.
+    Count,
+    /// Counts it and records its latency, inflating it first if it came compressed.
+    Timestamps(Option<deflate::Inflater>),
+}
+
 /// Reads server frames (unmasked) straight from `buf`: text frames carry their send time
-/// and are counted; Ping is answered with a masked Pong; Close or EOF ends. Latencies of
-/// one read are recorded under one lock of the shard.
+/// and are counted (and timed, as `reading` says); Ping is answered with a masked Pong;
+/// Close or EOF ends. Latencies of one read are recorded under one lock of the shard.
 async fn lean_subscriber(
     mut tcp: tokio::net::TcpStream,
     mut buf: Vec<u8>,
     mut filled: usize,
+    mut reading: Reading,
     shard: &std::sync::Mutex<Histogram<u64>>,
     delivered: &std::sync::atomic::AtomicU64,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut start = 0;
     let mut latencies = [0u64; 256];
+    let mut inflated = Vec::with_capacity(4096);
     loop {
         let now = micros_now();
         let mut count = 0usize;
@@ -347,7 +408,7 @@ async fn lean_subscriber(
             if avail.len() < 2 {
                 break;
             }
-            let (opcode, masked) = (avail[0] & 0x0f, avail[1] & 0x80 != 0);
+            let (opcode, compressed, masked) = (avail[0] & 0x0f, avail[0] & 0x40 != 0, avail[1] & 0x80 != 0);
             let (len, mut header) = match avail[1] & 0x7f {
                 126 if avail.len() >= 4 => (u16::from_be_bytes([avail[2], avail[3]]) as usize, 4),
                 127 if avail.len() >= 10 => (u64::from_be_bytes(avail[2..10].try_into().unwrap()) as usize, 10),
@@ -367,8 +428,18 @@ async fn lean_subscriber(
             let mut pong = None;
             match opcode {
                 0x1 => {
-                    latencies[count] = now.saturating_sub(sent_micros(payload)).max(1);
-                    count += 1;
+                    let sent = match &mut reading {
+                        Reading::Count => None,
+                        Reading::Timestamps(Some(inflater)) if compressed => {
+                            inflater.inflate(payload, &mut inflated)?;
+                            Some(sent_micros(&inflated))
+                        }
+                        Reading::Timestamps(_) => Some(sent_micros(payload)),
+                    };
+                    if let Some(sent) = sent {
+                        latencies[count] = now.saturating_sub(sent).max(1);
+                        count += 1;
+                    }
                     total += 1;
                 }
                 0x9 => {
@@ -424,35 +495,77 @@ fn record(shard: &std::sync::Mutex<Histogram<u64>>, latencies: &[u64]) {
 }
 
 async fn idle(args: &[String]) {
-    assert!(args.len() == 5, "usage: loadgen idle URL CONNS SECS");
+    assert!(
+        args.len() == 5 || args.len() == 6,
+        "usage: loadgen idle URL CONNS SECS [CORPUS]"
+    );
     let url = args[2].clone();
     let conns: usize = args[3].parse().unwrap();
     let secs: u64 = args[4].parse().unwrap();
+    let corpus = args.get(5).map(|path| Arc::new(deflate::load_corpus(path)));
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        let (url, limit) = (url.clone(), limit.clone());
+    for index in 0..conns {
+        let (url, limit, corpus) = (url.clone(), limit.clone(), corpus.clone());
         tasks.push(tokio::spawn(async move {
             let permit = limit.acquire_owned().await.unwrap();
-            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
-                .await
-                .expect("connect");
             // One echo, so that buffers allocated on first use are counted.
-            ws.send(Message::text("x")).await.unwrap();
-            let _ = ws.next().await;
+            let held = match corpus {
+                None => {
+                    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
+                        .await
+                        .expect("connect");
+                    ws.send(Message::text("x")).await.unwrap();
+                    let _ = ws.next().await;
+                    Held::Plain(ws)
+                }
+                Some(corpus) => Held::Deflate(deflate_echo(index, &url, &corpus).await.expect("a deflate echo")),
+            };
             drop(permit);
-            ws
+            held
         }));
     }
     let mut sockets = Vec::with_capacity(conns);
     for task in tasks {
         sockets.push(task.await.unwrap());
     }
+    let extensions = match sockets.first() {
+        Some(Held::Deflate(client)) => client.extensions.clone(),
+        _ => String::new(),
+    };
     println!("READY");
     use std::io::Write;
     std::io::stdout().flush().ok();
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    println!("{}", serde_json::json!({ "connections": sockets.len() }));
+    println!("{}", serde_json::json!({ "connections": sockets.len(), "extensions": extensions }));
+}
+
+/// A connection held by `idle`.
+enum Held {
+    Plain(#[allow(dead_code)] tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>),
+    Deflate(deflate::Client),
+}
+
+/// Opens connection `index` to `url` with a browser's deflate offer and echoes one corpus
+/// message on it, compressed both ways; the echo must come back compressed and intact.
+async fn deflate_echo(index: usize, url: &str, corpus: &[Vec<u8>]) -> Result<deflate::Client, String> {
+    let (server, path) = split_ws_url(url);
+    let tcp = connect_from(index, server).await.map_err(|e| format!("connect: {e}"))?;
+    let mut client = deflate::Client::connect(tcp, &server.to_string(), &path, Some(deflate::BROWSER_OFFER))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    if client.agreed.is_none() {
+        return Err("permessage-deflate was not negotiated".into());
+    }
+    let message = &corpus[index % corpus.len()];
+    client.feed_text(message).map_err(|e| format!("compress: {e}"))?;
+    client.flush().await.map_err(|e| format!("echo: {e}"))?;
+    let mut echo = Vec::new();
+    let received = client.receive(&mut echo).await.map_err(|e| format!("echo: {e}"))?;
+    if !received.compressed || echo != *message {
+        return Err(format!("echo: compressed {}, intact {}", received.compressed, echo == *message));
+    }
+    Ok(client)
 }
 
 async fn handshake(args: &[String]) {
@@ -534,8 +647,12 @@ struct ConnsCounters {
 }
 
 async fn conns(args: &[String]) {
-    assert!(args.len() == 6, "usage: loadgen conns URL CONNS SECS PING_SECS");
+    assert!(
+        args.len() == 6 || args.len() == 7,
+        "usage: loadgen conns URL CONNS SECS PING_SECS [CORPUS]"
+    );
     let url = args[2].clone();
+    let corpus = args.get(6).map(|path| Arc::new(deflate::load_corpus(path)));
     let (server, _) = split_ws_url(&url);
     let conns: usize = args[3].parse().unwrap();
     let secs: f64 = args[4].parse().unwrap();
@@ -553,12 +670,20 @@ async fn conns(args: &[String]) {
     let connect_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut tasks = Vec::with_capacity(conns);
     for index in 0..conns {
-        let (url, counters, settled, limit, mut phase) =
-            (url.clone(), counters.clone(), settled.clone(), limit.clone(), phase_rx.clone());
+        let (url, counters, settled, limit, mut phase, corpus) =
+            (url.clone(), counters.clone(), settled.clone(), limit.clone(), phase_rx.clone(), corpus.clone());
         tasks.push(tokio::spawn(async move {
             let permit = limit.acquire_owned().await.unwrap();
             let until = (tokio::time::Instant::now() + Duration::from_secs(15)).min(connect_deadline);
             let opened = tokio::time::timeout_at(until, async {
+                if let Some(corpus) = corpus {
+                    // Deflate negotiated and one compressed echo; then tungstenite holds the
+                    // connection (Ping and Pong are never compressed).
+                    let client = deflate_echo(index, &url, &corpus).await?;
+                    let tcp = client.into_stream().map_err(|e| format!("echo: {e}"))?;
+                    let role = tokio_tungstenite::tungstenite::protocol::Role::Client;
+                    return Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(tcp, role, Some(config)).await);
+                }
                 let tcp = connect_from(index, server).await.map_err(|e| format!("connect: {e}"))?;
                 let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
                     .await
