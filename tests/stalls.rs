@@ -1,11 +1,13 @@
 //! Peers that stop reading, handlers that lag or never decide, and shutdown around
 //! them: nothing may pin a connection, its slot, or the server's shutdown.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::{
     App, CloseCode, Config, FromHandshake, HandshakeRequest, Limits, Rejection, WebSocket,
@@ -209,6 +211,44 @@ async fn a_guard_that_never_decides_gets_503_even_after_a_refusal_on_the_same_co
     let client = wsframe::testing::TestClient::new(app()).unwrap();
     let err = client.connect("/hang").await.unwrap_err();
     assert_eq!(err.status().unwrap().as_u16(), 503);
+}
+
+/// The handler runs inline, in its connection's task: while that task waits for a
+/// socket that cannot take more (a client that does not read), the handler must run on.
+#[tokio::test]
+async fn a_handler_runs_on_while_its_socket_is_blocked() {
+    let (go, done) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (go_in, done_in) = (go.clone(), done.clone());
+    let app = App::new()
+        .config(Config::default().limits(Limits::default().idle_timeout(Duration::from_secs(120))))
+        .websocket("/blocked", move |ws: WebSocket| {
+            let (go, done) = (go_in.clone(), done_in.clone());
+            async move {
+                // More than loopback's socket buffers hold: the write blocks.
+                ws.send_bytes(vec![0u8; 32 << 20]).await?;
+                go.notified().await;
+                done.notify_one();
+                std::future::pending::<wsframe::Result<()>>().await
+            }
+        });
+    let server = TestServer::start(app).await;
+    let (tcp, _) = raw_upgrade(server.addr, "/blocked").await;
+    within(tcp.readable()).await.unwrap();
+    wait_until("the write is under way", || {
+        server.metrics().queued_bytes > 0
+    })
+    .await;
+    go.notify_one();
+    // Without the handler being polled during the blocked write, it would wait for the
+    // write to give up (the idle timeout, 120 s).
+    tokio::time::timeout(Duration::from_secs(30), done.notified())
+        .await
+        .expect("the handler ran while its socket was blocked");
+    assert!(
+        server.metrics().queued_bytes > 0,
+        "the client read nothing: the write is still blocked"
+    );
+    drop(tcp);
 }
 
 async fn assert_still_serving(server: &TestServer) {

@@ -1,6 +1,8 @@
 //! One HTTP request through the app: route, validate the handshake, run the handler
 //! until it decides (accept or refuse), answer, and on accept start the connection's
-//! driver once hyper hands over the upgraded socket.
+//! driver once hyper hands over the upgraded socket. The handler's future is polled
+//! inline: by the HTTP task until it decides, then by the driver, one task per
+//! connection.
 //!
 //! Shared by the TCP server, the in-process TestClient and [`AppService`] (the app
 //! mounted into axum or a hyper loop of the user's), so all give the same answers to the
@@ -16,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use http::{Method, Request, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
@@ -24,6 +25,7 @@ use crate::app::{AppInner, WsEndpoint};
 use crate::client_limits::Admission;
 use crate::connection::Driver;
 use crate::connection::ending::{Ending, Stage};
+use crate::connection::inline_handler::InlineHandler;
 use crate::deflate::{self, Negotiated};
 use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
 use crate::handshake::{self, is_upgrade_request};
@@ -207,7 +209,7 @@ async fn route(
     .await;
     conn.deciding.store(false, Ordering::Release);
     let Ok(outcome) = outcome else {
-        // Dropping the unfinished decision aborts the handler.
+        // Dropping the unfinished decision drops the handler's future.
         warn!("a guard or handler did not decide within the handshake timeout");
         Counters::inc(&app.counters.handshakes_rejected);
         return plain(
@@ -245,10 +247,10 @@ async fn route(
                         }
                         Err(e) => {
                             // Dropping the driver (below) finishes the queues the
-                            // handler may already have used, and leaves the hub.
+                            // handler may already have used, leaves the hub, and drops
+                            // the handler's future.
                             warn!(error = %e, "upgrade failed after 101");
                             let _ = ready.send(Err(Error::custom(format!("upgrade failed: {e}"))));
-                            driver.handler.abort();
                         }
                     }
                 }
@@ -312,19 +314,10 @@ struct Start {
     span: tracing::Span,
 }
 
-/// Aborts the handler if the handshake is abandoned before it decided (client gone,
-/// handshake timeout): nothing is left running for a connection that no longer exists.
-struct AbortOnDrop(Option<JoinHandle<Result<()>>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-        }
-    }
-}
-
-/// Start the handler and wait for its decision.
+/// Start the handler and poll it, here, until it decides. If the handshake is
+/// abandoned before that (client gone, handshake timeout), the handler's future is
+/// dropped with this one: nothing is left running for a connection that no longer
+/// exists.
 async fn run_handler(
     app: &AppInner,
     ws: &WsEndpoint,
@@ -340,7 +333,7 @@ async fn run_handler(
     if request.client != request.peer.ip() {
         span.record("client", tracing::field::display(request.client));
     }
-    let (decision_tx, decision_rx) = oneshot::channel();
+    let (decision_tx, mut decision_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = oneshot::channel();
     let shared = Arc::new(ConnShared::new(
         id,
@@ -356,28 +349,27 @@ async fn run_handler(
         deflate,
     ));
     let socket = WebSocket::new(shared.clone());
-    let handler = tokio::spawn((ws.handler)(socket, Arc::new(request)).instrument(span.clone()));
-    let mut guard = AbortOnDrop(Some(handler));
+    let mut handler = InlineHandler::new(Box::pin(
+        (ws.handler)(socket, Arc::new(request)).instrument(span.clone()),
+    ));
 
     // The handler either decides (accept or refuse) or ends without deciding. A decision
     // is always sent before the handler ends, so `biased` sees it first when both are ready.
-    let decided = {
-        let handle = guard
-            .0
-            .as_mut()
-            .expect("handler handle present until taken");
-        tokio::select! {
-            biased;
-            decision = decision_rx => decision.map_err(|_| None),
-            outcome = handle => Err(Some(outcome)),
-        }
+    let decided = tokio::select! {
+        biased;
+        decision = &mut decision_rx => decision.map_err(|_| None),
+        outcome = std::future::poll_fn(|cx| handler.poll_end(cx)) => match decision_rx.try_recv() {
+            // It decided and ended in one poll (an extractor's rejection, a handler that
+            // accepts and returns): the decision stands, and the driver gets the end.
+            Ok(decision) => {
+                handler = InlineHandler::Ended(outcome);
+                Ok(decision)
+            }
+            Err(_) => Err(Some(outcome)),
+        },
     };
     match decided {
         Ok(Decision::Accept { protocol, headers }) => {
-            let handler = guard
-                .0
-                .take()
-                .expect("handler handle present until taken here");
             // Registered now, so that the handler's `hub.join` right after `accept` finds it.
             app.hub.register(shared.clone());
             Handshake::Accept {
@@ -400,14 +392,14 @@ async fn run_handler(
             }
         }
         Ok(Decision::Reject(rejection)) => {
-            // The handler may go on (e.g. after `close()` before `accept()`); let it,
-            // but not past the server's termination.
-            if let Some(mut handler) = guard.0.take() {
+            // The handler may go on (e.g. after `close()` before `accept()`); let it, in
+            // a task of its own, but not past the server's termination.
+            if let Some(handler) = handler.into_future() {
                 let lifecycle = app.lifecycle.clone();
                 app.lifecycle.spawn(async move {
                     tokio::select! {
-                        _ = &mut handler => {}
-                        _ = lifecycle.terminated() => handler.abort(),
+                        _ = handler => {}
+                        _ = lifecycle.terminated() => {}
                     }
                 });
             }
@@ -417,11 +409,9 @@ async fn run_handler(
             // The handler ended (returned, failed or panicked) without deciding.
             shared.membership.take();
             let outcome = match outcome {
-                Some(outcome) => {
-                    guard.0.take();
-                    outcome
-                }
-                None => guard.0.take().expect("handler handle present").await,
+                Some(outcome) => outcome,
+                // The decision's sender was dropped: the handler is ending.
+                None => std::future::poll_fn(|cx| handler.poll_end(cx)).await,
             };
             let ending = Ending::of(outcome, &app.counters);
             span.in_scope(|| ending.log(Stage::BeforeDecision));

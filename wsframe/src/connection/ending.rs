@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
-use tokio::task::JoinError;
 use tracing::{debug, error};
 
+use super::inline_handler::Outcome;
 use crate::metrics::Counters;
-use crate::{CloseCode, Error, Result};
+use crate::{CloseCode, Error};
 
 /// A handler's end.
 #[derive(Debug)]
@@ -24,8 +24,6 @@ pub(crate) enum Ending {
     Failed(Error),
     /// It panicked (counted when classified).
     Panicked(String),
-    /// Its task was cancelled (the server terminated it).
-    Cancelled,
 }
 
 /// When the handler ended, which changes what its end means.
@@ -38,11 +36,8 @@ pub(crate) enum Stage {
 }
 
 impl Ending {
-    /// Classify a handler task's outcome, counting a panic.
-    pub(crate) fn of(
-        outcome: std::result::Result<Result<()>, JoinError>,
-        counters: &Counters,
-    ) -> Ending {
+    /// Classify a handler's outcome, counting a panic.
+    pub(crate) fn of(outcome: Outcome, counters: &Counters) -> Ending {
         match outcome {
             Ok(Ok(())) => Ending::Returned,
             Ok(Err(e)) if e.is_disconnect() => Ending::Disconnected,
@@ -50,11 +45,10 @@ impl Ending {
                 Some(close) => Ending::PeerFault(e, close),
                 None => Ending::Failed(e),
             },
-            Err(e) if e.is_panic() => {
+            Err(panic) => {
                 Counters::inc(&counters.handler_panics);
-                Ending::Panicked(panic_message(e))
+                Ending::Panicked(panic_message(panic))
             }
-            Err(_) => Ending::Cancelled,
         }
     }
 
@@ -72,10 +66,7 @@ impl Ending {
             (Ending::Panicked(panic), Stage::BeforeDecision) => {
                 error!(panic, "handler panicked before accepting the connection")
             }
-            (Ending::Cancelled, Stage::BeforeDecision) => {
-                error!("handler was cancelled before accepting")
-            }
-            (Ending::Returned | Ending::Disconnected | Ending::Cancelled, Stage::Connected) => {}
+            (Ending::Returned | Ending::Disconnected, Stage::Connected) => {}
             (Ending::PeerFault(e, _), Stage::Connected) => {
                 debug!(error = %e, "handler ended on a message the client got wrong")
             }
@@ -96,19 +87,15 @@ impl Ending {
             Ending::Failed(_) | Ending::Panicked(_) => {
                 (CloseCode::INTERNAL_ERROR, "internal error".into())
             }
-            Ending::Cancelled => (CloseCode::GOING_AWAY, "".into()),
         }
     }
 }
 
 /// A panic's message, when it is text.
-fn panic_message(e: JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".into()),
-        Err(e) => e.to_string(),
-    }
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
 }

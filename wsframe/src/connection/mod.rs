@@ -4,9 +4,9 @@
 //! frames with wsframe's own reader and hands data messages to the handler through a
 //! small bounded queue, answers pings, pings a silent peer and closes an idle one,
 //! notices the peer's close even while the handler only sends, and closes with the
-//! right code when the peer breaks the protocol or a limit. It never runs user code:
-//! the handler is a separate task whose end (return, error, panic) decides the close
-//! code.
+//! right code when the peer breaks the protocol or a limit. The handler's future runs
+//! inline in the same task (gated like the other branches, and polled aside while the
+//! driver waits for the socket); its end (return, error, panic) decides the close code.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -16,11 +16,13 @@
 //! | [`frame`] | encoding server frames (a broadcast once for all its recipients) |
 //! | [`transport`] | the upgraded stream and its lazily held read buffer |
 //! | [`gate`] | polling a rarely ready future only after its own waker fired |
+//! | [`inline_handler`] | the handler's future, polled in the connection's task, its panics caught |
 //! | [`ending`] | how a handler ended: its close code and its log line |
 
 pub(crate) mod ending;
 pub(crate) mod frame;
 pub(crate) mod gate;
+pub(crate) mod inline_handler;
 pub(crate) mod reader;
 pub(crate) mod transport;
 mod writer;
@@ -32,25 +34,26 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
 use self::ending::{Ending, Stage};
 use self::gate::{Bell, Gates};
+use self::inline_handler::InlineHandler;
 use self::reader::{Fault, Incoming, ReadError, ReadLimits, Reader};
 use self::transport::{ReadBuffer, Upgraded};
-use self::writer::{CloseRequest, Exit, MAX_BATCH, Out, Writer};
+use self::writer::{Aside, CloseRequest, Exit, MAX_BATCH, Out, Writer};
 use crate::deflate::compress::Dedicated;
 use crate::lifecycle::{Event, Lifecycle};
 use crate::metrics::Counters;
 use crate::socket::ConnShared;
-use crate::{CloseCode, Disconnect, Hub, Limits, Message, MessageRate, Result};
+use crate::{CloseCode, Disconnect, Hub, Limits, Message, MessageRate};
 
 /// Everything a connection's driver needs besides its socket.
 pub(crate) struct Driver {
     pub(crate) shared: Arc<ConnShared>,
-    pub(crate) handler: JoinHandle<Result<()>>,
+    /// The handler's future, polled by the driver (it accepted in the HTTP task).
+    pub(crate) handler: InlineHandler,
     pub(crate) limits: Limits,
     pub(crate) close_timeout: Duration,
     /// Size of each read from the socket (`Config::read_buffer_size`).
@@ -320,7 +323,7 @@ impl Driver {
                     biased;
                     // Never ready: registers the task for every gate at once.
                     () = poll_fn(|cx| gates.register(cx)) => Step::Go,
-                    outcome = poll_fn(|_| gates.poll(Bell::Handler, |inner| std::pin::Pin::new(&mut self.handler).poll(inner))), if !handler_done => {
+                    outcome = poll_fn(|_| gates.poll(Bell::Handler, |inner| self.handler.poll_end(inner))), if !handler_done => {
                         handler_done = true;
                         let ending = Ending::of(outcome, counters);
                         ending.log(Stage::Connected);
@@ -340,12 +343,20 @@ impl Driver {
                             leave: false,
                         },
                     },
+                    // Reads before writes: the frames already buffered are read and
+                    // handled (the handler runs inline, right after each delivery)
+                    // before what they caused is written, in one batch.
+                    incoming = poll_fn(|_| gates.poll(Bell::Read, |inner| reader.poll_next(&mut io, inner))), if reading => {
+                        gates.reopen(Bell::Read);
+                        keepalive.heard();
+                        on_incoming(incoming, phase, shared, &mut rate)
+                    }
                     _ = poll_fn(|cx| outbox.poll_ready(cx)), if phase != Phase::Closing => {
                         match writer.take(outbox, MAX_BATCH, counters) {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
                             Some((code, reason)) => Step::CloseNow { code, reason: reason.into(), leave: false },
-                            None => match Out::new(&mut io, &mut writer, shared, lifecycle).write(idle).await {
+                            None => match Out::new(&mut io, &mut writer, shared, lifecycle, Aside { handler: &mut self.handler, gates: &gates }).write(idle).await {
                                 // A slow-consumer close preempted the write.
                                 None => {
                                     writer.abandon(outbox);
@@ -354,11 +365,6 @@ impl Driver {
                                 written => Step::after_write(written),
                             },
                         }
-                    }
-                    incoming = poll_fn(|_| gates.poll(Bell::Read, |inner| reader.poll_next(&mut io, inner))), if reading => {
-                        gates.reopen(Bell::Read);
-                        keepalive.heard();
-                        on_incoming(incoming, phase, shared, &mut rate)
                     }
                     _ = poll_fn(|cx| inbox.poll_room(cx)), if phase == Phase::Open && !can_deliver => {
                         gates.reopen(Bell::Read);
@@ -390,7 +396,11 @@ impl Driver {
                 // Carry the step out; a write may lead to another step.
                 let mut step = step.in_phase(phase);
                 let sent = loop {
-                    let mut out = Out::new(&mut io, &mut writer, shared, lifecycle);
+                    let aside = Aside {
+                        handler: &mut self.handler,
+                        gates: &gates,
+                    };
+                    let mut out = Out::new(&mut io, &mut writer, shared, lifecycle, aside);
                     step = match step {
                         Step::Go => break None,
                         Step::Exit(exit) => break Some(Err(exit)),
@@ -486,8 +496,9 @@ impl Driver {
 
             if !handler_done {
                 tokio::select! {
-                    outcome = &mut self.handler => Ending::of(outcome, counters).log(Stage::Connected),
-                    _ = lifecycle.terminated() => self.handler.abort(),
+                    outcome = poll_fn(|cx| self.handler.poll_end(cx)) => Ending::of(outcome, counters).log(Stage::Connected),
+                    // Dropping the driver drops the handler's future.
+                    _ = lifecycle.terminated() => {}
                 }
             }
         }
@@ -583,7 +594,7 @@ mod tests {
         let (shared, _decision) = ConnShared::for_test(counters.clone());
         let mut driver = Driver {
             shared: Arc::new(shared),
-            handler: tokio::spawn(async { Ok(()) }),
+            handler: InlineHandler::new(Box::pin(async { Ok(()) })),
             limits: Limits::default(),
             close_timeout: Duration::from_secs(1),
             read_chunk: 4096,
@@ -601,7 +612,9 @@ mod tests {
     }
 
     /// 1,088 bytes measured when this test was written (x86-64, Rust 1.95), 1,064 with
-    /// the gates sharing one registration and permessage-deflate's inflater boxed; with
-    /// a little room. The driver over tungstenite's stream measured 1,176.
-    const DRIVER_FUTURE_BYTES: usize = 1_096;
+    /// the gates sharing one registration and permessage-deflate's inflater boxed,
+    /// 1,104 with the handler polled inline (its aside polling during writes: two
+    /// references more), which saves the handler's own task; with a little room. The
+    /// driver over tungstenite's stream measured 1,176.
+    const DRIVER_FUTURE_BYTES: usize = 1_112;
 }

@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::warn;
 
 use super::frame;
+use super::gate::{Bell, Gates};
+use super::inline_handler::InlineHandler;
 use super::transport::Upgraded;
 use crate::CloseCode;
 use crate::deflate::compress::Dedicated;
@@ -306,12 +308,38 @@ fn write_slices<T: AsyncWrite + Unpin>(
     Pin::new(io).poll_write(cx, &gathered[..total])
 }
 
+/// The handler, polled while the driver waits for the socket, so that a slow socket
+/// does not stall it (it runs inline, in the driver's task).
+pub(super) struct Aside<'a> {
+    pub(super) handler: &'a mut InlineHandler,
+    pub(super) gates: &'a Gates,
+}
+
+impl Aside<'_> {
+    /// Never ready: polls the handler when its bell rang. If it ends, its outcome waits
+    /// for the driver's loop, whose handler branch is reopened to take it.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = self.gates.register(cx);
+        let handler = &mut *self.handler;
+        let _ = self.gates.poll(Bell::Handler, |inner| {
+            handler.poll_aside(inner);
+            Poll::<()>::Pending
+        });
+        if !handler.is_running() {
+            self.gates.reopen(Bell::Handler);
+        }
+        Poll::Pending
+    }
+}
+
 /// The socket and what is to be written to it, as the write paths take them.
 pub(super) struct Out<'a> {
     pub(super) io: &'a mut Upgraded,
     pub(super) writer: &'a mut Writer,
     pub(super) shared: &'a ConnShared,
     pub(super) lifecycle: &'a Lifecycle,
+    /// Polled during the waits.
+    aside: Option<Aside<'a>>,
 }
 
 impl<'a> Out<'a> {
@@ -320,12 +348,14 @@ impl<'a> Out<'a> {
         writer: &'a mut Writer,
         shared: &'a ConnShared,
         lifecycle: &'a Lifecycle,
+        aside: Aside<'a>,
     ) -> Out<'a> {
         Out {
             io,
             writer,
             shared,
             lifecycle,
+            aside: Some(aside),
         }
     }
 
@@ -341,11 +371,12 @@ impl<'a> Out<'a> {
         if let Some(written) = poll_fn(|cx| writer.poll_write(io, shared, cx)).now_or_never() {
             return Some(written);
         }
+        let aside = self.aside.as_mut();
         Box::pin(async {
             tokio::select! {
                 biased;
                 _ = poll_fn(|cx| shared.outbox.poll_close_pending(cx)) => None,
-                written = bounded(limit, lifecycle, poll_fn(|cx| writer.poll_write(io, shared, cx))) => Some(written),
+                written = bounded(limit, lifecycle, aside, poll_fn(|cx| writer.poll_write(io, shared, cx))) => Some(written),
             }
         })
         .await
@@ -360,12 +391,16 @@ impl<'a> Out<'a> {
         limit: Duration,
     ) -> io::Result<()> {
         let lifecycle = self.lifecycle;
-        Box::pin(bounded(
+        let mut aside = self.aside.take();
+        let sent = Box::pin(bounded(
             limit,
             lifecycle,
+            aside.as_mut(),
             self.send_close(Some((code, reason))),
         ))
-        .await
+        .await;
+        self.aside = aside;
+        sent
     }
 
     /// Answer the peer's close frame with the same code (or an empty one).
@@ -375,7 +410,16 @@ impl<'a> Out<'a> {
         limit: Duration,
     ) -> io::Result<()> {
         let lifecycle = self.lifecycle;
-        Box::pin(bounded(limit, lifecycle, self.send_close(close))).await
+        let mut aside = self.aside.take();
+        let sent = Box::pin(bounded(
+            limit,
+            lifecycle,
+            aside.as_mut(),
+            self.send_close(close),
+        ))
+        .await;
+        self.aside = aside;
+        sent
     }
 
     /// Write what is already queued, then the close frame, all within `limit`. A close
@@ -388,7 +432,8 @@ impl<'a> Out<'a> {
         limit: Duration,
     ) -> io::Result<()> {
         let lifecycle = self.lifecycle;
-        Box::pin(bounded(limit, lifecycle, async {
+        let mut aside = self.aside.take();
+        let sent = Box::pin(bounded(limit, lifecycle, aside.as_mut(), async {
             let outbox = &self.shared.outbox;
             outbox.close();
             let met = loop {
@@ -408,7 +453,9 @@ impl<'a> Out<'a> {
                 _ => self.send_close(Some((code, reason))).await,
             }
         }))
-        .await
+        .await;
+        self.aside = aside;
+        sent
     }
 
     /// Send a close frame: what is not written yet is dropped, except the rest of a
@@ -424,9 +471,11 @@ impl<'a> Out<'a> {
 
 /// Run a socket write, giving up after `limit` or when the server terminates: a peer
 /// that does not read must not hold the driver (nor shutdown) hostage.
+/// The handler (`aside`) runs on meanwhile.
 pub(super) async fn bounded<T>(
     limit: Duration,
     lifecycle: &Lifecycle,
+    mut aside: Option<&mut Aside<'_>>,
     write: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
     tokio::pin!(write);
@@ -440,6 +489,7 @@ pub(super) async fn bounded<T>(
         result = write => result,
         _ = lifecycle.terminated() => Err(io::ErrorKind::Interrupted.into()),
         _ = tokio::time::sleep(limit) => Err(io::ErrorKind::TimedOut.into()),
+        () = poll_fn(|cx| aside.as_mut().map_or(Poll::Pending, |aside| aside.poll(cx))) => unreachable!("never ready"),
     }
 }
 
