@@ -61,12 +61,16 @@ pub async fn echo(args: &[String]) {
             let (mut done, mut mismatched, mut payload_bytes) = (0u64, 0u64, 0u64);
             let mut next = index * 7919;
             let mut received = Vec::with_capacity(4096);
-            for _ in 0..in_flight {
-                let message = &corpus[next % corpus.len()];
-                client.feed_text(message).unwrap();
-                payload_bytes += message.len() as u64;
-                sent.push_back((Instant::now(), next % corpus.len()));
+            // Queues the next corpus message, noting when and which.
+            let mut feed_next = |client: &mut Client, sent: &mut VecDeque<(Instant, usize)>| {
+                let which = next % corpus.len();
+                client.feed_text(&corpus[which]).unwrap();
+                payload_bytes += corpus[which].len() as u64;
+                sent.push_back((Instant::now(), which));
                 next += 1;
+            };
+            for _ in 0..in_flight {
+                feed_next(&mut client, &mut sent);
             }
             client.flush().await.unwrap();
             loop {
@@ -86,13 +90,10 @@ pub async fn echo(args: &[String]) {
                     }
                     continue;
                 }
-                let message = &corpus[next % corpus.len()];
-                client.feed_text(message).unwrap();
-                payload_bytes += message.len() as u64;
-                sent.push_back((Instant::now(), next % corpus.len()));
-                next += 1;
+                feed_next(&mut client, &mut sent);
                 client.flush().await.unwrap();
             }
+            drop(feed_next);
             (done, mismatched, payload_bytes, client.wire_out, client.wire_in, histogram)
         }));
     }
