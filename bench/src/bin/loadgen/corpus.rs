@@ -93,7 +93,6 @@ pub async fn echo(args: &[String]) {
                 feed_next(&mut client, &mut sent);
                 client.flush().await.unwrap();
             }
-            drop(feed_next);
             (done, mismatched, payload_bytes, client.wire_out, client.wire_in, histogram)
         }));
     }
