@@ -407,3 +407,46 @@ async fn a_message_the_sink_holds_is_not_overtaken_by_later_sends() {
         ["80 KiB", "150 KiB", "small"]
     );
 }
+
+/// Relays every text it receives to the room it is in, itself included (a chat room).
+async fn relays(mut ws: WebSocket, hub: wsframe::Hub) -> wsframe::Result<()> {
+    ws.accept().await?;
+    hub.join("burst", &ws);
+    while let Ok(text) = ws.receive_text().await {
+        hub.room("burst").broadcast_text(text);
+    }
+    Ok(())
+}
+
+/// A burst of small messages, each relayed back through the hub: the server writes
+/// what they cause as it reads them, so the sender's own queue (256 messages, default
+/// policy: close) never fills and nothing is lost.
+#[tokio::test]
+async fn a_burst_relayed_back_through_the_hub_is_written_as_it_is_read() {
+    const BURST: usize = 2_000;
+    let server = TestServer::start(App::new().websocket("/relay", relays)).await;
+    let (mut tcp, rest) = raw_upgrade(server.addr, "/relay").await;
+    // Each frame is about 10 bytes: one read of the server takes hundreds of them.
+    let burst: Vec<u8> = (0..BURST)
+        .flat_map(|i| client_frame(0x1, format!("m{i}").as_bytes()))
+        .collect();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &burst)
+        .await
+        .unwrap();
+    let role = tokio_tungstenite::tungstenite::protocol::Role::Client;
+    let mut ws =
+        tokio_tungstenite::WebSocketStream::from_partially_read(tcp, rest, role, None).await;
+    for i in 0..BURST {
+        match within(futures_util::StreamExt::next(&mut ws)).await {
+            Some(Ok(message)) if message.is_text() => {
+                assert_eq!(message.into_text().unwrap().as_str(), format!("m{i}"))
+            }
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+    let metrics = server.metrics();
+    assert_eq!(
+        (metrics.slow_consumer_closes, metrics.slow_consumer_drops),
+        (0, 0)
+    );
+}

@@ -306,11 +306,18 @@ impl Driver {
             // buffered), and when the handler makes room again.
             let gates = Gates::new();
             let mut rate = RateLimit::new(self.limits.get_max_message_rate());
+            // Frames read since the last write: reads come first, but not for ever.
+            let mut read_run = 0usize;
 
             let exit = loop {
                 let can_deliver = inbox.can_deliver();
                 let reading = match phase {
-                    Phase::Open => can_deliver,
+                    // The handler runs inline and empties the inbox at once, so the
+                    // inbox's bound no longer holds reads back: after a run of reads,
+                    // what they caused is written before more is read. Unchecked, a
+                    // burst of small messages each relayed through the hub to the
+                    // sender too would fill its own queue before the first write.
+                    Phase::Open => can_deliver && (read_run < READ_RUN || !outbox.has_queued()),
                     Phase::Faulted(_) => false,
                     Phase::Closing => true,
                 };
@@ -348,10 +355,12 @@ impl Driver {
                     // before what they caused is written, in one batch.
                     incoming = poll_fn(|_| gates.poll(Bell::Read, |inner| reader.poll_next(&mut io, inner))), if reading => {
                         gates.reopen(Bell::Read);
+                        read_run += 1;
                         keepalive.heard();
                         on_incoming(incoming, phase, shared, &mut rate)
                     }
                     _ = poll_fn(|cx| outbox.poll_ready(cx)), if phase != Phase::Closing => {
+                        read_run = 0;
                         match writer.take(outbox, MAX_BATCH, counters) {
                             // The slow-consumer policy: close ahead of the queue (counted
                             // by the hub where it decided).
@@ -487,7 +496,18 @@ impl Driver {
             drop(reader);
             match exit {
                 Exit::Reset => drop(io),
-                exit => Box::pin(writer::release(io, exit)).await,
+                exit => {
+                    // The handler sees the disconnect now: its clean-up runs meanwhile,
+                    // not after the linger.
+                    let mut aside = Aside {
+                        handler: &mut self.handler,
+                        gates: &gates,
+                    };
+                    tokio::select! {
+                        () = Box::pin(writer::release(io, exit)) => {}
+                        () = poll_fn(|cx| aside.poll(cx)) => {}
+                    }
+                }
             }
             counters
                 .connections_open
@@ -517,6 +537,10 @@ impl Drop for Driver {
         self.hub.deregister(&self.shared);
     }
 }
+
+/// Frames read in a row before what is queued is written: the incoming queue's
+/// default depth, the most the driver read ahead of a handler in a task of its own.
+const READ_RUN: usize = 16;
 
 /// The close after a fault: what is queued, then the fault's code, then release.
 fn fault_close(fault: Fault) -> Step {

@@ -318,7 +318,7 @@ pub(super) struct Aside<'a> {
 impl Aside<'_> {
     /// Never ready: polls the handler when its bell rang. If it ends, its outcome waits
     /// for the driver's loop, whose handler branch is reopened to take it.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let _ = self.gates.register(cx);
         let handler = &mut *self.handler;
         let _ = self.gates.poll(Bell::Handler, |inner| {

@@ -451,6 +451,11 @@ impl Outbox {
         Some(victims.len())
     }
 
+    /// Whether anything is queued.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.len.load(Ordering::Acquire) > 0
+    }
+
     /// Ready when something is queued (or a close must be sent at once).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.len.load(Ordering::Acquire) > 0 {
