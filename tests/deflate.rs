@@ -10,11 +10,8 @@ use wsframe::prelude::*;
 use wsframe_tests::*;
 
 #[websocket("/ws")]
-async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
-    while let Ok(message) = ws.receive().await {
-        ws.send(message).await?;
-    }
-    Ok(())
+async fn echo(ws: WebSocket) -> wsframe::Result<()> {
+    echo_loop(ws).await
 }
 
 /// The echo with the server's context kept from one message to the next.
@@ -485,7 +482,7 @@ async fn a_broadcast_to_dedicated_members_is_compressed_for_each_in_its_context(
 }
 
 #[tokio::test]
-async fn the_test_client_sends_empty_messages_compressed_as_browsers_do() {
+async fn the_test_client_echoes_empty_messages_over_deflate() {
     use wsframe::testing::TestClient;
     let client = TestClient::new(App::new().routes(routes![echo])).unwrap();
     let mut ws = client.connect("/ws").deflate().await.unwrap();

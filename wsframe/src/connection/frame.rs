@@ -118,12 +118,12 @@ impl Frame {
 
     /// This frame compressed for `deflate`, if that pays (counted when compressed).
     fn compressed(&self, deflate: &Negotiated, counters: &Counters) -> Option<Frame> {
-        if self.payload.len() < deflate.threshold.max(1) || !deflate.server_no_context_takeover {
+        if !deflate.compresses_on_its_own(self.payload.len()) {
             return None;
         }
         let payload = compress(&self.payload, deflate.server_window, deflate.level)?;
         counters.messages_compressed.add(1);
-        Some(Frame::with(self.header[0] | RSV1, payload))
+        Some(self.with_compressed(payload))
     }
 
     /// A frame whose first byte is `first` (FIN, RSV1, opcode) around `payload`.
@@ -218,9 +218,7 @@ impl Prepared {
         let Some(deflate) = deflate else {
             return self.plain.clone();
         };
-        if self.plain.payload.len() < deflate.threshold.max(1)
-            || !deflate.server_no_context_takeover
-        {
+        if !deflate.compresses_on_its_own(self.plain.payload.len()) {
             // (A dedicated connection compresses it as it writes it.)
             return self.plain.clone();
         }

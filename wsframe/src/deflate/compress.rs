@@ -90,14 +90,7 @@ impl Dedicated {
         }
         let compressed = compress_after(payload, self.window_bits, self.level, &self.window)?;
         // The peer's window now ends with this message.
-        let size = 1usize << self.window_bits;
-        if payload.len() >= size {
-            self.window = payload[payload.len() - size..].to_vec();
-        } else {
-            let from = (self.window.len() + payload.len()).saturating_sub(size);
-            self.window.drain(..from);
-            self.window.extend_from_slice(payload);
-        }
+        super::slide(&mut self.window, payload, self.window_bits);
         Some(compressed)
     }
 }

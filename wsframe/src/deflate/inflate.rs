@@ -113,20 +113,18 @@ impl Inflate {
         let mut inflater = INFLATERS
             .with(|pool| pool.borrow_mut().pop())
             .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)));
-        let size = 1usize << self.window_bits;
-        let dictionary: Vec<u8> = if message.is_empty() {
-            self.window.clone()
+        let joined;
+        let dictionary: &[u8] = if message.is_empty() {
+            &self.window
         } else {
-            let from = (self.window.len() + message.len()).saturating_sub(size);
-            let (window, message) = match from.checked_sub(self.window.len()) {
-                Some(skip) => (&[][..], &message[skip..]),
-                None => (&self.window[from..], message),
-            };
-            [window, message].concat()
+            let mut window = self.window.clone();
+            super::slide(&mut window, message, self.window_bits);
+            joined = window;
+            &joined
         };
         if !dictionary.is_empty() {
             inflater
-                .set_dictionary(&dictionary)
+                .set_dictionary(dictionary)
                 .map_err(|_| InflateError::Corrupt)?;
         }
         Ok(inflater)
@@ -153,17 +151,7 @@ impl Inflate {
             self.window = Vec::new();
             return;
         }
-        let size = 1usize << self.window_bits;
-        if out.len() >= size {
-            self.window = out[out.len() - size..].to_vec();
-        } else {
-            let keep = size - out.len();
-            let from = self.window.len().saturating_sub(keep);
-            let mut window = Vec::with_capacity(self.window.len() - from + out.len());
-            window.extend_from_slice(&self.window[from..]);
-            window.extend_from_slice(out);
-            self.window = window;
-        }
+        super::slide(&mut self.window, out, self.window_bits);
     }
 
     /// Bytes held between messages (the window kept for the next one).

@@ -198,6 +198,46 @@ pub(crate) struct Negotiated {
     pub(crate) level: u32,
 }
 
+impl Negotiated {
+    /// Whether a message of `len` bytes is compressed on its own when sent (the shared
+    /// mode, at or above the threshold), so that its compressed bytes suit every
+    /// recipient with the same window and level.
+    pub(crate) fn compresses_on_its_own(&self, len: usize) -> bool {
+        self.server_no_context_takeover && len >= self.threshold.max(1)
+    }
+}
+
+/// Keep in `window` the last 2^`bits` bytes of `window` followed by `data`: what a
+/// compressor with that window may refer back to next. In place; its capacity never
+/// grows past 2^`bits`, since it is memory an idle connection holds.
+pub(crate) fn slide(window: &mut Vec<u8>, data: &[u8], bits: u8) {
+    let size = 1usize << bits;
+    let from = (window.len() + data.len()).saturating_sub(size);
+    let data = &data[from.saturating_sub(window.len())..];
+    window.drain(..from.min(window.len()));
+    window.reserve_exact(data.len());
+    window.extend_from_slice(data);
+}
+
 /// What a sync flush ends with, left off every compressed message (RFC 7692, 7.2.1) and
 /// added back before inflating one (7.2.2).
 pub(crate) const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+#[cfg(test)]
+mod tests {
+    use super::slide;
+
+    #[test]
+    fn a_window_keeps_the_last_bytes_and_never_holds_more() {
+        let mut window = Vec::new();
+        slide(&mut window, b"abcdef", 3); // 8 bytes at most
+        assert_eq!(window, b"abcdef");
+        slide(&mut window, b"ghij", 3);
+        assert_eq!(window, b"cdefghij");
+        slide(&mut window, b"0123456789", 3);
+        assert_eq!(window, b"23456789");
+        slide(&mut window, b"", 3);
+        assert_eq!(window, b"23456789");
+        assert!(window.capacity() <= 8, "capacity {}", window.capacity());
+    }
+}

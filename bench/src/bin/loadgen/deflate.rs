@@ -234,7 +234,8 @@ impl Client {
             frame: Vec::with_capacity(4096),
             mask: 0x9e37_79b9,
             wire_out: 0,
-            wire_in: 0,
+            // Frames that came with the 101.
+            wire_in: filled as u64,
         })
     }
 

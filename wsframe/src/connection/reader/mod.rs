@@ -434,7 +434,10 @@ impl Reader {
                     reason: "invalid compressed data",
                 },
             })?;
-        if text {
+        // Text inflated in pieces is validated piece by piece; a message inflated whole
+        // here is validated once, below.
+        let streamed = text && !(fin && before == 0);
+        if streamed {
             self.utf8
                 .feed(&data[before..])
                 .map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?;
@@ -448,9 +451,11 @@ impl Reader {
         }
         let data = Bytes::from(data);
         let message = if text {
-            self.utf8
-                .finish()
-                .map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?;
+            if streamed {
+                self.utf8
+                    .finish()
+                    .map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?;
+            }
             Message::Text(
                 Utf8Bytes::try_from(data).map_err(|_| Fault::invalid_utf8("invalid UTF-8"))?,
             )
