@@ -89,6 +89,7 @@ proptest! {
     #[test]
     fn envelopes_round_trip(
         origin in any::<u64>(),
+        epoch in any::<u64>(),
         seq in any::<u64>(),
         name in "\\PC{0,20}",
         text in "\\PC{0,50}",
@@ -103,7 +104,7 @@ proptest! {
             _ => Target::Room { name: String::new(), except: None },
         };
         let message = if as_text { Message::text(text) } else { Message::binary(binary) };
-        let envelope = Envelope { origin: NodeId(origin), seq, target, message };
+        let envelope = Envelope { origin: NodeId(origin), epoch, seq, target, message };
         prop_assert_eq!(Envelope::decode(&envelope.encode()).unwrap(), envelope);
     }
 }

@@ -14,8 +14,8 @@ use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot};
 use wsframe_tests::redis::RedisServer;
 use wsframe_tests::{Client, TestServer, connect, wait_until, within};
 
-/// A member: joins `room`, registers `key` if given, tells the client its connection
-/// id, then stays until the client leaves.
+/// A member: joins `room`, registers `key` if given, waits until its node subscribed
+/// to both, tells the client its connection id, then stays until the client leaves.
 #[websocket("/member?<room>&<key>")]
 async fn member(
     mut ws: WebSocket,
@@ -28,6 +28,8 @@ async fn member(
     if let Some(key) = key {
         hub.set_key(&ws, key);
     }
+    // Redis may be down in some tests: the member is listed all the same.
+    let _ = hub.synced().await;
     ws.send_text(ws.id().to_string()).await?;
     while ws.receive().await.is_ok() {}
     Ok(())
@@ -419,7 +421,8 @@ async fn a_node_shutting_down_leaves_presence_at_once() {
 
 /// A TCP proxy in front of Redis that can be cut: every open connection through it is
 /// dropped and new ones are refused until it is restored. Redis itself keeps running,
-/// with its data, so a node behind the proxy loses Redis while the others do not.
+/// with its data, so a node behind the proxy loses Redis while the others do not. It
+/// can also hold what goes to Redis back a while (a slow link).
 struct CutProxy {
     addr: SocketAddr,
     open: Arc<std::sync::atomic::AtomicBool>,
@@ -429,6 +432,11 @@ struct CutProxy {
 
 impl CutProxy {
     async fn start(target: SocketAddr) -> CutProxy {
+        CutProxy::slow(target, Duration::ZERO).await
+    }
+
+    /// A proxy that holds every chunk bound for Redis back `delay` (in order).
+    async fn slow(target: SocketAddr, delay: Duration) -> CutProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -441,10 +449,30 @@ impl CutProxy {
                         continue; // dropped: refused while cut
                     }
                     let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        if delay.is_zero() {
                             let _ =
                                 tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
                         }
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let (mut from_node, mut to_node) = inbound.into_split();
+                        let (mut from_redis, mut to_redis) = outbound.into_split();
+                        let up = async move {
+                            let mut chunk = vec![0u8; 16 * 1024];
+                            loop {
+                                let n = from_node.read(&mut chunk).await?;
+                                if n == 0 {
+                                    return Ok::<_, std::io::Error>(());
+                                }
+                                tokio::time::sleep(delay).await; // the slow link
+                                to_redis.write_all(&chunk[..n]).await?;
+                            }
+                        };
+                        let down = tokio::io::copy(&mut from_redis, &mut to_node);
+                        let _ = tokio::join!(up, down);
                     });
                     links.lock().unwrap().push(link.abort_handle());
                 }
@@ -538,4 +566,251 @@ async fn a_member_that_leaves_while_its_node_is_cut_off_leaves_presence_when_it_
     )
     .await;
     drop(stayer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_receives_only_the_rooms_it_has_members_in() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let c = Node::start(&redis).await;
+    let (mut in_r, _) = b.member("r", None).await;
+    let (mut in_s, _) = c.member("s", None).await;
+
+    const R: usize = 200;
+    const S: usize = 10;
+    for n in 0..R {
+        a.hub.room("r").broadcast_text(format!("r{n}"));
+    }
+    for n in 0..S {
+        a.hub.room("s").broadcast_text(format!("s{n}"));
+    }
+    // Published last, on the app-wide channel every node hears: once a node has it,
+    // A's earlier publications have all reached that node, or never will.
+    a.hub.broadcast_text("marker");
+    for n in 0..R {
+        assert_eq!(next_text(&mut in_r).await, format!("r{n}"));
+    }
+    assert_eq!(next_text(&mut in_r).await, "marker");
+    for n in 0..S {
+        assert_eq!(next_text(&mut in_s).await, format!("s{n}"));
+    }
+    assert_eq!(next_text(&mut in_s).await, "marker");
+
+    // Each node received its own room's publications and the marker, nothing of the
+    // other room's.
+    let (mb, mc) = (b.metrics(), c.metrics());
+    assert_eq!(
+        mb.backplane_received,
+        R as u64 + 1,
+        "B: room r and the marker"
+    );
+    assert_eq!(
+        mc.backplane_received,
+        S as u64 + 1,
+        "C: room s and the marker"
+    );
+    assert_eq!(mb.backplane_missed + mc.backplane_missed, 0);
+    assert_eq!(a.metrics().backplane_received, 0, "A has no members");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_join_receives_the_next_publish_and_the_last_leave_unsubscribes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let channel = "test:{r:fresh}";
+    // B's commands reach Redis 300 ms late: a subscription not waited for would come
+    // after A's publish.
+    let target: SocketAddr = redis.url().trim_start_matches("redis://").parse().unwrap();
+    let proxy = CutProxy::slow(target, Duration::from_millis(300)).await;
+    let backplane = RedisBackplane::new(&proxy.url())
+        .unwrap()
+        .prefix("test")
+        .heartbeat(Duration::from_secs(10));
+    let app = App::new().route(member).backplane(backplane);
+    let b = Node {
+        hub: app.hub(),
+        server: TestServer::start(app).await,
+    };
+    b.wait_subscribed().await;
+    for round in 0..3 {
+        // B's member's handler returns from `synced` before it tells the client its
+        // id, so A's next publish reaches it.
+        let (mut client, _) = b.member("fresh", None).await;
+        a.hub.room("fresh").broadcast_text(format!("first {round}"));
+        assert_eq!(next_text(&mut client).await, format!("first {round}"));
+        assert_eq!(redis.subscribers(channel), 1, "B only: A has no member");
+
+        // The last member leaves: B unsubscribes, and hears nothing more of the room.
+        drop(client);
+        wait_async("B unsubscribes from the room", || async {
+            redis.subscribers(channel) == 0
+        })
+        .await;
+        let received = b.metrics().backplane_received;
+        a.hub.room("fresh").broadcast_text("nobody");
+        a.hub.broadcast_text("marker");
+        wait_async("B hears the marker", || async {
+            b.metrics().backplane_received == received + 1
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_keys_are_subscribed_while_held_and_gaps_are_counted_per_channel() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let (mut ada, _) = b.member("x", Some("ada")).await;
+    assert_eq!(redis.subscribers("test:{k:ada}"), 1);
+    assert_eq!(redis.subscribers("test:{k:bob}"), 0);
+    assert_eq!(a.hub.send_to_key("ada", "one"), 0, "nobody local");
+    assert_eq!(a.hub.send_to_key("bob", "lost in the void"), 0);
+    assert_eq!(a.hub.send_to_key("ada", "two"), 0);
+    assert_eq!(next_text(&mut ada).await, "one");
+    assert_eq!(next_text(&mut ada).await, "two");
+    // bob's publication was numbered on bob's channel: no gap on ada's.
+    let m = b.metrics();
+    assert_eq!((m.backplane_received, m.backplane_missed), (2, 0));
+    drop(ada);
+    wait_async("B unsubscribes from the key", || async {
+        redis.subscribers("test:{k:ada}") == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_with_its_id_is_a_new_numbering_and_its_losses_are_counted() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = Node::start(&redis).await;
+    let (mut client, _) = b.member("r", None).await;
+    let node = |url: String| {
+        let backplane = RedisBackplane::new(&url)
+            .unwrap()
+            .prefix("test")
+            .heartbeat(Duration::from_millis(200));
+        let config = Config::default().node_id(wsframe::NodeId(42));
+        App::new().config(config).route(member).backplane(backplane)
+    };
+
+    // Node 42's first life publishes 50 messages.
+    let first = node(redis.url());
+    let first_hub = first.hub();
+    let first_server = TestServer::start(first).await;
+    wait_async("the first life reaches Redis", || async {
+        first_hub.room("r").members_everywhere().await.is_ok()
+    })
+    .await;
+    for n in 1..=50 {
+        first_hub.room("r").broadcast_text(format!("old {n}"));
+    }
+    for n in 1..=50 {
+        assert_eq!(next_text(&mut client).await, format!("old {n}"));
+    }
+    first_server.handle.shutdown();
+    let _ = within(first_server.task).await;
+
+    // Its second life, behind a proxy that can be cut, numbers from 1 again.
+    let target: SocketAddr = redis.url().trim_start_matches("redis://").parse().unwrap();
+    let proxy = CutProxy::start(target).await;
+    let second = node(proxy.url());
+    let second_hub = second.hub();
+    let second_server = TestServer::start(second).await;
+    wait_async("the second life reaches Redis", || async {
+        second_hub.room("r").members_everywhere().await.is_ok()
+    })
+    .await;
+    second_hub.room("r").broadcast_text("new");
+    // Not dropped as old (it numbers from 1 again), and its first message is no gap
+    // (publications made before it reached Redis are not counted either).
+    assert_eq!(next_text(&mut client).await, "new");
+    assert_eq!(b.metrics().backplane_missed, 0, "a new numbering is no gap");
+
+    // Cut off, it loses what it publishes: numbered, so B counts every one.
+    let (published, failed) = {
+        let m = second_server.metrics();
+        (m.backplane_published, m.backplane_publish_failed)
+    };
+    proxy.cut();
+    let mut lost = 0u64;
+    wait_async("the cut-off node fails to publish", || {
+        lost += 1;
+        second_hub.room("r").broadcast_text("lost");
+        async { second_server.metrics().backplane_publish_failed > failed }
+    })
+    .await;
+    proxy.restore();
+    let mut after = 0u64;
+    wait_async("the node publishes again", || {
+        after += 1;
+        second_hub
+            .room("r")
+            .broadcast_text(format!("after {after}"));
+        async { second_server.metrics().backplane_published > published }
+    })
+    .await;
+    // The first "after" B gets tells how many were published before it.
+    let mut lost_delivered = 0;
+    let k: u64 = loop {
+        match next_text(&mut client).await.as_str() {
+            "new" => {}
+            // Published as the cut began, and through before it.
+            "lost" => lost_delivered += 1,
+            text => break text.strip_prefix("after ").unwrap().parse().unwrap(),
+        }
+    };
+    assert_eq!(
+        b.metrics().backplane_missed,
+        lost - lost_delivered + k - 1,
+        "every lost publication is counted, once"
+    );
+}
+
+#[allow(dead_code)]
+#[path = "../examples/scale_out.rs"]
+mod scale_out_example;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_out_example_serves_what_each_node_received_at_metrics() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let node = || wsframe::testing::TestClient::new(scale_out_example::app(&redis.url()).unwrap());
+    let (one, two) = (node().unwrap(), node().unwrap());
+    let received = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix("wsframe_backplane_received_total "))
+            .unwrap_or_else(|| panic!("no wsframe_backplane_received_total in {text}"))
+            .parse()
+            .unwrap()
+    };
+    let metrics = two.get("/metrics").await.unwrap();
+    assert_eq!(metrics.status.as_u16(), 200);
+    assert_eq!(received(&metrics.text()), 0);
+
+    let mut ada = one.connect("/ws/1").await.unwrap();
+    let mut bob = two.connect("/ws/2").await.unwrap();
+    wait_async("both nodes are subscribed to the lobby", || async {
+        redis.subscribers("chat:{r:lobby}") == 2
+    })
+    .await;
+    ada.send_text("hello from node one").await.unwrap();
+    assert_eq!(
+        ada.receive_text().await.unwrap(),
+        "Client #1: hello from node one"
+    );
+    assert_eq!(
+        bob.receive_text().await.unwrap(),
+        "Client #1: hello from node one"
+    );
+    assert_eq!(received(&two.get("/metrics").await.unwrap().text()), 1);
 }

@@ -40,6 +40,27 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Run `redis-cli` against it; its output, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// How many connections subscribe to `channel` (`PUBSUB NUMSUB`).
+    pub fn subscribers(&self, channel: &str) -> u64 {
+        let reply = self.cli(&["PUBSUB", "NUMSUB", channel]);
+        reply
+            .lines()
+            .last()
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("PUBSUB NUMSUB answered {reply:?}"))
+    }
+
     /// Kill it (SIGKILL: no goodbye to its clients).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

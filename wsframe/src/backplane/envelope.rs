@@ -1,14 +1,15 @@
 //! What one node publishes to the others, and its wire form.
 //!
-//! The wire form is small and versioned: a version byte, the origin node and its
-//! publication number, the target, then the message (kind byte and payload). Numbers
-//! are big-endian; strings are length-prefixed UTF-8.
+//! The wire form is small and versioned: a version byte, the origin node, its epoch and
+//! the publication's number, the target, then the message (kind byte and payload).
+//! Numbers are big-endian; strings are length-prefixed UTF-8.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::{ConnectionId, Message, NodeId, Utf8Bytes};
 
-const VERSION: u8 = 1;
+/// 2: the epoch (version 1 had none, and numbered per origin rather than per channel).
+const VERSION: u8 = 2;
 
 /// Who a published message is for.
 ///
@@ -62,6 +63,7 @@ pub enum Target {
 ///
 /// let envelope = Envelope {
 ///     origin: NodeId(7),
+///     epoch: 0x5eed,
 ///     seq: 1,
 ///     target: Target::Room { name: "lobby".into(), except: None },
 ///     message: Message::text("hello"),
@@ -73,8 +75,13 @@ pub enum Target {
 pub struct Envelope {
     /// The node that published it.
     pub origin: NodeId,
-    /// The origin's publication number, from 1 and without gaps: a receiver that sees
-    /// a gap knows how many it missed.
+    /// The origin's incarnation: a node restarted with the same [`NodeId`] starts a new
+    /// epoch (and a new numbering), so that receivers neither drop its publications as
+    /// old nor count a gap.
+    pub epoch: u64,
+    /// The publication's number in its (origin, epoch, channel), from 1 and without
+    /// gaps: a receiver that sees a gap knows how many it missed. Hubs hand envelopes
+    /// over with 0; the backplane numbers them, per channel if it has several.
     pub seq: u64,
     /// Who it is for.
     pub target: Target,
@@ -96,6 +103,7 @@ pub struct Envelope {
 ///
 /// let envelope = Envelope {
 ///     origin: NodeId(1),
+///     epoch: 1,
 ///     seq: 1,
 ///     target: Target::All { except: None },
 ///     message: Message::text("hi"),
@@ -185,6 +193,7 @@ impl Envelope {
         let mut buf = BytesMut::with_capacity(64 + payload.len());
         buf.put_u8(VERSION);
         buf.put_u64(self.origin.0);
+        buf.put_u64(self.epoch);
         buf.put_u64(self.seq);
         match &self.target {
             Target::All { except } => {
@@ -220,6 +229,7 @@ impl Envelope {
             return Err(DecodeError("unknown version"));
         }
         let origin = NodeId(r.u64()?);
+        let epoch = r.u64()?;
         let seq = r.u64()?;
         let target = match r.u8()? {
             0 => Target::All {
@@ -247,6 +257,7 @@ impl Envelope {
         };
         Ok(Envelope {
             origin,
+            epoch,
             seq,
             target,
             message,
@@ -288,6 +299,7 @@ mod tests {
             ] {
                 let envelope = Envelope {
                     origin: NodeId(u64::MAX),
+                    epoch: 77,
                     seq: 12345,
                     target: target.clone(),
                     message,
@@ -301,6 +313,7 @@ mod tests {
     fn malformed_input_is_an_error_not_a_panic() {
         let good = Envelope {
             origin: NodeId(1),
+            epoch: 1,
             seq: 1,
             target: Target::Room {
                 name: "r".into(),

@@ -14,6 +14,16 @@
 //! What a hub method returns counts this node's recipients only: the other nodes
 //! deliver asynchronously.
 //!
+//! # Interest
+//!
+//! A hub tells its backplane what this node listens for beyond its own connections and
+//! app-wide broadcasts ([`Interest`]): a room while it exists on this node (it has
+//! members here, or a presence listener, or a policy of its own), a user key while a
+//! connection of this node holds it. A backplane with a channel per room and per key
+//! (as `RedisBackplane` has) subscribes only to those, so that a node receives nothing
+//! of a room it has no member in. Subscribing takes a round trip:
+//! [`Hub::synced`](crate::Hub::synced) waits for it.
+//!
 //! ```no_run
 //! # #[cfg(feature = "redis")]
 //! # async fn run() -> wsframe::Result<()> {
@@ -37,6 +47,28 @@ use std::pin::Pin;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBackplane;
 pub use envelope::{DecodeError, Envelope, Target};
+
+/// What a node listens for beyond its own connections and app-wide broadcasts (see the
+/// [module docs](self#interest)).
+///
+/// ```
+/// use wsframe::backplane::Interest;
+///
+/// fn channel(prefix: &str, interest: &Interest) -> String {
+///     match interest {
+///         Interest::Room(room) => format!("{prefix}:room:{room}"),
+///         Interest::Key(key) => format!("{prefix}:key:{key}"),
+///     }
+/// }
+/// assert_eq!(channel("chat", &Interest::Room("lobby".into())), "chat:room:lobby");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Interest {
+    /// A room that exists on this node.
+    Room(String),
+    /// A user key held by a connection of this node.
+    Key(String),
+}
 
 use crate::{ConnectionId, Hub, Result};
 
@@ -132,6 +164,24 @@ pub trait Backplane: Send + Sync + 'static {
 
     /// The members of `room` on every live node.
     fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>>;
+
+    /// This node gained `interest` (a hub calls it once per interest until
+    /// [`uninterested`](Backplane::uninterested); in order, without waiting). A
+    /// backplane that sends every node everything ignores it (the default).
+    fn interested(&self, interest: Interest) {
+        let _ = interest;
+    }
+
+    /// This node lost `interest`: its last member left, its last listener went.
+    fn uninterested(&self, interest: Interest) {
+        let _ = interest;
+    }
+
+    /// Resolves once every interest announced before the call is in effect: what
+    /// another node publishes from then on reaches this node. Ready at once by default.
+    fn synced(&self) -> BoxFuture<Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// The app is shutting down: leave the cluster cleanly (best effort; the server
     /// waits for the returned future, which should not take more than a few seconds).

@@ -5,14 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use redis::aio::PubSubSink;
+
 use futures_util::StreamExt;
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info, warn};
 
-use super::{Backplane, BoxFuture, Envelope};
+use super::{Backplane, BoxFuture, Envelope, Interest, Target};
 use crate::metrics::Counters;
 use crate::{ConnectionId, Error, Hub, NodeId, Result};
 
@@ -25,13 +27,38 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_PIPELINE: usize = 512;
 /// Publications waiting for Redis at most; beyond, they are dropped and counted.
 const MAX_QUEUED: usize = 65_536;
+/// Channels numbered at most in one epoch: past this, a node starts a new epoch rather
+/// than keep a counter for every room it ever published to.
+const MAX_NUMBERED: usize = 65_536;
+/// Channels in one SUBSCRIBE or UNSUBSCRIBE at most.
+const MAX_SUBSCRIBE: usize = 1024;
 
 /// A [`Backplane`] on Redis.
 ///
 /// # Channels and keys (under the prefix, `wsframe` by default)
 ///
-/// - `{prefix}:messages`: every publication, an [`Envelope`] in its wire form. Every
-///   node subscribes and delivers what concerns its own connections.
+/// Publications ([`Envelope`]s in their wire form) go to the channel of their target,
+/// and a node subscribes only to the channels that concern it:
+///
+/// - `{prefix}:all`: app-wide broadcasts; every node subscribes.
+/// - `{prefix}:{n:NODE}`: personal messages for a connection of node `NODE`; that node
+///   subscribes.
+/// - `{prefix}:{r:ROOM}`: the room's broadcasts; a node subscribes while the room
+///   exists on it (members, a presence listener or a policy of its own there), and
+///   unsubscribes when it goes.
+/// - `{prefix}:{k:KEY}`: messages to a user key (a channel per key); a node subscribes
+///   while one of its connections holds the key.
+///
+/// A node therefore receives nothing of a room it has no member in. Subscribing takes
+/// a round trip to Redis: [`Hub::synced`](crate::Hub::synced) (or
+/// [`Hub::join_synced`](crate::Hub::join_synced)) waits for it. Publications are
+/// numbered per (origin node, epoch, channel): a receiver counts the gaps in each
+/// channel it listens to (`backplane_missed`), from its first message on the channel.
+/// A node's epoch is drawn at random when it starts, so that a node restarted with the
+/// same [`NodeId`] is a new numbering, neither dropped as old nor counted as a gap.
+///
+/// Keys:
+///
 /// - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
 ///   expiring after three of them.
 /// - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
@@ -83,7 +110,9 @@ impl std::fmt::Debug for RedisBackplane {
 struct Started {
     /// Publications are numbered as they are queued (under this lock, so that the
     /// numbers follow the queue's order): a publication dropped here shows as a gap.
-    publications: Mutex<(u64, mpsc::UnboundedSender<Command>)>,
+    publications: Mutex<Numbering>,
+    /// Interests and sync requests, in the order the hub made them, to the subscriber.
+    listens: mpsc::UnboundedSender<Listen>,
     queued: Arc<AtomicUsize>,
     /// Membership changes and stop: never dropped.
     commands: mpsc::UnboundedSender<Command>,
@@ -94,8 +123,56 @@ struct Started {
     subscriber: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
+/// This node's publication numbers: per channel, in an epoch.
+struct Numbering {
+    epoch: u64,
+    last: HashMap<String, u64>,
+    queue: mpsc::UnboundedSender<Command>,
+}
+
+impl Numbering {
+    /// Number `envelope` for `channel`.
+    fn number(&mut self, channel: &str, envelope: &mut Envelope) {
+        let seq = match self.last.get_mut(channel) {
+            Some(seq) => seq,
+            None => {
+                if self.last.len() >= MAX_NUMBERED {
+                    // Receivers start afresh at a new epoch: no gap is counted.
+                    self.epoch = new_epoch();
+                    self.last.clear();
+                }
+                self.last.entry(channel.to_owned()).or_insert(0)
+            }
+        };
+        *seq += 1;
+        envelope.epoch = self.epoch;
+        envelope.seq = *seq;
+    }
+}
+
+/// A random epoch (never 0): `RandomState` is seeded from the OS once per thread and
+/// differs at every call.
+fn new_epoch() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now);
+    hasher.finish() | 1
+}
+
+/// What the subscriber task is asked, in order.
+enum Listen {
+    Subscribe(String),
+    Unsubscribe(String),
+    /// Answered once every subscription asked before is confirmed by Redis.
+    Synced(oneshot::Sender<()>),
+}
+
 enum Command {
-    Publish(Envelope),
+    /// A publication and its channel.
+    Publish(String, Envelope),
     Joined(String, ConnectionId),
     Left(String, ConnectionId),
     Stop(oneshot::Sender<()>),
@@ -108,8 +185,37 @@ struct Keys {
 }
 
 impl Keys {
-    fn channel(&self) -> String {
-        format!("{}:messages", self.prefix)
+    fn all_channel(&self) -> String {
+        format!("{}:all", self.prefix)
+    }
+
+    fn node_channel(&self, node: NodeId) -> String {
+        format!("{}:{{n:{node}}}", self.prefix)
+    }
+
+    fn room_channel(&self, room: &str) -> String {
+        format!("{}:{{r:{room}}}", self.prefix)
+    }
+
+    fn key_channel(&self, key: &str) -> String {
+        format!("{}:{{k:{key}}}", self.prefix)
+    }
+
+    /// Where a publication for `target` goes.
+    fn target_channel(&self, target: &Target) -> String {
+        match target {
+            Target::All { .. } => self.all_channel(),
+            Target::Room { name, .. } => self.room_channel(name),
+            Target::Connection(id) => self.node_channel(id.node()),
+            Target::Key(key) => self.key_channel(key),
+        }
+    }
+
+    fn interest_channel(&self, interest: &Interest) -> String {
+        match interest {
+            Interest::Room(room) => self.room_channel(room),
+            Interest::Key(key) => self.key_channel(key),
+        }
     }
 
     fn node_key(&self, node: &str) -> String {
@@ -173,11 +279,17 @@ impl Backplane for RedisBackplane {
         };
         let (publications, published) = mpsc::unbounded_channel();
         let (commands, received) = mpsc::unbounded_channel();
+        let (listens, listened) = mpsc::unbounded_channel();
         let connection = Arc::new(Mutex::new(None));
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = hub.counters();
         let started = Started {
-            publications: Mutex::new((0, publications)),
+            publications: Mutex::new(Numbering {
+                epoch: new_epoch(),
+                last: HashMap::new(),
+                queue: publications,
+            }),
+            listens,
             queued: queued.clone(),
             commands,
             keys: keys.clone(),
@@ -205,7 +317,7 @@ impl Backplane for RedisBackplane {
             heartbeat: self.heartbeat,
             counters,
         };
-        let subscriber = runtime.spawn(subscriber.run(hub));
+        let subscriber = runtime.spawn(subscriber.run(hub, listened));
         if let Some(started) = self.started.get() {
             *lock(&started.subscriber) = Some(subscriber.abort_handle());
         }
@@ -215,15 +327,46 @@ impl Backplane for RedisBackplane {
         let Some(started) = self.started.get() else {
             return;
         };
-        let mut queue = lock(&started.publications);
-        queue.0 += 1;
-        envelope.seq = queue.0;
+        let channel = started.keys.target_channel(&envelope.target);
+        let mut numbering = lock(&started.publications);
+        numbering.number(&channel, &mut envelope);
         if started.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             Counters::inc(&started.counters.backplane_publish_failed);
             return;
         }
         started.queued.fetch_add(1, Ordering::Relaxed);
-        let _ = queue.1.send(Command::Publish(envelope));
+        let _ = numbering.queue.send(Command::Publish(channel, envelope));
+    }
+
+    fn interested(&self, interest: Interest) {
+        if let Some(started) = self.started.get() {
+            let channel = started.keys.interest_channel(&interest);
+            let _ = started.listens.send(Listen::Subscribe(channel));
+        }
+    }
+
+    fn uninterested(&self, interest: Interest) {
+        if let Some(started) = self.started.get() {
+            let channel = started.keys.interest_channel(&interest);
+            let _ = started.listens.send(Listen::Unsubscribe(channel));
+        }
+    }
+
+    fn synced(&self) -> BoxFuture<Result<()>> {
+        let Some(started) = self.started.get() else {
+            return Box::pin(async { Err(Error::custom("the Redis backplane is not started")) });
+        };
+        let (done, confirmed) = oneshot::channel();
+        let _ = started.listens.send(Listen::Synced(done));
+        Box::pin(async move {
+            match timeout(COMMAND_TIMEOUT * 2, confirmed).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Error::custom("the Redis backplane stopped")),
+                Err(_) => Err(Error::custom(
+                    "Redis did not confirm this node's subscriptions in time",
+                )),
+            }
+        })
     }
 
     fn joined(&self, room: &str, id: ConnectionId) {
@@ -533,10 +676,10 @@ impl Writer {
         let mut lefts = Vec::new();
         for command in batch {
             match command {
-                Command::Publish(envelope) => {
+                Command::Publish(channel, envelope) => {
                     publications += 1;
                     pipe.cmd("PUBLISH")
-                        .arg(self.keys.channel())
+                        .arg(channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                 }
@@ -613,8 +756,10 @@ impl Writer {
     }
 }
 
-/// The task that receives other nodes' publications and delivers them on this node;
-/// it resubscribes with backoff whenever the subscription breaks or stops answering.
+/// The task that receives other nodes' publications and delivers them on this node: it
+/// subscribes to the channels this node is interested in, as the hub announces them,
+/// and resubscribes to all of them with backoff whenever the subscription breaks or
+/// stops answering.
 struct Subscriber {
     client: redis::Client,
     keys: Keys,
@@ -622,52 +767,212 @@ struct Subscriber {
     counters: Arc<Counters>,
 }
 
+/// The subscriber's state, kept across reconnections.
+#[derive(Default)]
+struct Listening {
+    /// The interest channels wanted (the app-wide and node channels are always wanted).
+    wanted: HashSet<String>,
+    /// Per channel and origin: the epoch and the last number seen, for gap counting.
+    /// A channel's entry goes when it is unsubscribed: its next first message is no gap.
+    seen: HashMap<String, HashMap<NodeId, (u64, u64)>>,
+    /// Sync requests waiting for a connection.
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+/// Subscriptions to send, in order: a run of one kind goes as one command.
+#[derive(Default)]
+struct Changes {
+    subscribe: bool,
+    channels: Vec<String>,
+}
+
+impl Listening {
+    /// Take `listen` into the state; returns the channel to (un)subscribe, if any, and
+    /// whether it is a subscription.
+    fn apply(&mut self, listen: Listen) -> Option<(bool, String)> {
+        match listen {
+            Listen::Subscribe(channel) => {
+                self.wanted.insert(channel.clone());
+                Some((true, channel))
+            }
+            Listen::Unsubscribe(channel) => {
+                self.wanted.remove(&channel);
+                self.seen.remove(&channel);
+                Some((false, channel))
+            }
+            Listen::Synced(done) => {
+                self.waiting.push(done);
+                None
+            }
+        }
+    }
+}
+
+/// Why a subscription loop ended.
+enum Ended {
+    /// The connection broke or stopped answering: reconnect.
+    Broken,
+    /// The app is gone.
+    Stopped,
+}
+
 impl Subscriber {
-    async fn run(self, hub: Hub) {
-        let channel = self.keys.channel();
-        let mut last_seen: HashMap<NodeId, u64> = HashMap::new();
+    async fn run(self, hub: Hub, mut listens: mpsc::UnboundedReceiver<Listen>) {
+        let base = [
+            self.keys.all_channel(),
+            self.keys.node_channel(self.keys.node),
+        ];
+        let mut state = Listening::default();
         let mut backoff = FIRST_BACKOFF;
         loop {
             let subscribed = timeout(COMMAND_TIMEOUT, async {
-                let mut pubsub = self.client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
+                let (mut sink, messages) = self.client.get_async_pubsub().await?.split();
+                let channels: Vec<&String> = base.iter().chain(&state.wanted).collect();
+                for chunk in channels.chunks(MAX_SUBSCRIBE) {
+                    sink.subscribe(chunk).await?;
+                }
+                Ok::<_, redis::RedisError>((sink, messages))
             })
             .await;
             match subscribed {
-                Ok(Ok(pubsub)) => {
+                Ok(Ok((sink, messages))) => {
                     backoff = FIRST_BACKOFF;
                     Counters::inc(&self.counters.backplane_subscriptions);
-                    debug!(node = %self.keys.node, "subscribed to {channel}");
-                    let (mut sink, mut messages) = pubsub.split();
-                    let mut ping_at = Instant::now() + self.heartbeat;
-                    loop {
-                        tokio::select! {
-                            message = messages.next() => {
-                                let Some(message) = message else { break };
-                                self.handle(message.get_payload_bytes(), &hub, &mut last_seen);
-                            }
-                            _ = sleep_until(ping_at) => {
-                                // A half-open connection never ends the stream: ask.
-                                let pong = timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
-                                if !matches!(pong, Ok(Ok(_))) {
-                                    break;
-                                }
-                                ping_at = Instant::now() + self.heartbeat;
-                            }
+                    debug!(node = %self.keys.node, "subscribed to Redis");
+                    for done in state.waiting.drain(..) {
+                        let _ = done.send(());
+                    }
+                    match self
+                        .listen(sink, messages, &hub, &mut listens, &mut state)
+                        .await
+                    {
+                        Ended::Stopped => return,
+                        Ended::Broken => {
+                            warn!(node = %self.keys.node, "Redis subscription ended; resubscribing");
                         }
                     }
-                    warn!(node = %self.keys.node, "Redis subscription ended; resubscribing");
                 }
                 Ok(Err(e)) => debug!(error = %e, "Redis subscription attempt failed"),
                 Err(_) => debug!("Redis subscription attempt timed out"),
             }
-            sleep(backoff).await;
+            // Interests keep changing meanwhile: they are all subscribed on reconnecting.
+            let retry_at = Instant::now() + backoff;
+            loop {
+                tokio::select! {
+                    listen = listens.recv() => match listen {
+                        Some(listen) => {
+                            state.apply(listen);
+                        }
+                        None => return,
+                    },
+                    _ = sleep_until(retry_at) => break,
+                }
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    fn handle(&self, payload: &[u8], hub: &Hub, last_seen: &mut HashMap<NodeId, u64>) {
+    /// Deliver what arrives and follow the interests, until the connection breaks.
+    async fn listen(
+        &self,
+        mut sink: PubSubSink,
+        mut messages: redis::aio::PubSubStream,
+        hub: &Hub,
+        listens: &mut mpsc::UnboundedReceiver<Listen>,
+        state: &mut Listening,
+    ) -> Ended {
+        let mut ping_at = Instant::now() + self.heartbeat;
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                received = listens.recv_many(&mut batch, MAX_SUBSCRIBE) => {
+                    if received == 0 {
+                        return Ended::Stopped;
+                    }
+                    if self.follow(&mut sink, batch.drain(..), state).await.is_err() {
+                        return Ended::Broken;
+                    }
+                }
+                message = messages.next() => {
+                    let Some(message) = message else { return Ended::Broken };
+                    self.handle(message.get_channel_name(), message.get_payload_bytes(), hub, state);
+                }
+                _ = sleep_until(ping_at) => {
+                    // A half-open connection never ends the stream: ask.
+                    let pong = timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        return Ended::Broken;
+                    }
+                    ping_at = Instant::now() + self.heartbeat;
+                }
+            }
+        }
+    }
+
+    /// Subscribe and unsubscribe as asked, in order (a run of one kind in one command),
+    /// answering each sync request once what came before it is confirmed. On an error
+    /// the rest is taken into the state, to be applied on reconnecting.
+    async fn follow(
+        &self,
+        sink: &mut PubSubSink,
+        listens: impl Iterator<Item = Listen>,
+        state: &mut Listening,
+    ) -> redis::RedisResult<()> {
+        let mut changes = Changes::default();
+        let mut failed = None;
+        for listen in listens {
+            let sync = matches!(listen, Listen::Synced(_));
+            let change = state.apply(listen);
+            if failed.is_some() {
+                continue;
+            }
+            let flush = sync
+                || change
+                    .as_ref()
+                    .is_some_and(|(subscribe, _)| *subscribe != changes.subscribe);
+            if flush && let Err(e) = self.send(sink, &mut changes).await {
+                failed = Some(e);
+                continue;
+            }
+            if let Some((subscribe, channel)) = change {
+                changes.subscribe = subscribe;
+                changes.channels.push(channel);
+            }
+            if sync {
+                for done in state.waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = self.send(sink, &mut changes).await
+        {
+            failed = Some(e);
+        }
+        match failed {
+            None => Ok(()),
+            Some(e) => {
+                debug!(error = %e, "Redis refused a subscription change");
+                Err(e)
+            }
+        }
+    }
+
+    async fn send(&self, sink: &mut PubSubSink, changes: &mut Changes) -> redis::RedisResult<()> {
+        if changes.channels.is_empty() {
+            return Ok(());
+        }
+        let channels = std::mem::take(&mut changes.channels);
+        let sent = if changes.subscribe {
+            timeout(COMMAND_TIMEOUT, sink.subscribe(&channels)).await
+        } else {
+            timeout(COMMAND_TIMEOUT, sink.unsubscribe(&channels)).await
+        };
+        sent.unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+    }
+
+    fn handle(&self, channel: &str, payload: &[u8], hub: &Hub, state: &mut Listening) {
         let envelope = match Envelope::decode(payload) {
             Ok(envelope) => envelope,
             Err(e) => {
@@ -678,7 +983,23 @@ impl Subscriber {
         if envelope.origin == self.keys.node {
             return;
         }
-        let last = last_seen.entry(envelope.origin).or_insert(0);
+        let seen = match state.seen.get_mut(channel) {
+            Some(seen) => seen,
+            None => {
+                // A channel unsubscribed a moment ago may still deliver: not counted.
+                let base = channel == self.keys.all_channel()
+                    || channel == self.keys.node_channel(self.keys.node);
+                if !base && !state.wanted.contains(channel) {
+                    return;
+                }
+                state.seen.entry(channel.to_owned()).or_default()
+            }
+        };
+        let (epoch, last) = seen.entry(envelope.origin).or_insert((envelope.epoch, 0));
+        if *epoch != envelope.epoch {
+            // The origin restarted (or began a new epoch): a new numbering, no gap.
+            (*epoch, *last) = (envelope.epoch, 0);
+        }
         if *last != 0 && envelope.seq > *last + 1 {
             Counters::add(&self.counters.backplane_missed, envelope.seq - *last - 1);
         }

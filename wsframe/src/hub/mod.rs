@@ -70,7 +70,7 @@ use serde::Serialize;
 pub use key::Key;
 pub use room::{Presence, PresenceEvents, Room};
 
-use crate::backplane::{Backplane, Envelope, Target};
+use crate::backplane::{Backplane, Envelope, Interest, Target};
 use crate::connection::frame::Prepared;
 use crate::metrics::Counters;
 use crate::socket::{Admission, ConnShared, Member, SlowConsumer};
@@ -146,15 +146,6 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn remove_key(keys: &mut HashMap<Key, Vec<ConnectionId>>, key: &str, id: ConnectionId) {
-    if let Some(ids) = keys.get_mut(key) {
-        ids.retain(|other| *other != id);
-        if ids.is_empty() {
-            keys.remove(key);
-        }
-    }
-}
-
 pub(crate) fn policy_to_u8(policy: SlowConsumer) -> u8 {
     match policy {
         SlowConsumer::Close => 1,
@@ -194,6 +185,54 @@ impl Hub {
             && self.inner.backplane.set(backplane.clone()).is_ok()
         {
             backplane.start(self.clone());
+            // Rooms and keys made before the app was built (a presence listener, say).
+            for room in read(&self.inner.rooms).keys() {
+                backplane.interested(Interest::Room(room.to_string()));
+            }
+            for key in read(&self.inner.keys).keys() {
+                backplane.interested(Interest::Key(key.to_string()));
+            }
+        }
+    }
+
+    /// Tell the backplane (if any) that this node gained or lost an interest; called
+    /// under the lock of the map that decided it, so that the calls keep its order.
+    pub(crate) fn interest(&self, interest: Interest, gained: bool) {
+        if let Some(backplane) = self.backplane() {
+            if gained {
+                backplane.interested(interest);
+            } else {
+                backplane.uninterested(interest);
+            }
+        }
+    }
+
+    /// Resolves once the rooms and keys of this node's connections, as they stand now,
+    /// are subscribed on the backplane: a publication that another node starts after
+    /// this returned reaches them. Ready at once without a backplane, or with one that
+    /// sends every node everything. An error when the backplane cannot confirm (Redis
+    /// unreachable); delivery on this node goes on regardless.
+    ///
+    /// [`Hub::join_synced`] joins and waits in one call.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    ///
+    /// #[websocket("/ws")]
+    /// async fn member(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+    ///     ws.accept().await?;
+    ///     hub.set_key(&ws, "ada");
+    ///     hub.join("lobby", &ws);
+    ///     hub.synced().await?; // from now on, what any node sends them arrives
+    ///     ws.send_text("ready").await?;
+    ///     while ws.receive().await.is_ok() {}
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn synced(&self) -> Result<()> {
+        match self.backplane() {
+            Some(backplane) => backplane.synced().await,
+            None => Ok(()),
         }
     }
 
@@ -223,6 +262,7 @@ impl Hub {
         if let Some(backplane) = self.backplane() {
             backplane.publish(Envelope {
                 origin: self.node(),
+                epoch: 0,
                 seq: 0,
                 target,
                 message: message.clone(),
@@ -265,10 +305,7 @@ impl Hub {
         write(self.shard(conn.id)).insert(conn.id, conn.clone());
         membership.registered = true;
         if let Some(key) = &membership.key {
-            write(&self.inner.keys)
-                .entry(key.clone())
-                .or_default()
-                .push(conn.id);
+            self.add_key(&mut write(&self.inner.keys), key.clone(), conn.id);
         }
         for room in &membership.rooms {
             self.room(room)
@@ -281,7 +318,7 @@ impl Hub {
         write(self.shard(conn.id)).remove(&conn.id);
         let (key, rooms) = conn.membership.take();
         if let Some(key) = &key {
-            remove_key(&mut write(&self.inner.keys), key, conn.id);
+            self.remove_key(&mut write(&self.inner.keys), key, conn.id);
         }
         for room in rooms {
             self.room(&room).remove_member(conn.id, key.clone());
@@ -369,6 +406,27 @@ impl Hub {
         let (key, message) = (key.into(), message.into());
         self.publish(Target::Key(key.to_string()), &message);
         self.key_local(&key, &Prepared::new(&message))
+    }
+
+    /// File `id` under `key`; a key new to this node is an interest.
+    fn add_key(&self, keys: &mut HashMap<Key, Vec<ConnectionId>>, key: Key, id: ConnectionId) {
+        let ids = keys.entry(key.clone()).or_default();
+        if ids.is_empty() {
+            self.interest(Interest::Key(key.to_string()), true);
+        }
+        ids.push(id);
+    }
+
+    /// Take `id` out of `key`; a key no connection of this node holds any more is no
+    /// longer an interest.
+    fn remove_key(&self, keys: &mut HashMap<Key, Vec<ConnectionId>>, key: &str, id: ConnectionId) {
+        if let Some(ids) = keys.get_mut(key) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                keys.remove(key);
+                self.interest(Interest::Key(key.to_string()), false);
+            }
+        }
     }
 
     fn key_local(&self, key: &str, frame: &Prepared) -> usize {
@@ -473,9 +531,9 @@ impl Hub {
         if membership.registered {
             let mut keys = write(&self.inner.keys);
             if let Some(old) = old {
-                remove_key(&mut keys, &old, conn.id);
+                self.remove_key(&mut keys, &old, conn.id);
             }
-            keys.entry(key).or_default().push(conn.id);
+            self.add_key(&mut keys, key, conn.id);
         }
         true
     }
@@ -499,6 +557,28 @@ impl Hub {
             self.room(room).add_member(conn.clone(), key);
         }
         true
+    }
+
+    /// [`join`](Hub::join), then wait until the room is subscribed on the backplane
+    /// ([`synced`](Hub::synced)): a publication that another node starts after this
+    /// returned reaches the new member. Returns whether it joined (`false`: closed, or a
+    /// member already; it waits all the same).
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    ///
+    /// #[websocket("/ws")]
+    /// async fn member(mut ws: WebSocket, hub: Hub) -> wsframe::Result<()> {
+    ///     ws.accept().await?;
+    ///     hub.join_synced("lobby", &ws).await?;
+    ///     while ws.receive().await.is_ok() {}
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn join_synced(&self, room: &str, member: impl Into<Member>) -> Result<bool> {
+        let joined = self.join(room, member);
+        self.synced().await?;
+        Ok(joined)
     }
 
     /// Remove a connection from `room` (also a membership made before accept); returns

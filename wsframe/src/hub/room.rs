@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
-use crate::backplane::Target;
+use crate::backplane::{Interest, Target};
 use crate::connection::frame::Prepared;
 use crate::socket::{ConnShared, SlowConsumer};
 use crate::{ConnectionId, Message, Result};
@@ -123,7 +123,12 @@ impl Room {
         }
         write(&self.hub.inner.rooms)
             .entry(self.name.clone())
-            .or_insert_with(|| Arc::new(RoomInner::new()))
+            .or_insert_with(|| {
+                // A room new to this node: its publications concern this node now.
+                self.hub
+                    .interest(Interest::Room(self.name.to_string()), true);
+                Arc::new(RoomInner::new())
+            })
             .clone()
     }
 
@@ -150,6 +155,8 @@ impl Room {
             if room.is_unused(&members) {
                 members.removed = true;
                 rooms.remove(&self.name);
+                self.hub
+                    .interest(Interest::Room(self.name.to_string()), false);
             }
         }
     }
@@ -271,14 +278,16 @@ impl Room {
         Ok(members)
     }
 
-    /// The members' connection ids on this node.
+    /// The members' connection ids on this node only (no round trip; with a backplane,
+    /// [`members_everywhere`](Room::members_everywhere) lists every node's).
     pub fn members(&self) -> Vec<ConnectionId> {
         self.existing()
             .map(|room| read(&room.members).by_id.keys().copied().collect())
             .unwrap_or_default()
     }
 
-    /// How many members.
+    /// How many members on this node only (no round trip; with a backplane, other
+    /// nodes' members are not counted).
     pub fn count(&self) -> usize {
         self.existing()
             .map(|room| read(&room.members).by_id.len())
