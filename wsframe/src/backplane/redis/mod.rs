@@ -1,0 +1,313 @@
+//! [`RedisBackplane`]: nodes joined through Redis pub/sub, presence kept in Redis.
+
+mod names;
+mod numbering;
+mod presence;
+mod subscriber;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+use tracing::warn;
+
+use self::names::Keys;
+use self::numbering::{Numbering, new_epoch};
+use self::subscriber::{Listen, Subscriber};
+use self::writer::{Command, Writer};
+use super::{Backplane, BoxFuture, Envelope, Interest};
+use crate::metrics::Counters;
+use crate::{ConnectionId, Error, Hub, Result};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Limit on one connection attempt or command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Commands sent to Redis in one pipeline at most.
+const MAX_PIPELINE: usize = 512;
+/// Publications waiting for Redis at most; beyond, they are dropped and counted.
+const MAX_QUEUED: usize = 65_536;
+/// Channels numbered at most in one epoch: past this, a node starts a new epoch rather
+/// than keep a counter for every room it ever published to.
+const MAX_NUMBERED: usize = 65_536;
+/// Channels in one SUBSCRIBE or UNSUBSCRIBE at most.
+const MAX_SUBSCRIBE: usize = 1024;
+
+/// A [`Backplane`] on Redis.
+///
+/// # Channels and keys (under the prefix, `wsframe` by default)
+///
+/// Publications ([`Envelope`]s in their wire form) go to the channel of their target,
+/// and a node subscribes only to the channels that concern it:
+///
+/// - `{prefix}:all`: app-wide broadcasts; every node subscribes.
+/// - `{prefix}:{n:NODE}`: personal messages for a connection of node `NODE`; that node
+///   subscribes.
+/// - `{prefix}:{r:ROOM}`: the room's broadcasts; a node subscribes while the room
+///   exists on it (members, a presence listener or a policy of its own there), and
+///   unsubscribes when it goes.
+/// - `{prefix}:{k:KEY}`: messages to a user key (a channel per key); a node subscribes
+///   while one of its connections holds the key.
+///
+/// A node therefore receives nothing of a room it has no member in. Subscribing takes
+/// a round trip to Redis: [`Hub::synced`](crate::Hub::synced) (or
+/// [`Hub::join_synced`](crate::Hub::join_synced)) waits for it. Publications are
+/// numbered per (origin node, epoch, channel): a receiver counts the gaps in each
+/// channel it listens to (`backplane_missed`), from its first message on the channel.
+/// A node's epoch is drawn at random when it starts, so that a node restarted with the
+/// same [`NodeId`](crate::NodeId) is a new numbering, neither dropped as old nor counted as a gap.
+///
+/// Keys:
+///
+/// - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
+///   expiring after three of them.
+/// - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
+///   node id). Members whose node's heartbeat has expired are not listed (and are
+///   removed when next read), so a crashed node's members vanish from presence within
+///   three heartbeats (3 s by default).
+///
+/// # When Redis is unreachable
+///
+/// Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s) and
+/// subscribes again; on reconnecting, and whenever it finds its heartbeat had expired,
+/// it writes its heartbeat and all its room memberships back (Redis may have restarted
+/// empty) and removes the memberships that ended meanwhile. Messages published while
+/// the node cannot reach Redis are not queued: they are dropped and counted
+/// (`backplane_publish_failed`, also when more than 65,536 wait for Redis), and
+/// receivers count the publications they missed from the gaps in each origin's
+/// numbering (`backplane_missed`). Redis pub/sub keeps nothing for a subscriber that is
+/// away, so a node also misses what others publish while it is disconnected (counted
+/// the same way once it hears from them again). A subscription that stops answering
+/// its pings (a half-open connection) is dropped and made again.
+///
+/// ```no_run
+/// # async fn run() -> wsframe::Result<()> {
+/// use std::time::Duration;
+/// use wsframe::backplane::RedisBackplane;
+///
+/// let backplane = RedisBackplane::new("redis://127.0.0.1:6379")?
+///     .prefix("chat") // several apps can share one Redis
+///     .heartbeat(Duration::from_millis(500));
+/// wsframe::App::new().backplane(backplane).serve("127.0.0.1:8080").await
+/// # }
+/// ```
+pub struct RedisBackplane {
+    client: redis::Client,
+    prefix: String,
+    heartbeat: Duration,
+    started: OnceLock<Started>,
+}
+
+impl std::fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("prefix", &self.prefix)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Started {
+    /// Publications are numbered as they are queued (under this lock, so that the
+    /// numbers follow the queue's order): a publication dropped here shows as a gap.
+    publications: Mutex<Numbering>,
+    /// Interests and sync requests, in the order the hub made them, to the subscriber.
+    listens: mpsc::UnboundedSender<Listen>,
+    queued: Arc<AtomicUsize>,
+    /// Membership changes and stop: never dropped.
+    commands: mpsc::UnboundedSender<Command>,
+    keys: Keys,
+    counters: Arc<Counters>,
+    /// The writer's current connection, shared with presence queries.
+    connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    subscriber: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl RedisBackplane {
+    /// A backplane on the Redis server at `url` (e.g. `redis://127.0.0.1:6379`); an
+    /// invalid URL is an error now, an unreachable server is retried once serving.
+    pub fn new(url: &str) -> Result<RedisBackplane> {
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::custom(format!("invalid Redis URL `{url}`: {e}")))?;
+        Ok(RedisBackplane {
+            client,
+            prefix: "wsframe".into(),
+            heartbeat: Duration::from_secs(1),
+            started: OnceLock::new(),
+        })
+    }
+
+    /// The prefix of every channel and key (default `wsframe`), so that several apps
+    /// can share one Redis.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> RedisBackplane {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How often this node proves it is alive (default 1 s); a node silent for three
+    /// heartbeats is dead, and its members leave presence.
+    pub fn heartbeat(mut self, interval: Duration) -> RedisBackplane {
+        self.heartbeat = interval.max(Duration::from_millis(50));
+        self
+    }
+}
+
+impl Backplane for RedisBackplane {
+    fn start(&self, hub: Hub) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            warn!("the Redis backplane needs a Tokio runtime to start; nodes stay apart");
+            return;
+        };
+        let keys = Keys {
+            prefix: self.prefix.clone(),
+            node: hub.node(),
+        };
+        let (publications, published) = mpsc::unbounded_channel();
+        let (commands, received) = mpsc::unbounded_channel();
+        let (listens, listened) = mpsc::unbounded_channel();
+        let connection = Arc::new(Mutex::new(None));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let counters = hub.counters();
+        let started = Started {
+            publications: Mutex::new(Numbering {
+                epoch: new_epoch(),
+                last: HashMap::new(),
+                queue: publications,
+            }),
+            listens,
+            queued: queued.clone(),
+            commands,
+            keys: keys.clone(),
+            counters: counters.clone(),
+            connection: connection.clone(),
+            subscriber: Mutex::new(None),
+        };
+        if self.started.set(started).is_err() {
+            return;
+        }
+        let writer = Writer {
+            client: self.client.clone(),
+            keys: keys.clone(),
+            heartbeat: self.heartbeat,
+            connection,
+            counters: counters.clone(),
+            queued,
+            rooms: HashMap::new(),
+            ended: HashMap::new(),
+        };
+        runtime.spawn(writer.run(published, received));
+        let subscriber = Subscriber {
+            client: self.client.clone(),
+            keys,
+            heartbeat: self.heartbeat,
+            counters,
+        };
+        let subscriber = runtime.spawn(subscriber.run(hub, listened));
+        if let Some(started) = self.started.get() {
+            *lock(&started.subscriber) = Some(subscriber.abort_handle());
+        }
+    }
+
+    fn publish(&self, mut envelope: Envelope) {
+        let Some(started) = self.started.get() else {
+            return;
+        };
+        let channel = started.keys.target_channel(&envelope.target);
+        let mut numbering = lock(&started.publications);
+        numbering.number(&channel, &mut envelope);
+        if started.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+            Counters::inc(&started.counters.backplane_publish_failed);
+            return;
+        }
+        started.queued.fetch_add(1, Ordering::Relaxed);
+        let _ = numbering.queue.send(Command::Publish(channel, envelope));
+    }
+
+    fn interested(&self, interest: Interest) {
+        if let Some(started) = self.started.get() {
+            let channel = started.keys.interest_channel(&interest);
+            let _ = started.listens.send(Listen::Subscribe(channel));
+        }
+    }
+
+    fn uninterested(&self, interest: Interest) {
+        if let Some(started) = self.started.get() {
+            let channel = started.keys.interest_channel(&interest);
+            let _ = started.listens.send(Listen::Unsubscribe(channel));
+        }
+    }
+
+    fn synced(&self) -> BoxFuture<Result<()>> {
+        let Some(started) = self.started.get() else {
+            return Box::pin(async { Err(Error::custom("the Redis backplane is not started")) });
+        };
+        let (done, confirmed) = oneshot::channel();
+        let _ = started.listens.send(Listen::Synced(done));
+        Box::pin(async move {
+            match timeout(COMMAND_TIMEOUT * 2, confirmed).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Error::custom("the Redis backplane stopped")),
+                Err(_) => Err(Error::custom(
+                    "Redis did not confirm this node's subscriptions in time",
+                )),
+            }
+        })
+    }
+
+    fn joined(&self, room: &str, id: ConnectionId) {
+        if let Some(started) = self.started.get() {
+            let _ = started.commands.send(Command::Joined(room.to_string(), id));
+        }
+    }
+
+    fn left(&self, room: &str, id: ConnectionId) {
+        if let Some(started) = self.started.get() {
+            let _ = started.commands.send(Command::Left(room.to_string(), id));
+        }
+    }
+
+    fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>> {
+        let Some(started) = self.started.get() else {
+            return Box::pin(async { Err(Error::custom("the Redis backplane is not started")) });
+        };
+        let connection = lock(&started.connection).clone();
+        let keys = started.keys.clone();
+        let room = room.to_string();
+        Box::pin(async move {
+            let Some(mut connection) = connection else {
+                return Err(Error::custom("Redis is unreachable: presence is unknown"));
+            };
+            timeout(
+                COMMAND_TIMEOUT,
+                presence::members(&mut connection, &keys, &room),
+            )
+            .await
+            .map_err(|_| Error::custom("Redis did not answer in time"))?
+            .map_err(|e| Error::custom(format!("Redis: {e}")))
+        })
+    }
+
+    fn stop(&self) -> BoxFuture<()> {
+        let Some(started) = self.started.get() else {
+            return Box::pin(async {});
+        };
+        if let Some(subscriber) = lock(&started.subscriber).take() {
+            subscriber.abort();
+        }
+        let (done, left) = oneshot::channel();
+        let _ = started.commands.send(Command::Stop(done));
+        Box::pin(async move {
+            let _ = timeout(COMMAND_TIMEOUT, left).await;
+        })
+    }
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

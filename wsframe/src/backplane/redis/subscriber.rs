@@ -1,0 +1,278 @@
+//! The task that subscribes to this node's channels and delivers what arrives.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::PubSubSink;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::{debug, warn};
+
+use super::names::Keys;
+use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_SUBSCRIBE};
+use crate::backplane::Envelope;
+use crate::metrics::Counters;
+use crate::{Hub, NodeId};
+
+/// What the subscriber task is asked, in order.
+pub(super) enum Listen {
+    Subscribe(String),
+    Unsubscribe(String),
+    /// Answered once every subscription asked before is confirmed by Redis.
+    Synced(oneshot::Sender<()>),
+}
+
+/// The task that receives other nodes' publications and delivers them on this node: it
+/// subscribes to the channels this node is interested in, as the hub announces them,
+/// and resubscribes to all of them with backoff whenever the subscription breaks or
+/// stops answering.
+pub(super) struct Subscriber {
+    pub(super) client: redis::Client,
+    pub(super) keys: Keys,
+    pub(super) heartbeat: Duration,
+    pub(super) counters: Arc<Counters>,
+}
+
+/// The subscriber's state, kept across reconnections.
+#[derive(Default)]
+struct Listening {
+    /// The interest channels wanted (the app-wide and node channels are always wanted).
+    wanted: HashSet<String>,
+    /// Per channel and origin: the epoch and the last number seen, for gap counting.
+    /// A channel's entry goes when it is unsubscribed: its next first message is no gap.
+    seen: HashMap<String, HashMap<NodeId, (u64, u64)>>,
+    /// Sync requests waiting for a connection.
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+/// Subscriptions to send, in order: a run of one kind goes as one command.
+#[derive(Default)]
+struct Changes {
+    subscribe: bool,
+    channels: Vec<String>,
+}
+
+impl Listening {
+    /// Take `listen` into the state; returns the channel to (un)subscribe, if any, and
+    /// whether it is a subscription.
+    fn apply(&mut self, listen: Listen) -> Option<(bool, String)> {
+        match listen {
+            Listen::Subscribe(channel) => {
+                self.wanted.insert(channel.clone());
+                Some((true, channel))
+            }
+            Listen::Unsubscribe(channel) => {
+                self.wanted.remove(&channel);
+                self.seen.remove(&channel);
+                Some((false, channel))
+            }
+            Listen::Synced(done) => {
+                self.waiting.push(done);
+                None
+            }
+        }
+    }
+}
+
+/// Why a subscription loop ended.
+enum Ended {
+    /// The connection broke or stopped answering: reconnect.
+    Broken,
+    /// The app is gone.
+    Stopped,
+}
+
+impl Subscriber {
+    pub(super) async fn run(self, hub: Hub, mut listens: mpsc::UnboundedReceiver<Listen>) {
+        let base = [
+            self.keys.all_channel(),
+            self.keys.node_channel(self.keys.node),
+        ];
+        let mut state = Listening::default();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let subscribed = timeout(COMMAND_TIMEOUT, async {
+                let (mut sink, messages) = self.client.get_async_pubsub().await?.split();
+                let channels: Vec<&String> = base.iter().chain(&state.wanted).collect();
+                for chunk in channels.chunks(MAX_SUBSCRIBE) {
+                    sink.subscribe(chunk).await?;
+                }
+                Ok::<_, redis::RedisError>((sink, messages))
+            })
+            .await;
+            match subscribed {
+                Ok(Ok((sink, messages))) => {
+                    backoff = FIRST_BACKOFF;
+                    Counters::inc(&self.counters.backplane_subscriptions);
+                    debug!(node = %self.keys.node, "subscribed to Redis");
+                    for done in state.waiting.drain(..) {
+                        let _ = done.send(());
+                    }
+                    match self
+                        .listen(sink, messages, &hub, &mut listens, &mut state)
+                        .await
+                    {
+                        Ended::Stopped => return,
+                        Ended::Broken => {
+                            warn!(node = %self.keys.node, "Redis subscription ended; resubscribing");
+                        }
+                    }
+                }
+                Ok(Err(e)) => debug!(error = %e, "Redis subscription attempt failed"),
+                Err(_) => debug!("Redis subscription attempt timed out"),
+            }
+            // Interests keep changing meanwhile: they are all subscribed on reconnecting.
+            let retry_at = Instant::now() + backoff;
+            loop {
+                tokio::select! {
+                    listen = listens.recv() => match listen {
+                        Some(listen) => {
+                            state.apply(listen);
+                        }
+                        None => return,
+                    },
+                    _ = sleep_until(retry_at) => break,
+                }
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Deliver what arrives and follow the interests, until the connection breaks.
+    async fn listen(
+        &self,
+        mut sink: PubSubSink,
+        mut messages: redis::aio::PubSubStream,
+        hub: &Hub,
+        listens: &mut mpsc::UnboundedReceiver<Listen>,
+        state: &mut Listening,
+    ) -> Ended {
+        let mut ping_at = Instant::now() + self.heartbeat;
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                received = listens.recv_many(&mut batch, MAX_SUBSCRIBE) => {
+                    if received == 0 {
+                        return Ended::Stopped;
+                    }
+                    if self.follow(&mut sink, batch.drain(..), state).await.is_err() {
+                        return Ended::Broken;
+                    }
+                }
+                message = messages.next() => {
+                    let Some(message) = message else { return Ended::Broken };
+                    self.handle(message.get_channel_name(), message.get_payload_bytes(), hub, state);
+                }
+                _ = sleep_until(ping_at) => {
+                    // A half-open connection never ends the stream: ask.
+                    let pong = timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        return Ended::Broken;
+                    }
+                    ping_at = Instant::now() + self.heartbeat;
+                }
+            }
+        }
+    }
+
+    /// Subscribe and unsubscribe as asked, in order (a run of one kind in one command),
+    /// answering each sync request once what came before it is confirmed. On an error
+    /// the rest is taken into the state, to be applied on reconnecting.
+    async fn follow(
+        &self,
+        sink: &mut PubSubSink,
+        listens: impl Iterator<Item = Listen>,
+        state: &mut Listening,
+    ) -> redis::RedisResult<()> {
+        let mut changes = Changes::default();
+        let mut failed = None;
+        for listen in listens {
+            let sync = matches!(listen, Listen::Synced(_));
+            let change = state.apply(listen);
+            if failed.is_some() {
+                continue;
+            }
+            let flush = sync
+                || change
+                    .as_ref()
+                    .is_some_and(|(subscribe, _)| *subscribe != changes.subscribe);
+            if flush && let Err(e) = self.send(sink, &mut changes).await {
+                failed = Some(e);
+                continue;
+            }
+            if let Some((subscribe, channel)) = change {
+                changes.subscribe = subscribe;
+                changes.channels.push(channel);
+            }
+            if sync {
+                for done in state.waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = self.send(sink, &mut changes).await
+        {
+            failed = Some(e);
+        }
+        match failed {
+            None => Ok(()),
+            Some(e) => {
+                debug!(error = %e, "Redis refused a subscription change");
+                Err(e)
+            }
+        }
+    }
+
+    async fn send(&self, sink: &mut PubSubSink, changes: &mut Changes) -> redis::RedisResult<()> {
+        if changes.channels.is_empty() {
+            return Ok(());
+        }
+        let channels = std::mem::take(&mut changes.channels);
+        let sent = if changes.subscribe {
+            timeout(COMMAND_TIMEOUT, sink.subscribe(&channels)).await
+        } else {
+            timeout(COMMAND_TIMEOUT, sink.unsubscribe(&channels)).await
+        };
+        sent.unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+    }
+
+    fn handle(&self, channel: &str, payload: &[u8], hub: &Hub, state: &mut Listening) {
+        let envelope = match Envelope::decode(payload) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                warn!(error = %e, "ignoring a malformed backplane message");
+                return;
+            }
+        };
+        if envelope.origin == self.keys.node {
+            return;
+        }
+        let seen = match state.seen.get_mut(channel) {
+            Some(seen) => seen,
+            None => {
+                // A channel unsubscribed a moment ago may still deliver: not counted.
+                let base = channel == self.keys.all_channel()
+                    || channel == self.keys.node_channel(self.keys.node);
+                if !base && !state.wanted.contains(channel) {
+                    return;
+                }
+                state.seen.entry(channel.to_owned()).or_default()
+            }
+        };
+        let (epoch, last) = seen.entry(envelope.origin).or_insert((envelope.epoch, 0));
+        if *epoch != envelope.epoch {
+            // The origin restarted (or began a new epoch): a new numbering, no gap.
+            (*epoch, *last) = (envelope.epoch, 0);
+        }
+        if *last != 0 && envelope.seq > *last + 1 {
+            Counters::add(&self.counters.backplane_missed, envelope.seq - *last - 1);
+        }
+        *last = (*last).max(envelope.seq);
+        Counters::inc(&self.counters.backplane_received);
+        hub.receive(&envelope);
+    }
+}
