@@ -2,6 +2,7 @@
 //! off, stopped when dropped; it can be killed and started again on the same port.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,23 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Extra arguments, kept for a restart.
+    args: Vec<String>,
+    tls: bool,
 }
 
 impl RedisServer {
     /// Start one, or `None` (outside CI only; under CI a missing redis-server fails)
     /// when `redis-server` is not installed.
     pub fn start() -> Option<RedisServer> {
+        let mut server = RedisServer::start_stopped()?;
+        server.start_again();
+        Some(server)
+    }
+
+    /// A free port and no process yet; `None` when redis-server is missing (see
+    /// [`start`](RedisServer::start)).
+    fn start_stopped() -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -30,14 +42,58 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { port, child: None };
+        Some(RedisServer {
+            port,
+            child: None,
+            args: Vec::new(),
+            tls: false,
+        })
+    }
+
+    /// Start one with extra arguments (`requirepass`, users); with `tls` (certificate
+    /// and key files), it speaks TLS only, and its URL is `rediss://localhost:PORT`.
+    pub fn start_with(args: &[&str], tls: Option<(&Path, &Path)>) -> Option<RedisServer> {
+        let mut server = RedisServer::start_stopped()?;
+        server.args = args.iter().map(|arg| arg.to_string()).collect();
+        if let Some((cert, key)) = tls {
+            let port = server.port.to_string();
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            server.args.extend(
+                [
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-cert-file",
+                    &cert,
+                    "--tls-key-file",
+                    &key,
+                    "--tls-ca-cert-file",
+                    &cert,
+                    "--tls-auth-clients",
+                    "no",
+                ]
+                .map(String::from),
+            );
+            server.tls = true;
+        }
         server.start_again();
         Some(server)
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://localhost:PORT` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("rediss://localhost:{}", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    /// The URL with credentials: `user` may be empty (a password only).
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        self.url()
+            .replacen("://", &format!("://{user}:{password}@"), 1)
     }
 
     /// Run `redis-cli` against it; its output, trimmed.
@@ -75,6 +131,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +139,13 @@ impl RedisServer {
         self.child = Some(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !answers_ping(addr) {
+        // With TLS or a password PING needs more than a plain socket: listening is enough.
+        let plain = !self.tls && self.args.is_empty();
+        while !(if plain {
+            answers_ping(addr)
+        } else {
+            listens(addr)
+        }) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on {addr}"
@@ -90,6 +153,10 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn listens(addr: SocketAddr) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 fn answers_ping(addr: SocketAddr) -> bool {

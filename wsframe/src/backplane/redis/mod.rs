@@ -1,5 +1,6 @@
 //! [`RedisBackplane`]: nodes joined through Redis pub/sub, presence kept in Redis.
 
+mod connect;
 mod names;
 mod numbering;
 mod presence;
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tracing::warn;
 
+use self::connect::LastError;
 use self::names::Keys;
 use self::numbering::{Numbering, new_epoch};
 use self::subscriber::{Listen, Subscriber};
@@ -72,6 +74,29 @@ const MAX_SUBSCRIBE: usize = 1024;
 ///   removed when next read), so a crashed node's members vanish from presence within
 ///   three heartbeats (3 s by default).
 ///
+/// # Credentials and TLS
+///
+/// They come from the URL:
+///
+/// - `redis://:PASSWORD@host:6379`: a password (`requirepass`);
+/// - `redis://USER:PASSWORD@host:6379`: an ACL user. It needs the prefix's keys and
+///   channels and these command categories, e.g. for the prefix `chat`:
+///   `ACL SETUSER chat on >PASSWORD ~chat:* &chat:* +@pubsub +@hash +@string +@keyspace
+///   +@scripting +@connection`;
+/// - `rediss://…`: TLS (cargo feature `redis-tls`: rustls with the ring provider),
+///   checked against the system's trust store, or against a CA of your own
+///   ([`ca_certificate`](RedisBackplane::ca_certificate)). Certificates are always
+///   verified: a URL with `#insecure` is refused.
+///
+/// Credentials never appear in errors or logs (the password shows as `***`). The
+/// connection is made in the background: a wrong password, an untrusted certificate
+/// or a refused command is logged as a warning once, and the errors of
+/// [`Hub::synced`](crate::Hub::synced) and
+/// [`Room::members_everywhere`](crate::Room::members_everywhere) say what it was.
+///
+/// The redis crate's features this takes: `tokio-comp` and `aio` (plain pub/sub, which
+/// needs no RESP3), plus `tokio-rustls-comp` with `redis-tls`.
+///
 /// # When Redis is unreachable
 ///
 /// Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s) and
@@ -98,7 +123,10 @@ const MAX_SUBSCRIBE: usize = 1024;
 /// # }
 /// ```
 pub struct RedisBackplane {
+    /// Kept (with its password) to build the client again with a CA certificate.
+    url: String,
     client: redis::Client,
+    last_error: LastError,
     prefix: String,
     heartbeat: Duration,
     started: OnceLock<Started>,
@@ -107,6 +135,7 @@ pub struct RedisBackplane {
 impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackplane")
+            .field("url", &connect::redacted(&self.url))
             .field("prefix", &self.prefix)
             .field("heartbeat", &self.heartbeat)
             .finish_non_exhaustive()
@@ -133,10 +162,10 @@ impl RedisBackplane {
     /// A backplane on the Redis server at `url` (e.g. `redis://127.0.0.1:6379`); an
     /// invalid URL is an error now, an unreachable server is retried once serving.
     pub fn new(url: &str) -> Result<RedisBackplane> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::custom(format!("invalid Redis URL `{url}`: {e}")))?;
         Ok(RedisBackplane {
-            client,
+            client: connect::client(url, None)?,
+            url: url.to_owned(),
+            last_error: LastError::default(),
             prefix: "wsframe".into(),
             heartbeat: Duration::from_secs(1),
             started: OnceLock::new(),
@@ -148,6 +177,25 @@ impl RedisBackplane {
     pub fn prefix(mut self, prefix: impl Into<String>) -> RedisBackplane {
         self.prefix = prefix.into();
         self
+    }
+
+    /// Trust `pem` (one or more CA certificates, PEM) as the only roots for this
+    /// backplane's `rediss://` URL, instead of the system's trust store (feature
+    /// `redis-tls`). Certificates are always verified: there is no way to turn that off.
+    ///
+    /// ```no_run
+    /// # fn run() -> wsframe::Result<()> {
+    /// use wsframe::backplane::RedisBackplane;
+    ///
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let backplane = RedisBackplane::new("rediss://wsframe:secret@redis.internal:6380")?
+    ///     .ca_certificate(ca)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Result<RedisBackplane> {
+        self.client = connect::client(&self.url, Some(pem.as_ref()))?;
+        Ok(self)
     }
 
     /// How often this node proves it is alive (default 1 s); a node silent for three
@@ -192,6 +240,7 @@ impl Backplane for RedisBackplane {
             return;
         }
         let writer = Writer {
+            last_error: self.last_error.clone(),
             client: self.client.clone(),
             keys: keys.clone(),
             heartbeat: self.heartbeat,
@@ -203,6 +252,7 @@ impl Backplane for RedisBackplane {
         };
         runtime.spawn(writer.run(published, received));
         let subscriber = Subscriber {
+            last_error: self.last_error.clone(),
             client: self.client.clone(),
             keys,
             heartbeat: self.heartbeat,
@@ -249,13 +299,14 @@ impl Backplane for RedisBackplane {
         };
         let (done, confirmed) = oneshot::channel();
         let _ = started.listens.send(Listen::Synced(done));
+        let last_error = self.last_error.clone();
         Box::pin(async move {
             match timeout(COMMAND_TIMEOUT * 2, confirmed).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(Error::custom("the Redis backplane stopped")),
-                Err(_) => Err(Error::custom(
-                    "Redis did not confirm this node's subscriptions in time",
-                )),
+                Err(_) => {
+                    Err(last_error.error("Redis did not confirm this node's subscriptions in time"))
+                }
             }
         })
     }
@@ -279,9 +330,10 @@ impl Backplane for RedisBackplane {
         let connection = lock(&started.connection).clone();
         let keys = started.keys.clone();
         let room = room.to_string();
+        let last_error = self.last_error.clone();
         Box::pin(async move {
             let Some(mut connection) = connection else {
-                return Err(Error::custom("Redis is unreachable: presence is unknown"));
+                return Err(last_error.error("Redis is unreachable: presence is unknown"));
             };
             timeout(
                 COMMAND_TIMEOUT,

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, warn};
 
+use super::connect::LastError;
 use super::names::Keys;
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_SUBSCRIBE};
 use crate::backplane::Envelope;
@@ -29,6 +30,7 @@ pub(super) enum Listen {
 /// and resubscribes to all of them with backoff whenever the subscription breaks or
 /// stops answering.
 pub(super) struct Subscriber {
+    pub(super) last_error: LastError,
     pub(super) client: redis::Client,
     pub(super) keys: Keys,
     pub(super) heartbeat: Duration,
@@ -120,7 +122,7 @@ impl Subscriber {
                         }
                     }
                 }
-                Ok(Err(e)) => debug!(error = %e, "Redis subscription attempt failed"),
+                Ok(Err(e)) => self.last_error.failed("cannot subscribe to Redis", &e),
                 Err(_) => debug!("Redis subscription attempt timed out"),
             }
             // Interests keep changing meanwhile: they are all subscribed on reconnecting.

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info, warn};
 
+use super::connect::LastError;
 use super::names::Keys;
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_PIPELINE, lock};
 use crate::ConnectionId;
@@ -39,6 +40,7 @@ fn connection_lost(e: &redis::RedisError) -> bool {
 /// The task that talks to Redis for this node: publications (in order), memberships
 /// and the heartbeat; it reconnects with backoff and restores its state.
 pub(super) struct Writer {
+    pub(super) last_error: LastError,
     pub(super) client: redis::Client,
     pub(super) keys: Keys,
     pub(super) heartbeat: Duration,
@@ -154,12 +156,18 @@ impl Writer {
             Ok::<_, redis::RedisError>(conn)
         };
         match timeout(COMMAND_TIMEOUT * 2, attempt).await {
-            Ok(Ok(conn)) => Some(conn),
+            Ok(Ok(conn)) => {
+                self.last_error.cleared();
+                Some(conn)
+            }
             Ok(Err(e)) => {
-                debug!(error = %e, "Redis connection attempt failed");
+                self.last_error.failed("cannot connect to Redis", &e);
                 None
             }
-            Err(_) => None,
+            Err(_) => {
+                debug!("Redis connection attempt timed out");
+                None
+            }
         }
     }
 

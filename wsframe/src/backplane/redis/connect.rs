@@ -1,0 +1,140 @@
+//! Reaching Redis: the URL (credentials, `rediss://`), TLS, and the last error met, so
+//! that what fails in the background tasks reaches the logs once and the caller of a
+//! presence query or a sync.
+
+use std::sync::{Arc, Mutex};
+
+use tracing::{debug, warn};
+
+use super::lock;
+use crate::{Error, Result};
+
+/// The Redis client for `url`; with `ca` (PEM), that CA is the only root trusted.
+pub(super) fn client(url: &str, ca: Option<&[u8]>) -> Result<redis::Client> {
+    let invalid =
+        |why: String| Error::custom(format!("invalid Redis URL `{}`: {why}", redacted(url)));
+    if url.contains('#') {
+        // The redis crate reads `#insecure` as "accept any certificate".
+        return Err(invalid(
+            "a fragment (`#insecure`) is refused: certificates are always checked".into(),
+        ));
+    }
+    let tls = url.starts_with("rediss://");
+    if tls && !cfg!(feature = "redis-tls") {
+        return Err(invalid(
+            "`rediss://` needs wsframe's `redis-tls` feature".into(),
+        ));
+    }
+    #[cfg(feature = "redis-tls")]
+    if tls {
+        // rustls needs a process-wide provider when more than one is compiled in; ring
+        // is the one wsframe brings. An application that installed its own keeps it.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    }
+    match ca {
+        None => redis::Client::open(url).map_err(|e| invalid(e.to_string())),
+        #[cfg(feature = "redis-tls")]
+        Some(pem) => {
+            if !tls {
+                return Err(invalid("a CA certificate is for `rediss://` URLs".into()));
+            }
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            };
+            redis::Client::build_with_tls(url, certificates).map_err(|e| invalid(e.to_string()))
+        }
+        #[cfg(not(feature = "redis-tls"))]
+        Some(_) => Err(invalid(
+            "a CA certificate needs the `redis-tls` feature".into(),
+        )),
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages and logs.
+pub(super) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+    format!("{scheme}://{user}:***@{host}{path}")
+}
+
+/// What went wrong reaching Redis, in words that say what to fix.
+pub(super) fn explain(e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || text.contains("WRONGPASS")
+        || text.contains("NOAUTH")
+    {
+        format!("Redis refused the credentials in the URL ({text})")
+    } else if text.contains("certificate") || text.contains("Certificate") {
+        format!(
+            "the TLS handshake with Redis failed: its certificate is not trusted (give \
+             its CA with `RedisBackplane::ca_certificate`) ({text})"
+        )
+    } else if text.contains("NOPERM") {
+        format!(
+            "Redis refused a command to this ACL user: it needs `~PREFIX:*`, `&PREFIX:*` \
+             and the commands listed in `RedisBackplane`'s docs ({text})"
+        )
+    } else {
+        text
+    }
+}
+
+/// The last error met reaching Redis (none once a connection succeeded again).
+#[derive(Clone, Default)]
+pub(super) struct LastError(Arc<Mutex<Option<String>>>);
+
+impl LastError {
+    /// Record a failed attempt; a new kind of failure is logged as a warning, the same
+    /// one again (every retry) only at debug level.
+    pub(super) fn failed(&self, what: &str, e: &redis::RedisError) {
+        let explained = explain(e);
+        let mut last = lock(&self.0);
+        if last.as_deref() != Some(explained.as_str()) {
+            warn!(error = %explained, "{what}");
+            *last = Some(explained);
+        } else {
+            debug!(error = %explained, "{what}");
+        }
+    }
+
+    pub(super) fn cleared(&self) {
+        *lock(&self.0) = None;
+    }
+
+    /// `message`, with the last error if there is one.
+    pub(super) fn error(&self, message: &str) -> Error {
+        match lock(&self.0).as_deref() {
+            Some(last) => Error::custom(format!("{message}: {last}")),
+            None => Error::custom(message.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("rediss://ada:s3cret@redis.example:6380/0"),
+            "rediss://ada:***@redis.example:6380/0"
+        );
+        assert_eq!(redacted("redis://:s3cret@h:1"), "redis://:***@h:1");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+        let err = client("redis://:s3cret@h:1/#insecure", None).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(
+            err.to_string().contains("certificates are always checked"),
+            "{err}"
+        );
+    }
+}
