@@ -94,13 +94,20 @@ proptest! {
         name in "\\PC{0,20}",
         text in "\\PC{0,50}",
         binary in prop::collection::vec(any::<u8>(), 0..50),
-        kind in 0u8..4,
+        kind in 0u8..6,
         as_text in any::<bool>(),
     ) {
         let target = match kind {
             0 => Target::All { except: None },
             1 => Target::Room { name: name.clone(), except: None },
             2 => Target::Key(name.clone()),
+            3 => Target::Presence {
+                room: name.clone(),
+                joined: as_text,
+                id: wsframe::ConnectionId::next(NodeId(origin)),
+                key: as_text.then(|| text.clone()),
+            },
+            4 => Target::Connection(wsframe::ConnectionId::next(NodeId(seq))),
             _ => Target::Room { name: String::new(), except: None },
         };
         let message = if as_text { Message::text(text) } else { Message::binary(binary) };

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::backplane::RedisBackplane;
 use wsframe::prelude::*;
-use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot};
+use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot, Presence, UserPresence};
 use wsframe_tests::redis::RedisServer;
 use wsframe_tests::{Client, TestServer, connect, wait_until, within};
 
@@ -813,4 +813,300 @@ async fn the_scale_out_example_serves_what_each_node_received_at_metrics() {
         "Client #1: hello from node one"
     );
     assert_eq!(received(&two.get("/metrics").await.unwrap().text()), 1);
+}
+
+/// Presence events (connection and user ones) collected by a listener.
+struct Heard {
+    events: wsframe::PresenceEvents,
+    users: wsframe::UserPresenceEvents,
+    seen: Vec<Presence>,
+    seen_users: Vec<UserPresence>,
+}
+
+impl Heard {
+    fn listen(hub: &Hub, room: &str) -> Heard {
+        let room = hub.room(room);
+        Heard {
+            events: room.presence(),
+            users: room.user_presence(),
+            seen: Vec::new(),
+            seen_users: Vec::new(),
+        }
+    }
+
+    /// Collect connection events until `done` holds for what was heard.
+    async fn until(&mut self, what: &str, done: impl Fn(&[Presence]) -> bool) {
+        while !done(&self.seen) {
+            match tokio::time::timeout(Duration::from_secs(10), self.events.recv()).await {
+                Ok(Ok(event)) => self.seen.push(event),
+                other => panic!("waiting until {what}: {other:?}; heard {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Collect user events until `done` holds.
+    async fn users_until(&mut self, what: &str, done: impl Fn(&[UserPresence]) -> bool) {
+        while !done(&self.seen_users) {
+            match tokio::time::timeout(Duration::from_secs(10), self.users.recv()).await {
+                Ok(Ok(event)) => self.seen_users.push(event),
+                other => panic!(
+                    "waiting until {what}: {other:?}; heard {:?}",
+                    self.seen_users
+                ),
+            }
+        }
+    }
+
+    /// How many times `id` was heard joining and leaving.
+    fn count(&self, id: ConnectionId) -> (usize, usize) {
+        let joined = self
+            .seen
+            .iter()
+            .filter(|e| matches!(e, Presence::Joined { id: i, .. } if *i == id))
+            .count();
+        let left = self
+            .seen
+            .iter()
+            .filter(|e| matches!(e, Presence::Left { id: i, .. } if *i == id))
+            .count();
+        (joined, left)
+    }
+}
+
+fn joined(id: ConnectionId) -> impl Fn(&[Presence]) -> bool {
+    move |seen| {
+        seen.iter()
+            .any(|e| matches!(e, Presence::Joined { id: i, .. } if *i == id))
+    }
+}
+
+fn left(id: ConnectionId) -> impl Fn(&[Presence]) -> bool {
+    move |seen| {
+        seen.iter()
+            .any(|e| matches!(e, Presence::Left { id: i, .. } if *i == id))
+    }
+}
+
+fn user(joined: bool, key: &str) -> UserPresence {
+    if joined {
+        UserPresence::Joined { key: key.into() }
+    } else {
+        UserPresence::Left { key: key.into() }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_heard_from_every_node_once_per_listener_and_users_leave_with_their_last_device()
+ {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let b = Node::start(&redis).await;
+    let c = Node::start(&redis).await;
+    // Listeners on A (no members there) and B; subscribed once `synced` returns.
+    let mut on_a = Heard::listen(&a.hub, "p");
+    let mut on_b = Heard::listen(&b.hub, "p");
+    a.hub.synced().await.unwrap();
+    b.hub.synced().await.unwrap();
+
+    // ada on two devices (C and B), a guest on B.
+    let (phone, phone_id) = c.member("p", Some("ada")).await;
+    let (guest, guest_id) = b.member("p", None).await;
+    let (laptop, laptop_id) = b.member("p", Some("ada")).await;
+    assert_eq!(a.hub.room("p").count_everywhere().await.unwrap(), 3);
+    assert_eq!(a.hub.room("p").count(), 0, "count() is this node's");
+    drop((phone, guest));
+    wait_until("C's phone and B's guest left", || {
+        c.hub.room("p").count() == 0 && b.hub.room("p").count() == 1
+    })
+    .await;
+    drop(laptop);
+    wait_until("B's laptop left", || b.hub.room("p").count() == 0).await;
+
+    for heard in [&mut on_a, &mut on_b] {
+        heard
+            .until("every join and leave is heard", |seen| {
+                [phone_id, guest_id, laptop_id]
+                    .iter()
+                    .all(|id| left(*id)(seen) && joined(*id)(seen))
+            })
+            .await;
+        heard
+            .users_until("ada left with her last device", |seen| {
+                seen.contains(&user(false, "ada"))
+            })
+            .await;
+    }
+    // A marker from each node: what each published before it has been heard.
+    let (_mark_b, mark_b) = b.member("p", Some("mark-b")).await;
+    let (_mark_c, mark_c) = c.member("p", Some("mark-c")).await;
+    for heard in [&mut on_a, &mut on_b] {
+        heard
+            .until("both markers", |seen| {
+                joined(mark_b)(seen) && joined(mark_c)(seen)
+            })
+            .await;
+        for id in [phone_id, guest_id, laptop_id] {
+            assert_eq!(
+                heard.count(id),
+                (1, 1),
+                "{id} heard once each way: {:?}",
+                heard.seen
+            );
+        }
+        heard
+            .users_until("the markers", |seen| seen.contains(&user(true, "mark-c")))
+            .await;
+        // ada joined with her first device and left with her last, once each.
+        let ada: Vec<&UserPresence> = heard
+            .seen_users
+            .iter()
+            .filter(|e| matches!(e, UserPresence::Joined { key } | UserPresence::Left { key } if key.as_str() == "ada"))
+            .collect();
+        assert_eq!(ada, [&user(true, "ada"), &user(false, "ada")]);
+    }
+    // Per origin, in order: C's phone joined before it left.
+    let phone_events: Vec<bool> = on_a
+        .seen
+        .iter()
+        .filter_map(|e| match e {
+            Presence::Joined { id, .. } if *id == phone_id => Some(true),
+            Presence::Left { id, .. } if *id == phone_id => Some(false),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(phone_events, [true, false]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_nodes_members_are_heard_leaving_once_after_its_heartbeat_expires() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis).await;
+    let mut heard = Heard::listen(&a.hub, "lobby");
+    a.hub.synced().await.unwrap();
+
+    // Node C in a runtime of its own, killed outright: it never says goodbye.
+    let url = redis.url();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let node_c = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let backplane = RedisBackplane::new(&url)
+            .unwrap()
+            .prefix("test")
+            .heartbeat(Duration::from_millis(200));
+        let app = App::new().route(member).backplane(backplane);
+        let server = runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
+        addr_tx.send(server.local_addr()).unwrap();
+        runtime.spawn(server.run());
+        kill_rx.recv().unwrap();
+        runtime.shutdown_background();
+    });
+    let addr_c = addr_rx.await.unwrap();
+    let (c1, id_c1) = member_at(addr_c, "lobby", Some("cy")).await;
+    let (c2, id_c2) = member_at(addr_c, "lobby", Some("cy")).await;
+    heard
+        .until("C's members are heard joining", |seen| {
+            joined(id_c1)(seen) && joined(id_c2)(seen)
+        })
+        .await;
+
+    kill_tx.send(()).unwrap();
+    let killed = Instant::now();
+    node_c.join().unwrap();
+    // Every node with listeners checks, at each of its heartbeats, the heartbeats of
+    // the nodes whose members it lists: C's expire 600 ms after its last.
+    heard
+        .until("C's members are heard leaving", |seen| {
+            left(id_c1)(seen) && left(id_c2)(seen)
+        })
+        .await;
+    let after = killed.elapsed();
+    heard
+        .users_until("cy left", |seen| seen.contains(&user(false, "cy")))
+        .await;
+    eprintln!("a killed node's members were heard leaving after {after:?} (heartbeat 200 ms)");
+    assert!(after < Duration::from_secs(3), "took {after:?}");
+    // Once each: a member of A's joins and is the next event heard.
+    let (_own, own_id) = a.member("lobby", None).await;
+    heard.until("A's own member", joined(own_id)).await;
+    assert_eq!(heard.count(id_c1), (1, 1));
+    assert_eq!(heard.count(id_c2), (1, 1));
+    assert_eq!(heard.seen.len(), 5, "{:?}", heard.seen);
+    drop((c1, c2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_converges_within_a_heartbeat_after_a_cut_heals() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let heartbeat = Duration::from_millis(200);
+    let a = Node::start(&redis).await;
+    // B reaches Redis through a proxy that can be cut.
+    let target: SocketAddr = redis.url().trim_start_matches("redis://").parse().unwrap();
+    let proxy = CutProxy::start(target).await;
+    let backplane = RedisBackplane::new(&proxy.url())
+        .unwrap()
+        .prefix("test")
+        .heartbeat(heartbeat);
+    let app = App::new().route(member).backplane(backplane);
+    let b = Node {
+        hub: app.hub(),
+        server: TestServer::start(app).await,
+    };
+    b.wait_subscribed().await;
+    let mut on_a = Heard::listen(&a.hub, "hall");
+    let mut on_b = Heard::listen(&b.hub, "hall");
+    a.hub.synced().await.unwrap();
+    b.hub.synced().await.unwrap();
+    let (bob, bob_id) = b.member("hall", Some("bob")).await;
+    let (ann, ann_id) = a.member("hall", Some("ann")).await;
+    on_a.until("bob joined", joined(bob_id)).await;
+    on_b.until("ann joined", joined(ann_id)).await;
+
+    proxy.cut();
+    // Cut off, B's heartbeat expires: A hears bob leave.
+    on_a.until("bob is gone with B's heartbeat", left(bob_id))
+        .await;
+    // Meanwhile on A: ann leaves, amy joins; B hears nothing of it.
+    drop(ann);
+    wait_until("ann left A", || a.hub.room("hall").count() == 0).await;
+    let (_amy, amy_id) = a.member("hall", Some("amy")).await;
+    assert!(!left(ann_id)(&on_b.seen) && !joined(amy_id)(&on_b.seen));
+
+    proxy.restore();
+    let healed = Instant::now();
+    on_b.until("B catches up with A's changes", |seen| {
+        left(ann_id)(seen) && joined(amy_id)(seen)
+    })
+    .await;
+    on_a.until("bob is back on A", |seen| {
+        seen.iter()
+            .filter(|e| matches!(e, Presence::Joined { id, .. } if *id == bob_id))
+            .count()
+            == 2
+    })
+    .await;
+    let converged = healed.elapsed();
+    eprintln!("presence converged {converged:?} after the cut healed (heartbeat {heartbeat:?})");
+    assert!(converged < heartbeat * 4, "took {converged:?}");
+    // Both listeners now agree with Redis.
+    let mut everyone = members_everywhere(&a.hub, "hall").await;
+    everyone.sort();
+    let mut expected = vec![bob_id, amy_id];
+    expected.sort();
+    assert_eq!(everyone, expected);
+    on_b.users_until("bob's view: ann gone, amy here", |seen| {
+        seen.contains(&user(false, "ann")) && seen.contains(&user(true, "amy"))
+    })
+    .await;
+    drop(bob);
 }

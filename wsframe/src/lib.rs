@@ -104,7 +104,7 @@ pub use extract::{
 };
 pub use forwarded::{ProxyHeader, ProxyNet};
 pub use handler::{FromWebSocket, HandlerResult, WsHandler};
-pub use hub::{Hub, Key, Presence, PresenceEvents, Room};
+pub use hub::{Hub, Key, Presence, PresenceEvents, Room, UserPresence, UserPresenceEvents};
 pub use id::{ConnectionId, NodeId};
 pub use message::{Message, Utf8Bytes};
 pub use metrics::{Metrics, MetricsSnapshot};

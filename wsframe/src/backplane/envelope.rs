@@ -26,6 +26,8 @@ const VERSION: u8 = 2;
 ///         // A connection lives on the node its id names.
 ///         Target::Connection(id) => format!("node:{}", id.node()),
 ///         Target::Key(key) => format!("user:{key}"),
+///         // Presence travels with the room's messages.
+///         Target::Presence { room, .. } => format!("room:{room}"),
 ///     }
 /// }
 ///
@@ -52,6 +54,18 @@ pub enum Target {
     Connection(ConnectionId),
     /// Every connection registered under a user key, on every node.
     Key(String),
+    /// Not a message: a connection of the origin node joined or left `room`, for the
+    /// room's presence listeners on every node (the envelope's message is empty).
+    Presence {
+        /// The room's name.
+        room: String,
+        /// Joined (`true`) or left.
+        joined: bool,
+        /// The connection.
+        id: ConnectionId,
+        /// Its user key, if it has one.
+        key: Option<String>,
+    },
 }
 
 /// A message one node's hub hands to the others through a
@@ -213,6 +227,24 @@ impl Envelope {
                 buf.put_u8(3);
                 put_str(&mut buf, key);
             }
+            Target::Presence {
+                room,
+                joined,
+                id,
+                key,
+            } => {
+                buf.put_u8(4);
+                put_str(&mut buf, room);
+                buf.put_u8(u8::from(*joined));
+                put_id(&mut buf, *id);
+                match key {
+                    Some(key) => {
+                        buf.put_u8(1);
+                        put_str(&mut buf, key);
+                    }
+                    None => buf.put_u8(0),
+                }
+            }
         }
         buf.put_u8(match self.message {
             Message::Text(_) => 1,
@@ -244,6 +276,26 @@ impl Envelope {
             }
             2 => Target::Connection(r.id()?),
             3 => Target::Key(r.string()?),
+            4 => {
+                let room = r.string()?;
+                let joined = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError("bad flag")),
+                };
+                let id = r.id()?;
+                let key = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.string()?),
+                    _ => return Err(DecodeError("bad flag")),
+                };
+                Target::Presence {
+                    room,
+                    joined,
+                    id,
+                    key,
+                }
+            }
             _ => return Err(DecodeError("unknown target")),
         };
         let kind = r.u8()?;
@@ -290,6 +342,18 @@ mod tests {
             },
             Target::Connection(id(42)),
             Target::Key("user-1".into()),
+            Target::Presence {
+                room: "lobby".into(),
+                joined: true,
+                id: id(5),
+                key: Some("ada".into()),
+            },
+            Target::Presence {
+                room: String::new(),
+                joined: false,
+                id: id(6),
+                key: None,
+            },
         ];
         for target in targets {
             for message in [

@@ -58,6 +58,8 @@ pub use envelope::{DecodeError, Envelope, Target};
 ///     match interest {
 ///         Interest::Room(room) => format!("{prefix}:room:{room}"),
 ///         Interest::Key(key) => format!("{prefix}:key:{key}"),
+///         // Presence travels on the room's channel.
+///         Interest::Presence(room) => format!("{prefix}:room:{room}"),
 ///     }
 /// }
 /// assert_eq!(channel("chat", &Interest::Room("lobby".into())), "chat:room:lobby");
@@ -68,9 +70,13 @@ pub enum Interest {
     Room(String),
     /// A user key held by a connection of this node.
     Key(String),
+    /// A room that has presence listeners on this node (its `Room` interest came
+    /// first): a backplane with cluster-wide presence loads the room's members on every
+    /// node, so that the listeners' view of who is there is complete.
+    Presence(String),
 }
 
-use crate::{ConnectionId, Hub, Result};
+use crate::{ConnectionId, Hub, Key, Result};
 
 /// A boxed future, as [`Backplane::members`] returns.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -89,7 +95,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// ```
 /// use tokio::sync::broadcast;
 /// use wsframe::backplane::{Backplane, BoxFuture, Envelope};
-/// use wsframe::{ConnectionId, Hub};
+/// use wsframe::{ConnectionId, Hub, Key};
 ///
 /// #[derive(Clone)]
 /// struct InMemory(broadcast::Sender<Envelope>);
@@ -106,8 +112,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 ///     fn publish(&self, envelope: Envelope) {
 ///         let _ = self.0.send(envelope); // never waits
 ///     }
-///     fn joined(&self, _room: &str, _id: ConnectionId) {}
-///     fn left(&self, _room: &str, _id: ConnectionId) {}
+///     fn joined(&self, _room: &str, _id: ConnectionId, _key: Option<&Key>) {}
+///     fn left(&self, _room: &str, _id: ConnectionId, _key: Option<&Key>) {}
 ///     fn members(&self, _room: &str) -> BoxFuture<wsframe::Result<Vec<ConnectionId>>> {
 ///         Box::pin(async { Ok(Vec::new()) })
 ///     }
@@ -156,11 +162,13 @@ pub trait Backplane: Send + Sync + 'static {
     /// `envelope.seq` is 0: the backplane numbers its publications.
     fn publish(&self, envelope: Envelope);
 
-    /// A connection of this node joined `room`.
-    fn joined(&self, room: &str, id: ConnectionId);
+    /// A connection of this node (with its user key, if any) joined `room`. A
+    /// backplane with cluster-wide presence records it, and hands the other nodes a
+    /// [`Target::Presence`] envelope for the room's presence listeners.
+    fn joined(&self, room: &str, id: ConnectionId, key: Option<&Key>);
 
     /// A connection of this node left `room`, or closed.
-    fn left(&self, room: &str, id: ConnectionId);
+    fn left(&self, room: &str, id: ConnectionId, key: Option<&Key>);
 
     /// The members of `room` on every live node.
     fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>>;

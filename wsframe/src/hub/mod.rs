@@ -68,7 +68,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde::Serialize;
 
 pub use key::Key;
-pub use room::{Presence, PresenceEvents, Room};
+pub use room::{Presence, PresenceEvents, Room, UserPresence, UserPresenceEvents};
 
 use crate::backplane::{Backplane, Envelope, Interest, Target};
 use crate::connection::frame::Prepared;
@@ -192,6 +192,11 @@ impl Hub {
             for key in read(&self.inner.keys).keys() {
                 backplane.interested(Interest::Key(key.to_string()));
             }
+            for room in self.rooms() {
+                if self.room(&room).is_listened() {
+                    backplane.interested(Interest::Presence(room));
+                }
+            }
         }
     }
 
@@ -286,6 +291,39 @@ impl Hub {
                 .is_some_and(|conn| self.deliver(&conn, &frame, self.policy()))
                 as usize,
             Target::Key(key) => self.key_local(key, &frame),
+            Target::Presence {
+                room,
+                joined,
+                id,
+                key,
+            } => {
+                let key = key.as_deref().map(Key::from);
+                self.room(room).remote_presence(*joined, *id, key);
+                0
+            }
+        }
+    }
+
+    /// The members of `room` on every node, as the backplane read them (for rooms with
+    /// presence listeners: see [`Interest::Presence`]).
+    pub(crate) fn load_presence(&self, room: &str, everyone: &[(ConnectionId, Option<Key>)]) {
+        self.room(room).load_presence(everyone);
+    }
+
+    /// The other nodes that have members in this node's presence views (their liveness
+    /// decides when those members leave).
+    pub(crate) fn presence_nodes(&self) -> std::collections::HashSet<NodeId> {
+        let mut nodes = std::collections::HashSet::new();
+        for room in self.rooms() {
+            self.room(&room).presence_nodes(&mut nodes);
+        }
+        nodes
+    }
+
+    /// `node` is dead: its members leave every presence view here, each heard once.
+    pub(crate) fn node_gone(&self, node: NodeId) {
+        for room in self.rooms() {
+            self.room(&room).node_gone(node);
         }
     }
 
@@ -533,7 +571,12 @@ impl Hub {
             if let Some(old) = old {
                 self.remove_key(&mut keys, &old, conn.id);
             }
-            self.add_key(&mut keys, key, conn.id);
+            self.add_key(&mut keys, key.clone(), conn.id);
+            drop(keys);
+            // Presence (here and on other nodes) knows the member by its new key.
+            for room in &membership.rooms {
+                self.room(room).rekey(conn.id, Some(key.clone()));
+            }
         }
         true
     }

@@ -1,14 +1,15 @@
 //! Rooms: named groups of connections with their own broadcast, membership, presence
 //! events and (optionally) slow-consumer policy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
+use crate::NodeId;
 use crate::backplane::{Interest, Target};
 use crate::connection::frame::Prepared;
 use crate::socket::{ConnShared, SlowConsumer};
@@ -51,20 +52,136 @@ pub enum Presence {
     },
 }
 
+/// A user's presence in a room: a user key (see [`Hub::set_key`](crate::Hub::set_key))
+/// is in the room while at least one of its connections is, on any node. A user with a
+/// phone and a laptop joins when the first of them joins and leaves when the last of
+/// them leaves.
+///
+/// ```
+/// use wsframe::UserPresence;
+///
+/// fn describe(event: &UserPresence) -> String {
+///     match event {
+///         UserPresence::Joined { key } => format!("{key} is online"),
+///         UserPresence::Left { key } => format!("{key} went offline"),
+///     }
+/// }
+/// assert_eq!(describe(&UserPresence::Left { key: "ada".into() }), "ada went offline");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserPresence {
+    /// The first connection of `key` joined.
+    Joined {
+        /// The user.
+        key: Key,
+    },
+    /// The last connection of `key` left.
+    Left {
+        /// The user.
+        key: Key,
+    },
+}
+
 /// Presence events kept for a subscriber that falls behind (it then sees `Lagged`).
 const PRESENCE_BUFFER: usize = 1024;
+
+/// What presence listeners hear: both kinds travel on one channel.
+#[derive(Clone, Debug)]
+enum Event {
+    Connection(Presence),
+    User(UserPresence),
+}
 
 pub(crate) struct RoomInner {
     members: RwLock<Members>,
     policy: AtomicU8,
-    presence: broadcast::Sender<Presence>,
+    /// Presence listeners and who they know to be here; none while nobody listens (a
+    /// room then costs no event buffer).
+    listeners: Mutex<Option<Listeners>>,
 }
 
 #[derive(Default)]
 struct Members {
-    by_id: HashMap<ConnectionId, Arc<ConnShared>>,
+    by_id: HashMap<ConnectionId, (Arc<ConnShared>, Option<Key>)>,
     /// Taken out of the hub's map: whoever still holds it must look the room up again.
     removed: bool,
+}
+
+/// A room's presence listeners and their view of the room.
+struct Listeners {
+    events: broadcast::Sender<Event>,
+    view: View,
+    /// Whether the other nodes' members were loaded since the first listener came: until
+    /// then, members found there are not news.
+    loaded: bool,
+}
+
+/// Who is in a room on every node, as this node knows it: its own members, and the
+/// other nodes' from their presence events and from loads. Every event listeners hear
+/// changes it, and a change that changes nothing (a join heard twice) is not heard.
+#[derive(Default)]
+struct View {
+    members: HashMap<ConnectionId, Option<Key>>,
+    /// Connections per user key.
+    keys: HashMap<Key, usize>,
+}
+
+impl View {
+    /// `id` is here, with `key`; the events that makes: none if it was known, only a
+    /// user's if it was known with another key (its key was set after it joined).
+    fn join(&mut self, id: ConnectionId, key: Option<Key>, events: &mut Vec<Event>) {
+        match self.members.insert(id, key.clone()) {
+            None => events.push(Event::Connection(Presence::Joined {
+                id,
+                key: key.clone(),
+            })),
+            Some(old) if old == key => return,
+            Some(old) => self.user_left(old, events),
+        }
+        if let Some(key) = key {
+            let count = self.keys.entry(key.clone()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                events.push(Event::User(UserPresence::Joined { key }));
+            }
+        }
+    }
+
+    /// One connection of `key` (if any) went.
+    fn user_left(&mut self, key: Option<Key>, events: &mut Vec<Event>) {
+        if let Some(key) = key
+            && let Some(count) = self.keys.get_mut(&key)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.keys.remove(&key);
+                events.push(Event::User(UserPresence::Left { key }));
+            }
+        }
+    }
+
+    /// `id` is gone; the events that makes (none if it was not known).
+    fn leave(&mut self, id: ConnectionId, events: &mut Vec<Event>) {
+        let Some(key) = self.members.remove(&id) else {
+            return;
+        };
+        events.push(Event::Connection(Presence::Left {
+            id,
+            key: key.clone(),
+        }));
+        self.user_left(key, events);
+    }
+}
+
+impl Listeners {
+    /// Apply `change` to the view and tell the listeners what it changed.
+    fn change(&mut self, change: impl FnOnce(&mut View, &mut Vec<Event>)) {
+        let mut events = Vec::new();
+        change(&mut self.view, &mut events);
+        for event in events {
+            let _ = self.events.send(event);
+        }
+    }
 }
 
 impl RoomInner {
@@ -72,14 +189,18 @@ impl RoomInner {
         RoomInner {
             members: RwLock::default(),
             policy: AtomicU8::new(0),
-            presence: broadcast::channel(PRESENCE_BUFFER).0,
+            listeners: Mutex::new(None),
         }
+    }
+
+    fn listeners(&self) -> std::sync::MutexGuard<'_, Option<Listeners>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Nothing keeps this room: no members, no presence subscribers, default policy.
     fn is_unused(&self, members: &Members) -> bool {
         members.by_id.is_empty()
-            && self.presence.receiver_count() == 0
+            && self.listeners().is_none()
             && self.policy.load(Ordering::Relaxed) == 0
     }
 }
@@ -165,27 +286,183 @@ impl Room {
     pub(crate) fn add_member(&self, conn: Arc<ConnShared>, key: Option<Key>) {
         let id = conn.id;
         self.with_live_room(|room, members| {
-            members.by_id.insert(id, conn.clone());
-            let _ = room.presence.send(Presence::Joined {
-                id,
-                key: key.clone(),
-            });
+            members.by_id.insert(id, (conn.clone(), key.clone()));
+            if let Some(listeners) = room.listeners().as_mut() {
+                listeners.change(|view, events| view.join(id, key.clone(), events));
+            }
         });
         if let Some(backplane) = self.hub.backplane() {
-            backplane.joined(&self.name, id);
+            backplane.joined(&self.name, id, key.as_ref());
         }
     }
 
     /// Remove a member (the caller holds, or has taken, the connection's membership).
     pub(crate) fn remove_member(&self, id: ConnectionId, key: Option<Key>) {
         let Some(room) = self.existing() else { return };
-        if write(&room.members).by_id.remove(&id).is_some() {
-            let _ = room.presence.send(Presence::Left { id, key });
-            if let Some(backplane) = self.hub.backplane() {
-                backplane.left(&self.name, id);
+        let mut members = write(&room.members);
+        if members.by_id.remove(&id).is_some() {
+            if let Some(listeners) = room.listeners().as_mut() {
+                listeners.change(|view, events| view.leave(id, events));
             }
+            drop(members);
+            if let Some(backplane) = self.hub.backplane() {
+                backplane.left(&self.name, id, key.as_ref());
+            }
+        } else {
+            drop(members);
         }
         self.remove_if_unused();
+    }
+
+    /// A member's key changed (set after it joined): its presence and the backplane's
+    /// record follow.
+    pub(crate) fn rekey(&self, id: ConnectionId, key: Option<Key>) {
+        let Some(room) = self.existing() else { return };
+        let mut members = write(&room.members);
+        let Some(entry) = members.by_id.get_mut(&id) else {
+            return;
+        };
+        if entry.1 == key {
+            return;
+        }
+        entry.1 = key.clone();
+        if let Some(listeners) = room.listeners().as_mut() {
+            listeners.change(|view, events| view.join(id, key.clone(), events));
+        }
+        drop(members);
+        if let Some(backplane) = self.hub.backplane() {
+            backplane.joined(&self.name, id, key.as_ref());
+        }
+    }
+
+    /// Another node's member joined or left (its presence event).
+    pub(crate) fn remote_presence(&self, joined: bool, id: ConnectionId, key: Option<Key>) {
+        let Some(room) = self.existing() else { return };
+        if let Some(listeners) = room.listeners().as_mut() {
+            listeners.change(|view, events| {
+                if joined {
+                    view.join(id, key, events);
+                } else {
+                    view.leave(id, events);
+                }
+            });
+        }
+    }
+
+    /// The room's members on every node, as the backplane read them: the other nodes'
+    /// in the view are replaced by these (a first load after a listener came adds them
+    /// quietly; a later one, after the backplane was away, tells what changed).
+    pub(crate) fn load_presence(&self, everyone: &[(ConnectionId, Option<Key>)]) {
+        let Some(room) = self.existing() else { return };
+        let node = self.hub.node();
+        let mut guard = room.listeners();
+        let Some(listeners) = guard.as_mut() else {
+            return;
+        };
+        let quiet = !listeners.loaded;
+        listeners.loaded = true;
+        let present: HashSet<ConnectionId> = everyone.iter().map(|(id, _)| *id).collect();
+        listeners.change(|view, events| {
+            let gone: Vec<ConnectionId> = view
+                .members
+                .keys()
+                .filter(|id| id.node() != node && !present.contains(id))
+                .copied()
+                .collect();
+            for id in gone {
+                view.leave(id, events);
+            }
+            let before = events.len();
+            for (id, key) in everyone.iter().filter(|(id, _)| id.node() != node) {
+                view.join(*id, key.clone(), events);
+            }
+            if quiet {
+                events.truncate(before);
+            }
+        });
+    }
+
+    /// The nodes other than this one that have members in the view.
+    pub(crate) fn presence_nodes(&self, nodes: &mut HashSet<NodeId>) {
+        let Some(room) = self.existing() else { return };
+        if let Some(listeners) = room.listeners().as_ref() {
+            let node = self.hub.node();
+            nodes.extend(
+                listeners
+                    .view
+                    .members
+                    .keys()
+                    .map(|id| id.node())
+                    .filter(|other| *other != node),
+            );
+        }
+    }
+
+    /// `node` is dead (its heartbeat expired): its members leave the view, each heard
+    /// once.
+    pub(crate) fn node_gone(&self, node: NodeId) {
+        let Some(room) = self.existing() else { return };
+        if let Some(listeners) = room.listeners().as_mut() {
+            listeners.change(|view, events| {
+                let gone: Vec<ConnectionId> = view
+                    .members
+                    .keys()
+                    .filter(|id| id.node() == node)
+                    .copied()
+                    .collect();
+                for id in gone {
+                    view.leave(id, events);
+                }
+            });
+        }
+    }
+
+    /// Whether the room has presence listeners here.
+    pub(crate) fn is_listened(&self) -> bool {
+        self.existing()
+            .is_some_and(|room| room.listeners().is_some())
+    }
+
+    /// A receiver of the room's presence events; the first listener makes the view
+    /// (this node's members) and has the backplane load the other nodes'.
+    fn listen(&self) -> broadcast::Receiver<Event> {
+        let (receiver, first) = self.with_live_room(|room, members| {
+            let mut guard = room.listeners();
+            if let Some(listeners) = guard.as_ref() {
+                return (listeners.events.subscribe(), false);
+            }
+            let mut view = View::default();
+            for (id, (_, key)) in &members.by_id {
+                view.join(*id, key.clone(), &mut Vec::new());
+            }
+            let (events, receiver) = broadcast::channel(PRESENCE_BUFFER);
+            *guard = Some(Listeners {
+                events,
+                view,
+                loaded: false,
+            });
+            (receiver, true)
+        });
+        if first {
+            self.hub
+                .interest(Interest::Presence(self.name.to_string()), true);
+        }
+        receiver
+    }
+
+    /// A listener went: the last one takes the view with it.
+    fn unlisten(&self) {
+        let Some(room) = self.existing() else { return };
+        let mut guard = room.listeners();
+        if guard
+            .as_ref()
+            .is_some_and(|listeners| listeners.events.receiver_count() == 0)
+        {
+            *guard = None;
+            drop(guard);
+            self.hub
+                .interest(Interest::Presence(self.name.to_string()), false);
+        }
     }
 
     /// The room's name.
@@ -249,7 +526,7 @@ impl Room {
             .by_id
             .iter()
             .filter(|(id, _)| Some(**id) != except)
-            .filter(|(_, conn)| self.hub.deliver(conn, frame, policy))
+            .filter(|(_, (conn, _))| self.hub.deliver(conn, frame, policy))
             .count()
     }
 
@@ -286,6 +563,18 @@ impl Room {
             .unwrap_or_default()
     }
 
+    /// How many members on every node: [`members_everywhere`](Room::members_everywhere)
+    /// counted (without a backplane, this node's).
+    ///
+    /// ```
+    /// # async fn run(hub: wsframe::Hub) -> wsframe::Result<()> {
+    /// println!("{} in the lobby", hub.room("lobby").count_everywhere().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn count_everywhere(&self) -> Result<usize> {
+        Ok(self.members_everywhere().await?.len())
+    }
+
     /// How many members on this node only (no round trip; with a backplane, other
     /// nodes' members are not counted).
     pub fn count(&self) -> usize {
@@ -300,13 +589,55 @@ impl Room {
             .is_some_and(|room| read(&room.members).by_id.contains_key(&id))
     }
 
-    /// Subscribe to join/leave events from now on; the room exists at least as long as
-    /// the returned [`PresenceEvents`].
+    /// Subscribe to join/leave events from now on, from every node (with a backplane):
+    /// each join and leave is heard once. The room exists at least as long as the
+    /// returned [`PresenceEvents`].
     pub fn presence(&self) -> PresenceEvents {
-        let receiver = self.with_live_room(|room, _| room.presence.subscribe());
         PresenceEvents {
             room: self.clone(),
-            receiver: Some(receiver),
+            receiver: Some(self.listen()),
+        }
+    }
+
+    /// Subscribe to users joining and leaving from now on ([`UserPresence`]): a user key
+    /// joins with its first connection in the room, on any node, and leaves with its
+    /// last. Connections without a key are not users.
+    ///
+    /// With a backplane, this node learns who else is in the room when its first
+    /// listener subscribes (a round trip to Redis): a user that was in the room on
+    /// another node before then and joins here meanwhile may be heard joining.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::UserPresence;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// #[websocket("/u/<user>")]
+    /// async fn device(mut ws: WebSocket, user: String, hub: Hub) -> wsframe::Result<()> {
+    ///     hub.set_key(&ws, user);
+    ///     hub.join("lobby", &ws);
+    ///     ws.accept().await?;
+    ///     while ws.receive().await.is_ok() {}
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let app = App::new().route(device);
+    /// let mut users = app.hub().room("lobby").user_presence();
+    /// let client = TestClient::new(app)?;
+    /// let mut phone = client.connect("/u/ada").await?;
+    /// let mut laptop = client.connect("/u/ada").await?; // ada is already here
+    /// assert_eq!(users.recv().await.unwrap(), UserPresence::Joined { key: "ada".into() });
+    /// phone.close(CloseCode::NORMAL, "").await?;
+    /// laptop.close(CloseCode::NORMAL, "").await?; // her last connection
+    /// assert_eq!(users.recv().await.unwrap(), UserPresence::Left { key: "ada".into() });
+    /// # Ok(()) }
+    /// ```
+    pub fn user_presence(&self) -> UserPresenceEvents {
+        UserPresenceEvents {
+            room: self.clone(),
+            receiver: Some(self.listen()),
         }
     }
 
@@ -351,7 +682,7 @@ impl Room {
 /// ```
 pub struct PresenceEvents {
     room: Room,
-    receiver: Option<broadcast::Receiver<Presence>>,
+    receiver: Option<broadcast::Receiver<Event>>,
 }
 
 impl std::fmt::Debug for PresenceEvents {
@@ -365,17 +696,64 @@ impl std::fmt::Debug for PresenceEvents {
 impl PresenceEvents {
     /// The next event; `Err(Lagged(n))` after missing `n` events.
     pub async fn recv(&mut self) -> std::result::Result<Presence, broadcast::error::RecvError> {
-        match self.receiver.as_mut() {
-            Some(receiver) => receiver.recv().await,
-            None => Err(broadcast::error::RecvError::Closed),
+        loop {
+            match next(&mut self.receiver).await? {
+                Event::Connection(event) => return Ok(event),
+                Event::User(_) => {}
+            }
         }
     }
 }
 
 impl Drop for PresenceEvents {
     fn drop(&mut self) {
-        // Unsubscribe first, then let the room go if nothing else keeps it.
-        self.receiver.take();
+        let _ = self.receiver.take();
+        self.room.unlisten();
         self.room.remove_if_unused();
+    }
+}
+
+/// Users joining and leaving a room (see [`Room::user_presence`]). A subscriber that
+/// falls more than 1,024 events behind skips the oldest and is told how many it missed
+/// (counting the connections' events too).
+pub struct UserPresenceEvents {
+    room: Room,
+    receiver: Option<broadcast::Receiver<Event>>,
+}
+
+impl std::fmt::Debug for UserPresenceEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPresenceEvents")
+            .field("room", &self.room.name)
+            .finish()
+    }
+}
+
+impl UserPresenceEvents {
+    /// The next event; `Err(Lagged(n))` after missing `n` events.
+    pub async fn recv(&mut self) -> std::result::Result<UserPresence, broadcast::error::RecvError> {
+        loop {
+            match next(&mut self.receiver).await? {
+                Event::User(event) => return Ok(event),
+                Event::Connection(_) => {}
+            }
+        }
+    }
+}
+
+impl Drop for UserPresenceEvents {
+    fn drop(&mut self) {
+        let _ = self.receiver.take();
+        self.room.unlisten();
+        self.room.remove_if_unused();
+    }
+}
+
+async fn next(
+    receiver: &mut Option<broadcast::Receiver<Event>>,
+) -> std::result::Result<Event, broadcast::error::RecvError> {
+    match receiver.as_mut() {
+        Some(receiver) => receiver.recv().await,
+        None => Err(broadcast::error::RecvError::Closed),
     }
 }

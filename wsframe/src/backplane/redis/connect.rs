@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
 
-use super::lock;
+use super::{COMMAND_TIMEOUT, lock};
 use crate::{Error, Result};
 
 /// The Redis client for `url`; with `ca` (PEM), that CA is the only root trusted.
@@ -49,6 +49,13 @@ pub(super) fn client(url: &str, ca: Option<&[u8]>) -> Result<redis::Client> {
             "a CA certificate needs the `redis-tls` feature".into(),
         )),
     }
+}
+
+/// Every connection attempt and command gives up after [`COMMAND_TIMEOUT`].
+pub(super) fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(COMMAND_TIMEOUT))
+        .set_response_timeout(Some(COMMAND_TIMEOUT))
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages and logs.

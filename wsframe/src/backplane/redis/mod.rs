@@ -21,12 +21,13 @@ use self::connect::LastError;
 use self::names::Keys;
 use self::numbering::{Numbering, new_epoch};
 use self::subscriber::{Listen, Subscriber};
-use self::writer::{Command, Writer};
+use self::writer::{Command, Membership, Writer};
 use super::{Backplane, BoxFuture, Envelope, Interest};
 use crate::metrics::Counters;
-use crate::{ConnectionId, Error, Hub, Result};
+use crate::{ConnectionId, Error, Hub, Key, Result};
 
-/// Longest wait between reconnection attempts.
+/// Longest wait between reconnection attempts (or the heartbeat, if shorter: a node
+/// is back within a heartbeat of Redis being reachable again).
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Limit on one connection attempt or command.
@@ -70,9 +71,20 @@ const MAX_SUBSCRIBE: usize = 1024;
 /// - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
 ///   expiring after three of them.
 /// - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
-///   node id). Members whose node's heartbeat has expired are not listed (and are
-///   removed when next read), so a crashed node's members vanish from presence within
-///   three heartbeats (3 s by default).
+///   node id, then `:` and the user key if it has one). Members whose node's heartbeat
+///   has expired are not listed (and are removed when next read), so a crashed node's
+///   members vanish from presence within three heartbeats (3 s by default).
+///
+/// # Presence events
+///
+/// A node publishes its members' joins and leaves on the room's channel (after writing
+/// the membership, so that a node that reads the room after hearing an event finds the
+/// member). A node with presence listeners on a room reads the room's members when the
+/// first listener subscribes and after every reconnection, keeps a view of who is
+/// there, and checks at each heartbeat the heartbeats of the nodes its views hold
+/// members of: a dead node's members leave, heard once by each listener. On
+/// reconnecting, a node announces its members again (others may have heard them leave
+/// when its heartbeat expired) and the leaves Redis did not hear.
 ///
 /// # Credentials and TLS
 ///
@@ -99,7 +111,7 @@ const MAX_SUBSCRIBE: usize = 1024;
 ///
 /// # When Redis is unreachable
 ///
-/// Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s) and
+/// Local delivery goes on. A node reconnects with backoff (100 ms doubling to 1 s, or to the heartbeat if shorter) and
 /// subscribes again; on reconnecting, and whenever it finds its heartbeat had expired,
 /// it writes its heartbeat and all its room memberships back (Redis may have restarted
 /// empty) and removes the memberships that ended meanwhile. Messages published while
@@ -145,12 +157,10 @@ impl std::fmt::Debug for RedisBackplane {
 struct Started {
     /// Publications are numbered as they are queued (under this lock, so that the
     /// numbers follow the queue's order): a publication dropped here shows as a gap.
-    publications: Mutex<Numbering>,
+    numbering: Arc<Mutex<Numbering>>,
     /// Interests and sync requests, in the order the hub made them, to the subscriber.
     listens: mpsc::UnboundedSender<Listen>,
     queued: Arc<AtomicUsize>,
-    /// Membership changes and stop: never dropped.
-    commands: mpsc::UnboundedSender<Command>,
     keys: Keys,
     counters: Arc<Counters>,
     /// The writer's current connection, shared with presence queries.
@@ -206,6 +216,31 @@ impl RedisBackplane {
     }
 }
 
+impl RedisBackplane {
+    /// Queue a membership change with its presence event (never dropped).
+    fn membership(&self, joined: bool, room: &str, id: ConnectionId, key: Option<&Key>) {
+        let Some(started) = self.started.get() else {
+            return;
+        };
+        let channel = started.keys.room_channel(room);
+        let key = key.map(|key| key.to_string());
+        let mut numbering = lock(&started.numbering);
+        let envelope =
+            numbering.presence(started.keys.node, &channel, room, joined, id, key.clone());
+        let membership = Membership {
+            room: room.to_owned(),
+            id,
+            key,
+            presence: (channel, envelope),
+        };
+        let _ = numbering.queue.send(if joined {
+            Command::Joined(membership)
+        } else {
+            Command::Left(membership)
+        });
+    }
+}
+
 impl Backplane for RedisBackplane {
     fn start(&self, hub: Hub) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -216,21 +251,22 @@ impl Backplane for RedisBackplane {
             prefix: self.prefix.clone(),
             node: hub.node(),
         };
-        let (publications, published) = mpsc::unbounded_channel();
+        // One queue for publications, memberships and stop, so that they reach Redis in
+        // the order they were numbered in.
         let (commands, received) = mpsc::unbounded_channel();
         let (listens, listened) = mpsc::unbounded_channel();
         let connection = Arc::new(Mutex::new(None));
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = hub.counters();
+        let numbering = Arc::new(Mutex::new(Numbering {
+            epoch: new_epoch(),
+            last: HashMap::new(),
+            queue: commands,
+        }));
         let started = Started {
-            publications: Mutex::new(Numbering {
-                epoch: new_epoch(),
-                last: HashMap::new(),
-                queue: publications,
-            }),
+            numbering: numbering.clone(),
             listens,
             queued: queued.clone(),
-            commands,
             keys: keys.clone(),
             counters: counters.clone(),
             connection: connection.clone(),
@@ -247,10 +283,12 @@ impl Backplane for RedisBackplane {
             connection,
             counters: counters.clone(),
             queued,
+            numbering,
+            hub: hub.clone(),
             rooms: HashMap::new(),
             ended: HashMap::new(),
         };
-        runtime.spawn(writer.run(published, received));
+        runtime.spawn(writer.run(received));
         let subscriber = Subscriber {
             last_error: self.last_error.clone(),
             client: self.client.clone(),
@@ -269,7 +307,7 @@ impl Backplane for RedisBackplane {
             return;
         };
         let channel = started.keys.target_channel(&envelope.target);
-        let mut numbering = lock(&started.publications);
+        let mut numbering = lock(&started.numbering);
         numbering.number(&channel, &mut envelope);
         if started.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             Counters::inc(&started.counters.backplane_publish_failed);
@@ -281,15 +319,21 @@ impl Backplane for RedisBackplane {
 
     fn interested(&self, interest: Interest) {
         if let Some(started) = self.started.get() {
-            let channel = started.keys.interest_channel(&interest);
-            let _ = started.listens.send(Listen::Subscribe(channel));
+            let listen = match &interest {
+                Interest::Presence(room) => Listen::Watch(room.clone()),
+                _ => Listen::Subscribe(started.keys.interest_channel(&interest)),
+            };
+            let _ = started.listens.send(listen);
         }
     }
 
     fn uninterested(&self, interest: Interest) {
         if let Some(started) = self.started.get() {
-            let channel = started.keys.interest_channel(&interest);
-            let _ = started.listens.send(Listen::Unsubscribe(channel));
+            let listen = match &interest {
+                Interest::Presence(room) => Listen::Unwatch(room.clone()),
+                _ => Listen::Unsubscribe(started.keys.interest_channel(&interest)),
+            };
+            let _ = started.listens.send(listen);
         }
     }
 
@@ -311,16 +355,12 @@ impl Backplane for RedisBackplane {
         })
     }
 
-    fn joined(&self, room: &str, id: ConnectionId) {
-        if let Some(started) = self.started.get() {
-            let _ = started.commands.send(Command::Joined(room.to_string(), id));
-        }
+    fn joined(&self, room: &str, id: ConnectionId, key: Option<&Key>) {
+        self.membership(true, room, id, key);
     }
 
-    fn left(&self, room: &str, id: ConnectionId) {
-        if let Some(started) = self.started.get() {
-            let _ = started.commands.send(Command::Left(room.to_string(), id));
-        }
+    fn left(&self, room: &str, id: ConnectionId, key: Option<&Key>) {
+        self.membership(false, room, id, key);
     }
 
     fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>> {
@@ -335,13 +375,14 @@ impl Backplane for RedisBackplane {
             let Some(mut connection) = connection else {
                 return Err(last_error.error("Redis is unreachable: presence is unknown"));
             };
-            timeout(
+            let members = timeout(
                 COMMAND_TIMEOUT,
                 presence::members(&mut connection, &keys, &room),
             )
             .await
             .map_err(|_| Error::custom("Redis did not answer in time"))?
-            .map_err(|e| Error::custom(format!("Redis: {e}")))
+            .map_err(|e| Error::custom(format!("Redis: {e}")))?;
+            Ok(members.into_iter().map(|(id, _)| id).collect())
         })
     }
 
@@ -353,7 +394,7 @@ impl Backplane for RedisBackplane {
             subscriber.abort();
         }
         let (done, left) = oneshot::channel();
-        let _ = started.commands.send(Command::Stop(done));
+        let _ = lock(&started.numbering).queue.send(Command::Stop(done));
         Box::pin(async move {
             let _ = timeout(COMMAND_TIMEOUT, left).await;
         })

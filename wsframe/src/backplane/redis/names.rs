@@ -33,6 +33,7 @@ impl Keys {
             Target::Room { name, .. } => self.room_channel(name),
             Target::Connection(id) => self.node_channel(id.node()),
             Target::Key(key) => self.key_channel(key),
+            Target::Presence { room, .. } => self.room_channel(room),
         }
     }
 
@@ -40,6 +41,8 @@ impl Keys {
         match interest {
             Interest::Room(room) => self.room_channel(room),
             Interest::Key(key) => self.key_channel(key),
+            // Presence travels on the room's channel (its own interest).
+            Interest::Presence(room) => self.room_channel(room),
         }
     }
 

@@ -6,7 +6,8 @@ use tokio::sync::mpsc;
 
 use super::MAX_NUMBERED;
 use super::writer::Command;
-use crate::backplane::Envelope;
+use crate::backplane::{Envelope, Target};
+use crate::{ConnectionId, Message, NodeId};
 
 /// This node's publication numbers: per channel, in an epoch.
 pub(super) struct Numbering {
@@ -32,6 +33,33 @@ impl Numbering {
         *seq += 1;
         envelope.epoch = self.epoch;
         envelope.seq = *seq;
+    }
+
+    /// A presence event of `origin`'s connection `id` in `room`, numbered for `channel`
+    /// (the room's).
+    pub(super) fn presence(
+        &mut self,
+        origin: NodeId,
+        channel: &str,
+        room: &str,
+        joined: bool,
+        id: ConnectionId,
+        key: Option<String>,
+    ) -> Envelope {
+        let mut envelope = Envelope {
+            origin,
+            epoch: 0,
+            seq: 0,
+            target: Target::Presence {
+                room: room.to_owned(),
+                joined,
+                id,
+                key,
+            },
+            message: Message::binary(Vec::new()),
+        };
+        self.number(channel, &mut envelope);
+        envelope
     }
 }
 

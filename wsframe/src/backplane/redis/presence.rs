@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use redis::aio::MultiplexedConnection;
 
 use super::names::Keys;
-use crate::ConnectionId;
+use crate::{ConnectionId, Key};
 
 /// Removes the entries (ARGV pairs after the prefix: connection id, node id) whose
 /// node's heartbeat is absent *now*: a node that came back meanwhile keeps them.
@@ -17,21 +17,28 @@ for i = 2, #ARGV, 2 do
 end
 return 0";
 
-/// Live members of `room`: entries of dead nodes are left out and removed.
+/// Live members of `room` and their user keys: entries of dead nodes are left out
+/// and removed. An entry's value is its node, then `:` and its key if it has one.
 pub(super) async fn members(
     connection: &mut MultiplexedConnection,
     keys: &Keys,
     room: &str,
-) -> redis::RedisResult<Vec<ConnectionId>> {
+) -> redis::RedisResult<Vec<(ConnectionId, Option<Key>)>> {
     let room_key = keys.room_key(room);
     let entries: HashMap<String, String> = redis::cmd("HGETALL")
         .arg(&room_key)
         .query_async(connection)
         .await?;
-    let mut nodes: Vec<&String> = entries.values().collect();
+    let node_of = |value: &'_ str| -> (String, Option<Key>) {
+        match value.split_once(':') {
+            Some((node, key)) => (node.to_owned(), Some(Key::from(key))),
+            None => (value.to_owned(), None),
+        }
+    };
+    let mut nodes: Vec<String> = entries.values().map(|value| node_of(value).0).collect();
     nodes.sort();
     nodes.dedup();
-    let alive: HashSet<&String> = if nodes.is_empty() {
+    let alive: HashSet<String> = if nodes.is_empty() {
         HashSet::new()
     } else {
         let node_keys: Vec<String> = nodes.iter().map(|n| keys.node_key(n)).collect();
@@ -47,10 +54,11 @@ pub(super) async fn members(
     };
     let mut live = Vec::new();
     let mut dead = Vec::new();
-    for (id, node) in &entries {
+    for (id, value) in &entries {
+        let (node, key) = node_of(value);
         match id.parse::<ConnectionId>() {
-            Ok(parsed) if alive.contains(node) => live.push(parsed),
-            _ => dead.extend([id.as_str(), node.as_str()]),
+            Ok(parsed) if alive.contains(&node) => live.push((parsed, key)),
+            _ => dead.extend([id.clone(), node]),
         }
     }
     if !dead.is_empty() {
@@ -63,6 +71,6 @@ pub(super) async fn members(
             .query_async(connection)
             .await;
     }
-    live.sort();
+    live.sort_by_key(|(id, _)| *id);
     Ok(live)
 }

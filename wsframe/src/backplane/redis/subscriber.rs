@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::PubSubSink;
+use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, warn};
 
-use super::connect::LastError;
+use super::connect::{LastError, connection_config};
 use super::names::Keys;
+use super::presence::members;
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_SUBSCRIBE};
-use crate::backplane::Envelope;
+use crate::backplane::{Envelope, Target};
 use crate::metrics::Counters;
 use crate::{Hub, NodeId};
 
@@ -23,6 +24,10 @@ pub(super) enum Listen {
     Unsubscribe(String),
     /// Answered once every subscription asked before is confirmed by Redis.
     Synced(oneshot::Sender<()>),
+    /// A room has presence listeners here (its channel was asked for before): load its
+    /// members on every node now, and again after every reconnection.
+    Watch(String),
+    Unwatch(String),
 }
 
 /// The task that receives other nodes' publications and delivers them on this node: it
@@ -47,6 +52,8 @@ struct Listening {
     seen: HashMap<String, HashMap<NodeId, (u64, u64)>>,
     /// Sync requests waiting for a connection.
     waiting: Vec<oneshot::Sender<()>>,
+    /// Rooms with presence listeners here.
+    watched: HashSet<String>,
 }
 
 /// Subscriptions to send, in order: a run of one kind goes as one command.
@@ -74,8 +81,23 @@ impl Listening {
                 self.waiting.push(done);
                 None
             }
+            Listen::Watch(room) => {
+                self.watched.insert(room);
+                None
+            }
+            Listen::Unwatch(room) => {
+                self.watched.remove(&room);
+                None
+            }
         }
     }
+}
+
+/// A working subscription: its channels' messages, and a connection for presence reads.
+struct Link {
+    sink: PubSubSink,
+    messages: redis::aio::PubSubStream,
+    query: MultiplexedConnection,
 }
 
 /// Why a subscription loop ended.
@@ -101,21 +123,44 @@ impl Subscriber {
                 for chunk in channels.chunks(MAX_SUBSCRIBE) {
                     sink.subscribe(chunk).await?;
                 }
-                Ok::<_, redis::RedisError>((sink, messages))
+                // Presence is read on a connection of its own (a subscribed one only
+                // takes subscriptions).
+                let query = self
+                    .client
+                    .get_multiplexed_async_connection_with_config(&connection_config())
+                    .await?;
+                Ok::<_, redis::RedisError>((sink, messages, query))
             })
             .await;
             match subscribed {
-                Ok(Ok((sink, messages))) => {
+                Ok(Ok((sink, messages, mut query))) => {
                     backoff = FIRST_BACKOFF;
                     Counters::inc(&self.counters.backplane_subscriptions);
                     debug!(node = %self.keys.node, "subscribed to Redis");
                     for done in state.waiting.drain(..) {
                         let _ = done.send(());
                     }
-                    match self
-                        .listen(sink, messages, &hub, &mut listens, &mut state)
-                        .await
-                    {
+                    // What the presence listeners missed while away (or never knew).
+                    let rooms: Vec<String> = state.watched.iter().cloned().collect();
+                    let mut loaded = Ok(());
+                    for room in &rooms {
+                        loaded = self.load(&mut query, room, &hub).await;
+                        if loaded.is_err() {
+                            break;
+                        }
+                    }
+                    let ended = match loaded {
+                        Ok(()) => {
+                            let link = Link {
+                                sink,
+                                messages,
+                                query,
+                            };
+                            self.listen(link, &hub, &mut listens, &mut state).await
+                        }
+                        Err(_) => Ended::Broken,
+                    };
+                    match ended {
                         Ended::Stopped => return,
                         Ended::Broken => {
                             warn!(node = %self.keys.node, "Redis subscription ended; resubscribing");
@@ -138,19 +183,37 @@ impl Subscriber {
                     _ = sleep_until(retry_at) => break,
                 }
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff = (backoff * 2).min(MAX_BACKOFF.min(self.heartbeat));
         }
+    }
+
+    /// Read the members of `room` on every node for its presence listeners here.
+    async fn load(
+        &self,
+        query: &mut MultiplexedConnection,
+        room: &str,
+        hub: &Hub,
+    ) -> redis::RedisResult<()> {
+        let everyone = timeout(COMMAND_TIMEOUT, members(query, &self.keys, room))
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))?;
+        hub.load_presence(room, &everyone);
+        Ok(())
     }
 
     /// Deliver what arrives and follow the interests, until the connection breaks.
     async fn listen(
         &self,
-        mut sink: PubSubSink,
-        mut messages: redis::aio::PubSubStream,
+        link: Link,
         hub: &Hub,
         listens: &mut mpsc::UnboundedReceiver<Listen>,
         state: &mut Listening,
     ) -> Ended {
+        let Link {
+            mut sink,
+            mut messages,
+            mut query,
+        } = link;
         let mut ping_at = Instant::now() + self.heartbeat;
         let mut batch = Vec::new();
         loop {
@@ -160,7 +223,7 @@ impl Subscriber {
                     if received == 0 {
                         return Ended::Stopped;
                     }
-                    if self.follow(&mut sink, batch.drain(..), state).await.is_err() {
+                    if self.follow(&mut sink, &mut query, hub, batch.drain(..), state).await.is_err() {
                         return Ended::Broken;
                     }
                 }
@@ -186,6 +249,8 @@ impl Subscriber {
     async fn follow(
         &self,
         sink: &mut PubSubSink,
+        query: &mut MultiplexedConnection,
+        hub: &Hub,
         listens: impl Iterator<Item = Listen>,
         state: &mut Listening,
     ) -> redis::RedisResult<()> {
@@ -193,11 +258,18 @@ impl Subscriber {
         let mut failed = None;
         for listen in listens {
             let sync = matches!(listen, Listen::Synced(_));
+            // Loaded once the room's channel is subscribed: what is published after
+            // the read arrives, and what came before is in it.
+            let load = match &listen {
+                Listen::Watch(room) => Some(room.clone()),
+                _ => None,
+            };
             let change = state.apply(listen);
             if failed.is_some() {
                 continue;
             }
             let flush = sync
+                || load.is_some()
                 || change
                     .as_ref()
                     .is_some_and(|(subscribe, _)| *subscribe != changes.subscribe);
@@ -213,6 +285,11 @@ impl Subscriber {
                 for done in state.waiting.drain(..) {
                     let _ = done.send(());
                 }
+            }
+            if let Some(room) = load
+                && let Err(e) = self.load(query, &room, hub).await
+            {
+                failed = Some(e);
             }
         }
         if failed.is_none()
@@ -274,7 +351,10 @@ impl Subscriber {
             Counters::add(&self.counters.backplane_missed, envelope.seq - *last - 1);
         }
         *last = (*last).max(envelope.seq);
-        Counters::inc(&self.counters.backplane_received);
+        // Presence events are numbered with the room's messages, but are not messages.
+        if !matches!(envelope.target, Target::Presence { .. }) {
+            Counters::inc(&self.counters.backplane_received);
+        }
         hub.receive(&envelope);
     }
 }

@@ -1,35 +1,54 @@
 //! The task that writes to Redis: publications, memberships, the heartbeat.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info, warn};
 
-use super::connect::LastError;
+use super::connect::{LastError, connection_config};
 use super::names::Keys;
+use super::numbering::Numbering;
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_PIPELINE, lock};
-use crate::ConnectionId;
 use crate::backplane::Envelope;
 use crate::metrics::Counters;
+use crate::{ConnectionId, Hub, NodeId};
 
+/// What the writer is asked, in one queue: in the order the hub asked, and numbered
+/// in that order.
 pub(super) enum Command {
     /// A publication and its channel.
     Publish(String, Envelope),
-    Joined(String, ConnectionId),
-    Left(String, ConnectionId),
+    /// A connection of this node joined a room: its membership, and its presence event
+    /// for the room's channel.
+    Joined(Membership),
+    /// A connection of this node left a room.
+    Left(Membership),
+    /// A presence event written again after a reconnection (other nodes may have lost
+    /// this node's members meanwhile), and its channel.
+    Announce(String, Envelope),
     Stop(oneshot::Sender<()>),
 }
 
-fn connection_config() -> AsyncConnectionConfig {
-    AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(COMMAND_TIMEOUT))
-        .set_response_timeout(Some(COMMAND_TIMEOUT))
+/// A membership change and its presence event.
+pub(super) struct Membership {
+    pub(super) room: String,
+    pub(super) id: ConnectionId,
+    pub(super) key: Option<String>,
+    /// The event and its channel (the room's).
+    pub(super) presence: (String, Envelope),
+}
+
+/// A member's entry in its room's hash: its node, and its user key if it has one.
+fn member_value(node: NodeId, key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!("{node}:{key}"),
+        None => node.to_string(),
+    }
 }
 
 /// Whether `e` means the connection is unusable (else it is one command's error).
@@ -47,23 +66,23 @@ pub(super) struct Writer {
     pub(super) connection: Arc<Mutex<Option<MultiplexedConnection>>>,
     pub(super) counters: Arc<Counters>,
     pub(super) queued: Arc<AtomicUsize>,
-    /// This node's memberships, written back after a reconnection.
-    pub(super) rooms: HashMap<String, HashSet<ConnectionId>>,
+    /// Where presence events written again after a reconnection are numbered.
+    pub(super) numbering: Arc<Mutex<Numbering>>,
+    /// Asked which nodes its presence views hold members of, and told which are dead.
+    pub(super) hub: Hub,
+    /// This node's memberships (with their keys), written back after a reconnection.
+    pub(super) rooms: HashMap<String, HashMap<ConnectionId, Option<String>>>,
     /// Memberships that ended while Redis did not hear of it: removed on reconnection.
-    pub(super) ended: HashMap<String, HashSet<ConnectionId>>,
+    pub(super) ended: HashMap<String, HashMap<ConnectionId, Option<String>>>,
 }
 
 impl Writer {
-    pub(super) async fn run(
-        mut self,
-        mut publications: mpsc::UnboundedReceiver<Command>,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-    ) {
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut connection = None;
         let mut backoff = FIRST_BACKOFF;
         let mut retry_at = Instant::now();
         let mut beat_at = Instant::now();
-        let (mut batch, mut published) = (Vec::new(), Vec::new());
+        let mut batch = Vec::new();
         loop {
             let wake_at = if connection.is_some() {
                 beat_at
@@ -72,30 +91,17 @@ impl Writer {
             };
             let mut stop = None;
             tokio::select! {
-                biased;
                 received = commands.recv_many(&mut batch, MAX_PIPELINE) => {
                     if received == 0 {
                         break;
                     }
+                    // What the node asked before stopping is written first; nothing after.
                     if let Some(at) = batch.iter().position(|c| matches!(c, Command::Stop(_)))
                         && let Command::Stop(done) = batch.remove(at)
                     {
+                        batch.truncate(at);
                         stop = Some(done);
                     }
-                    // What the node published before stopping goes first.
-                    if stop.is_some() {
-                        let mut queued = Vec::new();
-                        while let Ok(publication) = publications.try_recv() {
-                            queued.push(publication);
-                        }
-                        batch.splice(0..0, queued);
-                    }
-                }
-                received = publications.recv_many(&mut published, MAX_PIPELINE) => {
-                    if received == 0 {
-                        break;
-                    }
-                    batch.append(&mut published);
                 }
                 _ = sleep_until(wake_at) => {}
             }
@@ -130,7 +136,7 @@ impl Writer {
                     }
                     None => {
                         retry_at = Instant::now() + backoff;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        backoff = (backoff * 2).min(MAX_BACKOFF.min(self.heartbeat));
                     }
                 },
                 _ => {}
@@ -173,6 +179,8 @@ impl Writer {
 
     /// The heartbeat; when it had expired (Redis restarted, or this node was slow),
     /// other nodes may have removed this node's memberships: they are written back.
+    /// Then the liveness of the nodes whose members this node's presence listeners
+    /// know: those whose heartbeat expired leave the views.
     async fn beat(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
         let ttl = (self.heartbeat * 3).as_millis() as u64;
         let previous: Option<String> = redis::cmd("SET")
@@ -185,6 +193,21 @@ impl Writer {
             .await?;
         if previous.is_none() {
             self.restore(conn).await?;
+        }
+        let nodes: Vec<NodeId> = self.hub.presence_nodes().into_iter().collect();
+        if !nodes.is_empty() {
+            let mut pipe = redis::pipe();
+            for node in &nodes {
+                pipe.cmd("EXISTS")
+                    .arg(self.keys.node_key(&node.to_string()));
+            }
+            let alive: Vec<bool> = pipe.query_async(conn).await?;
+            for (node, alive) in nodes.into_iter().zip(alive) {
+                if !alive {
+                    debug!(%node, "a node's heartbeat expired: its members leave presence");
+                    self.hub.node_gone(node);
+                }
+            }
         }
         Ok(())
     }
@@ -200,11 +223,11 @@ impl Writer {
             .arg(ttl)
             .query_async(conn)
             .await?;
-        let node = self.keys.node.to_string();
+        let node = self.keys.node;
         let mut pipe = redis::pipe();
         let mut pending = 0;
         for (room, ids) in &self.ended {
-            for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
+            for chunk in ids.keys().collect::<Vec<_>>().chunks(1000) {
                 let ids: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
                 pipe.cmd("HDEL")
                     .arg(self.keys.room_key(room))
@@ -216,8 +239,9 @@ impl Writer {
         for (room, ids) in &self.rooms {
             for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
                 let cmd = pipe.cmd("HSET").arg(self.keys.room_key(room));
-                for id in chunk {
-                    cmd.arg(id.to_string()).arg(&node);
+                for (id, key) in chunk {
+                    cmd.arg(id.to_string())
+                        .arg(member_value(node, key.as_deref()));
                 }
                 cmd.ignore();
                 pending += 1;
@@ -231,7 +255,23 @@ impl Writer {
         if pending > 0 {
             let _: () = pipe.query_async(conn).await?;
         }
-        self.ended.clear();
+        // Other nodes may have dropped this node's members (its heartbeat expired) or
+        // missed its leaves: their presence views hear it all again (a join already
+        // known changes nothing there). Queued: numbered after what is queued already.
+        let ended = std::mem::take(&mut self.ended);
+        let mut numbering = lock(&self.numbering);
+        for (joined, memberships) in [(true, &self.rooms), (false, &ended)] {
+            for (room, ids) in memberships {
+                let channel = self.keys.room_channel(room);
+                for (id, key) in ids {
+                    let envelope =
+                        numbering.presence(node, &channel, room, joined, *id, key.clone());
+                    let _ = numbering
+                        .queue
+                        .send(Command::Announce(channel.clone(), envelope));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -249,21 +289,41 @@ impl Writer {
                         .arg(envelope.encode().as_ref())
                         .ignore();
                 }
-                Command::Joined(room, id) => {
+                Command::Joined(Membership {
+                    room,
+                    id,
+                    key,
+                    presence: (channel, envelope),
+                }) => {
+                    // The membership before its event: a node that reads the room after
+                    // hearing the event finds the member.
                     pipe.cmd("HSET")
                         .arg(self.keys.room_key(&room))
                         .arg(id.to_string())
-                        .arg(self.keys.node.to_string())
+                        .arg(member_value(self.keys.node, key.as_deref()))
+                        .ignore();
+                    pipe.cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(envelope.encode().as_ref())
                         .ignore();
                     if let Some(ended) = self.ended.get_mut(&room) {
                         ended.remove(&id);
                     }
-                    self.rooms.entry(room).or_default().insert(id);
+                    self.rooms.entry(room).or_default().insert(id, key);
                 }
-                Command::Left(room, id) => {
+                Command::Left(Membership {
+                    room,
+                    id,
+                    key,
+                    presence: (channel, envelope),
+                }) => {
                     pipe.cmd("HDEL")
                         .arg(self.keys.room_key(&room))
                         .arg(id.to_string())
+                        .ignore();
+                    pipe.cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(envelope.encode().as_ref())
                         .ignore();
                     if let Some(ids) = self.rooms.get_mut(&room) {
                         ids.remove(&id);
@@ -271,7 +331,13 @@ impl Writer {
                             self.rooms.remove(&room);
                         }
                     }
-                    lefts.push((room, id));
+                    lefts.push((room, id, key));
+                }
+                Command::Announce(channel, envelope) => {
+                    pipe.cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(envelope.encode().as_ref())
+                        .ignore();
                 }
                 Command::Stop(_) => {}
             }
@@ -290,8 +356,8 @@ impl Writer {
                 // Not heard by Redis (or not for sure): publications are lost, counted;
                 // the ended memberships are removed when Redis is back.
                 Counters::add(&self.counters.backplane_publish_failed, publications);
-                for (room, id) in lefts {
-                    self.ended.entry(room).or_default().insert(id);
+                for (room, id, key) in lefts {
+                    self.ended.entry(room).or_default().insert(id, key);
                 }
                 if let Some(Err(e)) = failed {
                     if connection_lost(&e) {
@@ -304,16 +370,29 @@ impl Writer {
         }
     }
 
-    /// A clean exit: this node's memberships and heartbeat go now, not at expiry.
+    /// A clean exit: this node's memberships and heartbeat go now, not at expiry, and
+    /// presence listeners on other nodes hear its members leave.
     async fn leave_cluster(&self, conn: &mut MultiplexedConnection) {
         info!(node = %self.keys.node, "leaving the cluster");
         let mut pipe = redis::pipe();
-        for (room, ids) in self.rooms.iter().chain(&self.ended) {
-            let ids: Vec<String> = ids.iter().map(ConnectionId::to_string).collect();
-            pipe.cmd("HDEL")
-                .arg(self.keys.room_key(room))
-                .arg(ids)
-                .ignore();
+        {
+            let mut numbering = lock(&self.numbering);
+            for (room, ids) in self.rooms.iter().chain(&self.ended) {
+                let channel = self.keys.room_channel(room);
+                for (id, key) in ids {
+                    let envelope =
+                        numbering.presence(self.keys.node, &channel, room, false, *id, key.clone());
+                    pipe.cmd("PUBLISH")
+                        .arg(&channel)
+                        .arg(envelope.encode().as_ref())
+                        .ignore();
+                }
+                let ids: Vec<String> = ids.keys().map(ConnectionId::to_string).collect();
+                pipe.cmd("HDEL")
+                    .arg(self.keys.room_key(room))
+                    .arg(ids)
+                    .ignore();
+            }
         }
         pipe.cmd("DEL")
             .arg(self.keys.node_key(&self.keys.node.to_string()))
