@@ -40,6 +40,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod corpus;
 mod deflate;
+mod rooms;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -72,6 +73,9 @@ async fn main() {
     }
     if args.get(1).map(String::as_str) == Some("corpus-wire") {
         return corpus::wire(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("rooms") {
+        return rooms::run(&args).await;
     }
     assert!(args.len() == 7 && args[1] == "echo", "usage: loadgen echo URL CONNS IN_FLIGHT SIZE SECS");
     let url = args[2].clone();
