@@ -2,6 +2,7 @@
 //! each with its own Redis connections), clients spread over them.
 
 use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,8 +36,8 @@ async fn member(
     Ok(())
 }
 
-fn node_app(redis: &RedisServer, heartbeat: Duration) -> App {
-    let backplane = RedisBackplane::new(&redis.url())
+fn node_app(url: &str, heartbeat: Duration) -> App {
+    let backplane = RedisBackplane::new(url)
         .unwrap()
         .prefix("test")
         .heartbeat(heartbeat);
@@ -55,7 +56,12 @@ struct Node {
 
 impl Node {
     async fn start(redis: &RedisServer) -> Node {
-        let app = node_app(redis, Duration::from_millis(200));
+        Node::on(&redis.url()).await
+    }
+
+    /// A node on the Redis (or Redis Cluster) at `url`.
+    async fn on(url: &str) -> Node {
+        let app = node_app(url, Duration::from_millis(200));
         let hub = app.hub();
         let server = TestServer::start(app).await;
         let node = Node { server, hub };
@@ -363,7 +369,7 @@ async fn nodes_started_before_redis_join_when_it_comes_up() {
     };
     redis.kill();
     let start = |redis: &RedisServer| {
-        let app = node_app(redis, Duration::from_millis(200));
+        let app = node_app(&redis.url(), Duration::from_millis(200));
         let hub = app.hub();
         async move { (TestServer::start(app).await, hub) }
     };
@@ -394,7 +400,7 @@ async fn a_node_shutting_down_leaves_presence_at_once() {
     };
     let a = Node::start(&redis).await;
     // B's heartbeat would take 30 s to expire: leaving must not wait for it.
-    let app = node_app(&redis, Duration::from_secs(10));
+    let app = node_app(&redis.url(), Duration::from_secs(10));
     let b = TestServer::start(app).await;
     let (client, id) = member_at(b.addr, "hall", None).await;
     wait_async("A sees B's member", || async {
@@ -1109,4 +1115,236 @@ async fn presence_converges_within_a_heartbeat_after_a_cut_heals() {
     })
     .await;
     drop(bob);
+}
+
+// ---- Redis Cluster: 3 masters with a replica each, sharded pub/sub ----
+
+use wsframe_tests::redis::RedisCluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_rooms_keys_and_personal_messages_cross_nodes_by_interest() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let a = Node::on(&url).await;
+    let b = Node::on(&url).await;
+    let c = Node::on(&url).await;
+    // One node's URL names a single node of the cluster: it asks the server, and runs
+    // in cluster mode all the same.
+    let d = Node::on(&format!("redis://127.0.0.1:{}", cluster.ports()[0])).await;
+    let (mut on_b, id_b) = b.member("r", None).await;
+    let (mut on_c, _) = c.member("r", Some("cy")).await;
+    let (mut elsewhere, _) = d.member("s", None).await;
+    // Sharded: the room's channel is subscribed on the master of its slot.
+    assert_eq!(cluster.shard_subscribers("test:{r:r}"), 2);
+
+    const N: usize = 2_000;
+    for n in 0..N {
+        a.hub.room("r").broadcast_text(n.to_string());
+    }
+    a.hub.broadcast_text("end");
+    // In order within the room; the app-wide channel lives on another shard, so "end"
+    // may come anywhere among them.
+    for client in [&mut on_b, &mut on_c] {
+        let mut numbers = Vec::new();
+        let mut ended = false;
+        while numbers.len() < N || !ended {
+            match next_text(client).await.as_str() {
+                "end" => ended = true,
+                n => numbers.push(n.parse::<usize>().unwrap()),
+            }
+        }
+        assert_eq!(numbers, (0..N).collect::<Vec<_>>());
+    }
+    assert_eq!(next_text(&mut elsewhere).await, "end");
+    assert_eq!(b.metrics().backplane_received, N as u64 + 1);
+    assert_eq!(b.metrics().backplane_missed, 0);
+    // D has no member in room r: it heard the app-wide message only.
+    assert_eq!(d.metrics().backplane_received, 1, "nothing of room r");
+
+    assert!(a.hub.send(id_b, "for b only"));
+    assert_eq!(a.hub.send_to_key("cy", "for cy"), 0);
+    assert_eq!(next_text(&mut on_b).await, "for b only");
+    assert_eq!(next_text(&mut on_c).await, "for cy");
+    let mut everyone = members_everywhere(&a.hub, "r").await;
+    everyone.sort();
+    assert_eq!(everyone.len(), 2);
+    assert_eq!(a.hub.room("r").count_everywhere().await.unwrap(), 2);
+
+    // Presence from every node, and the last leave unsubscribes.
+    let mut heard = Heard::listen(&a.hub, "r");
+    a.hub.synced().await.unwrap();
+    drop(on_b);
+    heard.until("B's member left", left(id_b)).await;
+    wait_async("B unsubscribes from the room", || async {
+        cluster.shard_subscribers("test:{r:r}") == 2 // C's node, and A's listener
+    })
+    .await;
+}
+
+/// The CRC16 (XMODEM) Redis Cluster hashes keys with, for picking a room whose slot is
+/// the first of its master's (the one `redis-cli --cluster reshard` moves first).
+fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = match bytes.iter().position(|b| *b == b'{') {
+        Some(open) => match bytes[open + 1..].iter().position(|b| *b == b'}') {
+            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
+            _ => bytes,
+        },
+        None => bytes,
+    };
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
+/// Publishes a numbered message to `room` from `hub` every 5 ms until aborted.
+fn publisher(hub: Hub, room: &'static str) -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>) {
+    let last = Arc::new(AtomicU64::new(0));
+    let task = {
+        let last = last.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(5));
+            for n in 1u64.. {
+                ticker.tick().await;
+                hub.room(room).broadcast_text(n.to_string());
+                last.store(n, Ordering::SeqCst);
+            }
+        })
+    };
+    (task, last)
+}
+
+/// Read numbers until one above `beyond`; returns them and how long that took.
+async fn read_past(client: &mut Client, beyond: u64, received: &mut Vec<u64>) -> Duration {
+    let started = Instant::now();
+    loop {
+        let n: u64 = next_text(client).await.parse().unwrap();
+        received.push(n);
+        if n > beyond {
+            return started.elapsed();
+        }
+    }
+}
+
+/// Every number between the first and the last received either arrived once, in order,
+/// or was counted missed by the receiving node.
+fn assert_accounted(received: &[u64], missed: u64) {
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "in order, never twice"
+    );
+    let span = received.last().unwrap() - received[0] + 1;
+    assert_eq!(
+        missed,
+        span - received.len() as u64,
+        "delivered + missed = published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_delivery_resumes_after_a_master_dies_and_losses_are_counted() {
+    let Some(mut cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let a = Node::on(&url).await;
+    let b = Node::on(&url).await;
+    let (mut client, _) = b.member("news", None).await;
+    let (task, last) = publisher(a.hub.clone(), "news");
+    let mut received = Vec::new();
+    read_past(&mut client, 50, &mut received).await;
+
+    // The master of the room's slot dies; its replica takes over (node timeout 1 s).
+    let master = cluster.master_of("test:{r:news}");
+    cluster.kill(master);
+    let killed = Instant::now();
+    let published_at_kill = last.load(Ordering::SeqCst);
+    let resumed = read_past(&mut client, published_at_kill + 1, &mut received).await;
+    let since_kill = killed.elapsed();
+    eprintln!("a master died: delivery resumed {since_kill:?} after the kill");
+    assert!(since_kill < Duration::from_secs(5), "took {since_kill:?}");
+    let _ = resumed;
+    let beyond = last.load(Ordering::SeqCst);
+    read_past(&mut client, beyond + 20, &mut received).await;
+    task.abort();
+    assert_accounted(&received, b.metrics().backplane_missed);
+    eprintln!(
+        "{} received, {} missed across the failover",
+        received.len(),
+        b.metrics().backplane_missed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_delivery_goes_on_while_the_rooms_slot_is_resharded() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    // A room whose slot is the first of its master's: reshard moves it first.
+    let ports = cluster.ports();
+    let nodes = cluster.cli(ports[0], &["CLUSTER", "NODES"]);
+    let masters: Vec<(String, u16)> = nodes
+        .lines()
+        .filter(|line| line.contains("master"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let first = fields.get(8)?.split('-').next()?.parse().ok()?;
+            Some((fields[0].to_owned(), first))
+        })
+        .collect();
+    let (from, first_slot) = masters[0].clone();
+    let to = masters[1].0.clone();
+    let room: &'static str = Box::leak(
+        (0..1_000_000)
+            .map(|n| format!("room{n}"))
+            .find(|room| key_slot(&format!("test:{{r:{room}}}")) == first_slot)
+            .expect("a room in the slot")
+            .into_boxed_str(),
+    );
+    let url = cluster.url();
+    let a = Node::on(&url).await;
+    let b = Node::on(&url).await;
+    let (mut client, _) = b.member(room, None).await;
+    let (task, last) = publisher(a.hub.clone(), room);
+    let mut received = Vec::new();
+    read_past(&mut client, 50, &mut received).await;
+
+    let resharded = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{}", ports[0])])
+        .args(["--cluster-from", &from, "--cluster-to", &to])
+        .args(["--cluster-slots", "1", "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster reshard");
+    assert!(
+        resharded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resharded.stdout)
+    );
+    let owner = cluster.master_of(&format!("test:{{r:{room}}}"));
+    assert_ne!(
+        cluster.cli(owner, &["CLUSTER", "MYID"]),
+        from,
+        "the room's slot moved"
+    );
+    let moved = last.load(Ordering::SeqCst);
+    let resumed = read_past(&mut client, moved + 20, &mut received).await;
+    eprintln!("resharded: delivery went on ({resumed:?} to 20 more)");
+    task.abort();
+    assert_accounted(&received, b.metrics().backplane_missed);
+    eprintln!(
+        "{} received, {} missed across the reshard",
+        received.len(),
+        b.metrics().backplane_missed
+    );
 }

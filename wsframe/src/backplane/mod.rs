@@ -164,7 +164,8 @@ pub trait Backplane: Send + Sync + 'static {
 
     /// A connection of this node (with its user key, if any) joined `room`. A
     /// backplane with cluster-wide presence records it, and hands the other nodes a
-    /// [`Target::Presence`] envelope for the room's presence listeners.
+    /// [`Target::Presence`] envelope for the room's presence listeners. Called again for
+    /// a member whose key was set after it joined (the same id, its new key).
     fn joined(&self, room: &str, id: ConnectionId, key: Option<&Key>);
 
     /// A connection of this node left `room`, or closed.
@@ -174,7 +175,8 @@ pub trait Backplane: Send + Sync + 'static {
     fn members(&self, room: &str) -> BoxFuture<Result<Vec<ConnectionId>>>;
 
     /// This node gained `interest` (a hub calls it once per interest until
-    /// [`uninterested`](Backplane::uninterested); in order, without waiting). A
+    /// [`uninterested`](Backplane::uninterested), in order, without waiting; a room or
+    /// key made while the app is being built may be announced twice). A
     /// backplane that sends every node everything ignores it (the default).
     fn interested(&self, interest: Interest) {
         let _ = interest;

@@ -304,12 +304,14 @@ impl Hub {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// The members of `room` on every node, as the backplane read them (for rooms with
     /// presence listeners: see [`Interest::Presence`]).
     pub(crate) fn load_presence(&self, room: &str, everyone: &[(ConnectionId, Option<Key>)]) {
         self.room(room).load_presence(everyone);
     }
 
+    #[cfg(feature = "redis")]
     /// The other nodes that have members in this node's presence views (their liveness
     /// decides when those members leave).
     pub(crate) fn presence_nodes(&self) -> std::collections::HashSet<NodeId> {
@@ -320,6 +322,7 @@ impl Hub {
         nodes
     }
 
+    #[cfg(feature = "redis")]
     /// `node` is dead: its members leave every presence view here, each heard once.
     pub(crate) fn node_gone(&self, node: NodeId) {
         for room in self.rooms() {
@@ -565,6 +568,9 @@ impl Hub {
         if membership.closed {
             return false;
         }
+        if membership.key.as_ref() == Some(&key) {
+            return true;
+        }
         let old = membership.key.replace(key.clone());
         if membership.registered {
             let mut keys = write(&self.inner.keys);
@@ -605,7 +611,8 @@ impl Hub {
     /// [`join`](Hub::join), then wait until the room is subscribed on the backplane
     /// ([`synced`](Hub::synced)): a publication that another node starts after this
     /// returned reaches the new member. Returns whether it joined (`false`: closed, or a
-    /// member already; it waits all the same).
+    /// member already; it waits all the same). Call it after `accept`: before, a
+    /// membership waits for the accept, and so does its subscription.
     ///
     /// ```
     /// use wsframe::prelude::*;

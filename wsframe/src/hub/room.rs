@@ -1,7 +1,9 @@
 //! Rooms: named groups of connections with their own broadcast, membership, presence
 //! events and (optionally) slow-consumer policy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(feature = "redis")]
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -9,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Hub, Key, policy_from_u8, policy_to_u8, read, write};
+#[cfg(feature = "redis")]
 use crate::NodeId;
 use crate::backplane::{Interest, Target};
 use crate::connection::frame::Prepared;
@@ -113,6 +116,7 @@ struct Listeners {
     view: View,
     /// Whether the other nodes' members were loaded since the first listener came: until
     /// then, members found there are not news.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     loaded: bool,
 }
 
@@ -349,6 +353,7 @@ impl Room {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// The room's members on every node, as the backplane read them: the other nodes'
     /// in the view are replaced by these (a first load after a listener came adds them
     /// quietly; a later one, after the backplane was away, tells what changed).
@@ -382,6 +387,7 @@ impl Room {
         });
     }
 
+    #[cfg(feature = "redis")]
     /// The nodes other than this one that have members in the view.
     pub(crate) fn presence_nodes(&self, nodes: &mut HashSet<NodeId>) {
         let Some(room) = self.existing() else { return };
@@ -398,6 +404,7 @@ impl Room {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// `node` is dead (its heartbeat expired): its members leave the view, each heard
     /// once.
     pub(crate) fn node_gone(&self, node: NodeId) {
@@ -426,10 +433,10 @@ impl Room {
     /// A receiver of the room's presence events; the first listener makes the view
     /// (this node's members) and has the backplane load the other nodes'.
     fn listen(&self) -> broadcast::Receiver<Event> {
-        let (receiver, first) = self.with_live_room(|room, members| {
+        self.with_live_room(|room, members| {
             let mut guard = room.listeners();
             if let Some(listeners) = guard.as_ref() {
-                return (listeners.events.subscribe(), false);
+                return listeners.events.subscribe();
             }
             let mut view = View::default();
             for (id, (_, key)) in &members.by_id {
@@ -441,13 +448,11 @@ impl Room {
                 view,
                 loaded: false,
             });
-            (receiver, true)
-        });
-        if first {
+            // Under the lock: a last listener going meanwhile is announced in order.
             self.hub
                 .interest(Interest::Presence(self.name.to_string()), true);
-        }
-        receiver
+            receiver
+        })
     }
 
     /// A listener went: the last one takes the view with it.
@@ -459,7 +464,6 @@ impl Room {
             .is_some_and(|listeners| listeners.events.receiver_count() == 0)
         {
             *guard = None;
-            drop(guard);
             self.hub
                 .interest(Interest::Presence(self.name.to_string()), false);
         }

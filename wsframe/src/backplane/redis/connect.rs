@@ -6,23 +6,35 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
 
+use super::link::Servers;
 use super::{COMMAND_TIMEOUT, lock};
 use crate::{Error, Result};
 
-/// The Redis client for `url`; with `ca` (PEM), that CA is the only root trusted.
-pub(super) fn client(url: &str, ca: Option<&[u8]>) -> Result<redis::Client> {
+/// Where Redis is, from `url`: one server, or a Redis Cluster when the URL names several
+/// nodes separated by commas (`redis://h1:p1,redis://h2:p2,...`). With `ca` (PEM), that
+/// CA is the only root trusted.
+pub(super) fn servers(url: &str, ca: Option<&[u8]>) -> Result<Servers> {
     let invalid =
         |why: String| Error::custom(format!("invalid Redis URL `{}`: {why}", redacted(url)));
-    if url.contains('#') {
-        // The redis crate reads `#insecure` as "accept any certificate".
-        return Err(invalid(
-            "a fragment (`#insecure`) is refused: certificates are always checked".into(),
-        ));
+    let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+    let mut tls = false;
+    for one in &urls {
+        if one.contains('#') {
+            // The redis crate reads `#insecure` as "accept any certificate".
+            return Err(invalid(
+                "a fragment (`#insecure`) is refused: certificates are always checked".into(),
+            ));
+        }
+        tls |= one.starts_with("rediss://");
     }
-    let tls = url.starts_with("rediss://");
     if tls && !cfg!(feature = "redis-tls") {
         return Err(invalid(
             "`rediss://` needs wsframe's `redis-tls` feature".into(),
+        ));
+    }
+    if tls && urls.iter().any(|one| !one.starts_with("rediss://")) {
+        return Err(invalid(
+            "the cluster's nodes mix `redis://` and `rediss://`".into(),
         ));
     }
     #[cfg(feature = "redis-tls")]
@@ -31,24 +43,39 @@ pub(super) fn client(url: &str, ca: Option<&[u8]>) -> Result<redis::Client> {
         // is the one wsframe brings. An application that installed its own keeps it.
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     }
-    match ca {
-        None => redis::Client::open(url).map_err(|e| invalid(e.to_string())),
+    if ca.is_some() && !tls {
+        return Err(invalid("a CA certificate is for `rediss://` URLs".into()));
+    }
+    if urls.len() > 1 {
+        for one in &urls {
+            redis::Client::open(*one).map_err(|e| invalid(e.to_string()))?;
+        }
+        let servers = Servers::Cluster {
+            urls: urls.iter().map(|one| one.to_string()).collect(),
+            ca: ca.map(<[u8]>::to_vec),
+        };
+        return Ok(servers);
+    }
+    let client = match ca {
+        None => redis::Client::open(url),
         #[cfg(feature = "redis-tls")]
-        Some(pem) => {
-            if !tls {
-                return Err(invalid("a CA certificate is for `rediss://` URLs".into()));
-            }
-            let certificates = redis::TlsCertificates {
+        Some(pem) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem.to_vec()),
-            };
-            redis::Client::build_with_tls(url, certificates).map_err(|e| invalid(e.to_string()))
-        }
+            },
+        ),
         #[cfg(not(feature = "redis-tls"))]
-        Some(_) => Err(invalid(
-            "a CA certificate needs the `redis-tls` feature".into(),
-        )),
-    }
+        Some(_) => unreachable!("a CA is refused above without TLS"),
+    };
+    let client = client.map_err(|e| invalid(e.to_string()))?;
+    Ok(Servers::One {
+        client: Box::new(client),
+        url: url.to_owned(),
+        ca: ca.map(<[u8]>::to_vec),
+        cluster: Default::default(),
+    })
 }
 
 /// Every connection attempt and command gives up after [`COMMAND_TIMEOUT`].
@@ -60,15 +87,28 @@ pub(super) fn connection_config() -> redis::AsyncConnectionConfig {
 
 /// `url` with its password (if any) replaced by `***`, for messages and logs.
 pub(super) fn redacted(url: &str) -> String {
+    url.split(',')
+        .map(redacted_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redacted_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    // The last `@` ends the credentials: a password may hold `/`, `?` or `#`.
+    let Some((userinfo, host_and_path)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
     let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-    format!("{scheme}://{user}:***@{host}{path}")
+    // A user name with a `/` is no user name: hide it too.
+    let user = if user.contains(['/', '?', '#']) {
+        ""
+    } else {
+        user
+    };
+    format!("{scheme}://{user}:***@{host_and_path}")
 }
 
 /// What went wrong reaching Redis, in words that say what to fix.
@@ -137,7 +177,18 @@ mod tests {
         );
         assert_eq!(redacted("redis://:s3cret@h:1"), "redis://:***@h:1");
         assert_eq!(redacted("redis://h:1"), "redis://h:1");
-        let err = client("redis://:s3cret@h:1/#insecure", None).unwrap_err();
+        assert_eq!(
+            redacted("rediss://app:Zx9/Qw==@h:6380"),
+            "rediss://app:***@h:6380"
+        );
+        assert_eq!(
+            redacted("redis://:a#b@h:1,redis://:a#b@h:2"),
+            "redis://:***@h:1,redis://:***@h:2",
+            "a cluster's list, node by node"
+        );
+        let err = servers("redis://:s3cret@h:1/#insecure", None)
+            .err()
+            .unwrap();
         assert!(!err.to_string().contains("s3cret"), "{err}");
         assert!(
             err.to_string().contains("certificates are always checked"),

@@ -1,6 +1,7 @@
 //! [`RedisBackplane`]: nodes joined through Redis pub/sub, presence kept in Redis.
 
 mod connect;
+mod link;
 mod names;
 mod numbering;
 mod presence;
@@ -12,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tracing::warn;
 
 use self::connect::LastError;
+use self::link::{Conn, Servers};
 use self::names::Keys;
 use self::numbering::{Numbering, new_epoch};
 use self::subscriber::{Listen, Subscriber};
@@ -70,10 +71,14 @@ const MAX_SUBSCRIBE: usize = 1024;
 ///
 /// - `{prefix}:node:{node}`: a node's heartbeat, refreshed every `heartbeat` and
 ///   expiring after three of them.
-/// - `{prefix}:room:{room}`: a hash of the room's members across nodes (connection id →
-///   node id, then `:` and the user key if it has one). Members whose node's heartbeat
-///   has expired are not listed (and are removed when next read), so a crashed node's
-///   members vanish from presence within three heartbeats (3 s by default).
+/// - `{prefix}:node:{node}`'s value is the node's incarnation (random per process,
+///   and new at every restore of its memberships).
+/// - `{prefix}:{r:ROOM}:members`: a hash of the room's members across nodes
+///   (connection id → node id and incarnation, then `:` and the user key if it has one),
+///   in the slot of the room's channel. A member whose node's heartbeat has expired, or
+///   holds another incarnation (the node restarted with the same id), is not listed (and
+///   is removed when next read), so a crashed node's members vanish from presence within
+///   three heartbeats (3 s by default).
 ///
 /// # Presence events
 ///
@@ -85,6 +90,27 @@ const MAX_SUBSCRIBE: usize = 1024;
 /// members of: a dead node's members leave, heard once by each listener. On
 /// reconnecting, a node announces its members again (others may have heard them leave
 /// when its heartbeat expired) and the leaves Redis did not hear.
+///
+/// # Redis Cluster
+///
+/// A URL that names several nodes separated by commas
+/// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379,...`: the seed nodes, each with the
+/// same credentials), or a single node whose server reports cluster mode (asked at the
+/// first connection), runs the backplane on a Redis Cluster (7.0 or later) with
+/// sharded pub/sub: `SPUBLISH` and `SSUBSCRIBE`. A room's channel and its members' hash
+/// share the room's hash tag (`{r:ROOM}`), so they live in one slot; rooms, keys and
+/// nodes spread over the cluster's slots (nothing is tagged with the prefix alone,
+/// which would make one hot slot). Publications and membership writes go in one
+/// pipeline per slot, so what concerns one room stays in order; different rooms (and
+/// the app-wide channel) may interleave differently on different nodes.
+///
+/// When a slot moves (`redis-cli --cluster reshard`), Redis drops its subscriptions
+/// (`sunsubscribe`), and the node subscribes again where the slot lives now. When a
+/// master dies, the node notices (it pings every master each heartbeat), makes a new
+/// connection from a fresh view of the cluster, and subscribes again once the replica
+/// has taken over; publications lost meanwhile are counted on both sides
+/// (`backplane_publish_failed`, `backplane_missed`). A single server needs Redis 6.2 or
+/// later (`SET … GET`).
 ///
 /// # Credentials and TLS
 ///
@@ -106,8 +132,9 @@ const MAX_SUBSCRIBE: usize = 1024;
 /// [`Hub::synced`](crate::Hub::synced) and
 /// [`Room::members_everywhere`](crate::Room::members_everywhere) say what it was.
 ///
-/// The redis crate's features this takes: `tokio-comp` and `aio` (plain pub/sub, which
-/// needs no RESP3), plus `tokio-rustls-comp` with `redis-tls`.
+/// The redis crate's features this takes: `tokio-comp` and `aio` (plain pub/sub on one
+/// server, no RESP3), `cluster-async` (a cluster's sharded pub/sub is received as RESP3
+/// push messages), plus `tokio-rustls-comp` with `redis-tls`.
 ///
 /// # When Redis is unreachable
 ///
@@ -137,7 +164,7 @@ const MAX_SUBSCRIBE: usize = 1024;
 pub struct RedisBackplane {
     /// Kept (with its password) to build the client again with a CA certificate.
     url: String,
-    client: redis::Client,
+    servers: Servers,
     last_error: LastError,
     prefix: String,
     heartbeat: Duration,
@@ -164,7 +191,7 @@ struct Started {
     keys: Keys,
     counters: Arc<Counters>,
     /// The writer's current connection, shared with presence queries.
-    connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    connection: Arc<Mutex<Option<Conn>>>,
     subscriber: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -173,7 +200,7 @@ impl RedisBackplane {
     /// invalid URL is an error now, an unreachable server is retried once serving.
     pub fn new(url: &str) -> Result<RedisBackplane> {
         Ok(RedisBackplane {
-            client: connect::client(url, None)?,
+            servers: connect::servers(url, None)?,
             url: url.to_owned(),
             last_error: LastError::default(),
             prefix: "wsframe".into(),
@@ -204,7 +231,7 @@ impl RedisBackplane {
     /// ```
     #[cfg(feature = "redis-tls")]
     pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Result<RedisBackplane> {
-        self.client = connect::client(&self.url, Some(pem.as_ref()))?;
+        self.servers = connect::servers(&self.url, Some(pem.as_ref()))?;
         Ok(self)
     }
 
@@ -277,7 +304,7 @@ impl Backplane for RedisBackplane {
         }
         let writer = Writer {
             last_error: self.last_error.clone(),
-            client: self.client.clone(),
+            servers: self.servers.clone(),
             keys: keys.clone(),
             heartbeat: self.heartbeat,
             connection,
@@ -287,11 +314,13 @@ impl Backplane for RedisBackplane {
             hub: hub.clone(),
             rooms: HashMap::new(),
             ended: HashMap::new(),
+            process: Writer::new_process(),
+            restores: 0,
         };
         runtime.spawn(writer.run(received));
         let subscriber = Subscriber {
             last_error: self.last_error.clone(),
-            client: self.client.clone(),
+            servers: self.servers.clone(),
             keys,
             heartbeat: self.heartbeat,
             counters,

@@ -50,7 +50,9 @@ impl Keys {
         format!("{}:node:{node}", self.prefix)
     }
 
+    /// A room's members: in the slot of the room's channel (the same hash tag), so
+    /// that a membership and its presence event go to one node of a cluster, in order.
     pub(super) fn room_key(&self, room: &str) -> String {
-        format!("{}:room:{room}", self.prefix)
+        format!("{}:{{r:{room}}}:members", self.prefix)
     }
 }

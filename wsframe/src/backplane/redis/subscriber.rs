@@ -4,13 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, warn};
 
-use super::connect::{LastError, connection_config};
+use super::connect::LastError;
+use super::link::{Arrived, Conn, Servers, Subscription};
 use super::names::Keys;
 use super::presence::members;
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_SUBSCRIBE};
@@ -22,7 +21,8 @@ use crate::{Hub, NodeId};
 pub(super) enum Listen {
     Subscribe(String),
     Unsubscribe(String),
-    /// Answered once every subscription asked before is confirmed by Redis.
+    /// Answered once every subscription asked before is confirmed by Redis, and Redis
+    /// answered on this connection.
     Synced(oneshot::Sender<()>),
     /// A room has presence listeners here (its channel was asked for before): load its
     /// members on every node now, and again after every reconnection.
@@ -36,20 +36,30 @@ pub(super) enum Listen {
 /// stops answering.
 pub(super) struct Subscriber {
     pub(super) last_error: LastError,
-    pub(super) client: redis::Client,
+    pub(super) servers: Servers,
     pub(super) keys: Keys,
     pub(super) heartbeat: Duration,
     pub(super) counters: Arc<Counters>,
 }
+
+/// Gap counting state of one channel: per origin, its epoch and the last number seen.
+type Seen = HashMap<NodeId, (u64, u64)>;
+
+/// Channels unsubscribed and remembered at most: their messages still in flight are
+/// told from new ones (past this many, the oldest memory is dropped, all at once).
+const MAX_RETIRED: usize = 4096;
 
 /// The subscriber's state, kept across reconnections.
 #[derive(Default)]
 struct Listening {
     /// The interest channels wanted (the app-wide and node channels are always wanted).
     wanted: HashSet<String>,
-    /// Per channel and origin: the epoch and the last number seen, for gap counting.
-    /// A channel's entry goes when it is unsubscribed: its next first message is no gap.
-    seen: HashMap<String, HashMap<NodeId, (u64, u64)>>,
+    /// Per channel: gap counting since this node subscribed to it.
+    seen: HashMap<String, Seen>,
+    /// Channels unsubscribed, with the numbers seen until then: a message of theirs that
+    /// arrives after a new subscription but was published before the old one ended is
+    /// neither delivered nor taken as the new start.
+    retired: HashMap<String, Seen>,
     /// Sync requests waiting for a connection.
     waiting: Vec<oneshot::Sender<()>>,
     /// Rooms with presence listeners here.
@@ -74,7 +84,12 @@ impl Listening {
             }
             Listen::Unsubscribe(channel) => {
                 self.wanted.remove(&channel);
-                self.seen.remove(&channel);
+                if let Some(seen) = self.seen.remove(&channel) {
+                    if self.retired.len() >= MAX_RETIRED {
+                        self.retired.clear();
+                    }
+                    self.retired.insert(channel.clone(), seen);
+                }
                 Some((false, channel))
             }
             Listen::Synced(done) => {
@@ -93,19 +108,18 @@ impl Listening {
     }
 }
 
-/// A working subscription: its channels' messages, and a connection for presence reads.
-struct Link {
-    sink: PubSubSink,
-    messages: redis::aio::PubSubStream,
-    query: MultiplexedConnection,
-}
-
 /// Why a subscription loop ended.
 enum Ended {
     /// The connection broke or stopped answering: reconnect.
     Broken,
     /// The app is gone.
     Stopped,
+}
+
+/// A live subscription and a connection for presence reads.
+struct Link {
+    subscription: Subscription,
+    query: Conn,
 }
 
 impl Subscriber {
@@ -117,23 +131,30 @@ impl Subscriber {
         let mut state = Listening::default();
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let subscribed = timeout(COMMAND_TIMEOUT, async {
-                let (mut sink, messages) = self.client.get_async_pubsub().await?.split();
-                let channels: Vec<&String> = base.iter().chain(&state.wanted).collect();
+            let subscribed = timeout(COMMAND_TIMEOUT * 2, async {
+                let mut subscription = self.servers.subscribe().await?;
+                let channels: Vec<&str> = base
+                    .iter()
+                    .chain(&state.wanted)
+                    .map(String::as_str)
+                    .collect();
                 for chunk in channels.chunks(MAX_SUBSCRIBE) {
-                    sink.subscribe(chunk).await?;
+                    subscription.subscribe(chunk).await?;
                 }
-                // Presence is read on a connection of its own (a subscribed one only
-                // takes subscriptions).
-                let query = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&connection_config())
-                    .await?;
-                Ok::<_, redis::RedisError>((sink, messages, query))
+                // Presence is read on a connection for commands (one server: its own,
+                // since a subscribed connection only takes subscriptions).
+                let query = match subscription.commands() {
+                    Some(query) => query,
+                    None => self.servers.connect().await?,
+                };
+                Ok::<_, redis::RedisError>(Link {
+                    subscription,
+                    query,
+                })
             })
             .await;
             match subscribed {
-                Ok(Ok((sink, messages, mut query))) => {
+                Ok(Ok(mut link)) => {
                     backoff = FIRST_BACKOFF;
                     Counters::inc(&self.counters.backplane_subscriptions);
                     debug!(node = %self.keys.node, "subscribed to Redis");
@@ -144,20 +165,13 @@ impl Subscriber {
                     let rooms: Vec<String> = state.watched.iter().cloned().collect();
                     let mut loaded = Ok(());
                     for room in &rooms {
-                        loaded = self.load(&mut query, room, &hub).await;
+                        loaded = self.load(&mut link.query, room, &hub).await;
                         if loaded.is_err() {
                             break;
                         }
                     }
                     let ended = match loaded {
-                        Ok(()) => {
-                            let link = Link {
-                                sink,
-                                messages,
-                                query,
-                            };
-                            self.listen(link, &hub, &mut listens, &mut state).await
-                        }
+                        Ok(()) => self.listen(link, &hub, &mut listens, &mut state).await,
                         Err(_) => Ended::Broken,
                     };
                     match ended {
@@ -188,15 +202,10 @@ impl Subscriber {
     }
 
     /// Read the members of `room` on every node for its presence listeners here.
-    async fn load(
-        &self,
-        query: &mut MultiplexedConnection,
-        room: &str,
-        hub: &Hub,
-    ) -> redis::RedisResult<()> {
+    async fn load(&self, query: &mut Conn, room: &str, hub: &Hub) -> redis::RedisResult<()> {
         let everyone = timeout(COMMAND_TIMEOUT, members(query, &self.keys, room))
             .await
-            .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))?;
+            .unwrap_or_else(|_| Err(timed_out()))?;
         hub.load_presence(room, &everyone);
         Ok(())
     }
@@ -204,16 +213,11 @@ impl Subscriber {
     /// Deliver what arrives and follow the interests, until the connection breaks.
     async fn listen(
         &self,
-        link: Link,
+        mut link: Link,
         hub: &Hub,
         listens: &mut mpsc::UnboundedReceiver<Listen>,
         state: &mut Listening,
     ) -> Ended {
-        let Link {
-            mut sink,
-            mut messages,
-            mut query,
-        } = link;
         let mut ping_at = Instant::now() + self.heartbeat;
         let mut batch = Vec::new();
         loop {
@@ -223,18 +227,32 @@ impl Subscriber {
                     if received == 0 {
                         return Ended::Stopped;
                     }
-                    if self.follow(&mut sink, &mut query, hub, batch.drain(..), state).await.is_err() {
+                    if self.follow(&mut link, hub, batch.drain(..), state).await.is_err() {
                         return Ended::Broken;
                     }
                 }
-                message = messages.next() => {
-                    let Some(message) = message else { return Ended::Broken };
-                    self.handle(message.get_channel_name(), message.get_payload_bytes(), hub, state);
-                }
+                arrived = link.subscription.next() => match arrived {
+                    None => return Ended::Broken,
+                    Some(Arrived::Message(channel, payload)) => {
+                        self.handle(&channel, &payload, hub, state);
+                    }
+                    Some(Arrived::Dropped(channel)) => {
+                        // A cluster slot moved (or a master failed over): the channel is
+                        // subscribed again, where its slot now lives.
+                        if state.wanted.contains(&channel) {
+                            debug!(%channel, "Redis dropped a subscription; subscribing again");
+                            let again = timeout(COMMAND_TIMEOUT, link.subscription.subscribe(&[&channel])).await;
+                            if !matches!(again, Ok(Ok(()))) {
+                                return Ended::Broken;
+                            }
+                        }
+                    }
+                    Some(Arrived::Other) => {}
+                },
                 _ = sleep_until(ping_at) => {
                     // A half-open connection never ends the stream: ask.
-                    let pong = timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
-                    if !matches!(pong, Ok(Ok(_))) {
+                    let pong = timeout(COMMAND_TIMEOUT, link.subscription.ping()).await;
+                    if !matches!(pong, Ok(Ok(()))) {
                         return Ended::Broken;
                     }
                     ping_at = Instant::now() + self.heartbeat;
@@ -244,12 +262,12 @@ impl Subscriber {
     }
 
     /// Subscribe and unsubscribe as asked, in order (a run of one kind in one command),
-    /// answering each sync request once what came before it is confirmed. On an error
-    /// the rest is taken into the state, to be applied on reconnecting.
+    /// answering each sync request once what came before it is confirmed and Redis
+    /// answered a ping. On an error the rest is taken into the state, to be applied on
+    /// reconnecting.
     async fn follow(
         &self,
-        sink: &mut PubSubSink,
-        query: &mut MultiplexedConnection,
+        link: &mut Link,
         hub: &Hub,
         listens: impl Iterator<Item = Listen>,
         state: &mut Listening,
@@ -273,7 +291,7 @@ impl Subscriber {
                 || change
                     .as_ref()
                     .is_some_and(|(subscribe, _)| *subscribe != changes.subscribe);
-            if flush && let Err(e) = self.send(sink, &mut changes).await {
+            if flush && let Err(e) = self.send(&mut link.subscription, &mut changes).await {
                 failed = Some(e);
                 continue;
             }
@@ -282,18 +300,26 @@ impl Subscriber {
                 changes.channels.push(channel);
             }
             if sync {
-                for done in state.waiting.drain(..) {
-                    let _ = done.send(());
+                // Nothing to confirm may be left, yet the connection must be alive.
+                match timeout(COMMAND_TIMEOUT, link.subscription.ping()).await {
+                    Ok(Ok(())) => {
+                        for done in state.waiting.drain(..) {
+                            let _ = done.send(());
+                        }
+                    }
+                    Ok(Err(e)) => failed = Some(e),
+                    Err(_) => failed = Some(timed_out()),
                 }
             }
             if let Some(room) = load
-                && let Err(e) = self.load(query, &room, hub).await
+                && failed.is_none()
+                && let Err(e) = self.load(&mut link.query, &room, hub).await
             {
                 failed = Some(e);
             }
         }
         if failed.is_none()
-            && let Err(e) = self.send(sink, &mut changes).await
+            && let Err(e) = self.send(&mut link.subscription, &mut changes).await
         {
             failed = Some(e);
         }
@@ -306,17 +332,22 @@ impl Subscriber {
         }
     }
 
-    async fn send(&self, sink: &mut PubSubSink, changes: &mut Changes) -> redis::RedisResult<()> {
+    async fn send(
+        &self,
+        subscription: &mut Subscription,
+        changes: &mut Changes,
+    ) -> redis::RedisResult<()> {
         if changes.channels.is_empty() {
             return Ok(());
         }
         let channels = std::mem::take(&mut changes.channels);
+        let channels: Vec<&str> = channels.iter().map(String::as_str).collect();
         let sent = if changes.subscribe {
-            timeout(COMMAND_TIMEOUT, sink.subscribe(&channels)).await
+            timeout(COMMAND_TIMEOUT, subscription.subscribe(&channels)).await
         } else {
-            timeout(COMMAND_TIMEOUT, sink.unsubscribe(&channels)).await
+            timeout(COMMAND_TIMEOUT, subscription.unsubscribe(&channels)).await
         };
-        sent.unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+        sent.unwrap_or_else(|_| Err(timed_out()))
     }
 
     fn handle(&self, channel: &str, payload: &[u8], hub: &Hub, state: &mut Listening) {
@@ -342,6 +373,17 @@ impl Subscriber {
                 state.seen.entry(channel.to_owned()).or_default()
             }
         };
+        if !seen.contains_key(&envelope.origin)
+            && let Some(old) = state
+                .retired
+                .get(channel)
+                .and_then(|r| r.get(&envelope.origin))
+            && old.0 == envelope.epoch
+            && envelope.seq <= old.1
+        {
+            // Published before this node last unsubscribed: the old subscription's.
+            return;
+        }
         let (epoch, last) = seen.entry(envelope.origin).or_insert((envelope.epoch, 0));
         if *epoch != envelope.epoch {
             // The origin restarted (or began a new epoch): a new numbering, no gap.
@@ -357,4 +399,8 @@ impl Subscriber {
         }
         hub.receive(&envelope);
     }
+}
+
+fn timed_out() -> redis::RedisError {
+    std::io::Error::from(std::io::ErrorKind::TimedOut).into()
 }

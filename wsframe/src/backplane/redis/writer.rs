@@ -5,16 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info, warn};
 
-use super::connect::{LastError, connection_config};
+use super::connect::LastError;
+use super::link::{Batch, Conn, Servers};
 use super::names::Keys;
-use super::numbering::Numbering;
+use super::numbering::{Numbering, new_epoch};
 use super::{COMMAND_TIMEOUT, FIRST_BACKOFF, MAX_BACKOFF, MAX_PIPELINE, lock};
-use crate::backplane::Envelope;
+use crate::backplane::{Envelope, Target};
 use crate::metrics::Counters;
 use crate::{ConnectionId, Hub, NodeId};
 
@@ -29,7 +29,9 @@ pub(super) enum Command {
     /// A connection of this node left a room.
     Left(Membership),
     /// A presence event written again after a reconnection (other nodes may have lost
-    /// this node's members meanwhile), and its channel.
+    /// this node's members meanwhile), and its channel. Whether it says joined or left
+    /// is decided when it is written, from the memberships then: a leave queued before
+    /// it is not undone.
     Announce(String, Envelope),
     Stop(oneshot::Sender<()>),
 }
@@ -43,11 +45,12 @@ pub(super) struct Membership {
     pub(super) presence: (String, Envelope),
 }
 
-/// A member's entry in its room's hash: its node, and its user key if it has one.
-fn member_value(node: NodeId, key: Option<&str>) -> String {
+/// A member's entry in its room's hash: its node and the node's incarnation, then its
+/// user key if it has one (see [`super::presence::Entry`]).
+fn member_value(node: NodeId, incarnation: &str, key: Option<&str>) -> String {
     match key {
-        Some(key) => format!("{node}:{key}"),
-        None => node.to_string(),
+        Some(key) => format!("{node}.{incarnation}:{key}"),
+        None => format!("{node}.{incarnation}"),
     }
 }
 
@@ -60,10 +63,10 @@ fn connection_lost(e: &redis::RedisError) -> bool {
 /// and the heartbeat; it reconnects with backoff and restores its state.
 pub(super) struct Writer {
     pub(super) last_error: LastError,
-    pub(super) client: redis::Client,
+    pub(super) servers: Servers,
     pub(super) keys: Keys,
     pub(super) heartbeat: Duration,
-    pub(super) connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    pub(super) connection: Arc<Mutex<Option<Conn>>>,
     pub(super) counters: Arc<Counters>,
     pub(super) queued: Arc<AtomicUsize>,
     /// Where presence events written again after a reconnection are numbered.
@@ -74,9 +77,24 @@ pub(super) struct Writer {
     pub(super) rooms: HashMap<String, HashMap<ConnectionId, Option<String>>>,
     /// Memberships that ended while Redis did not hear of it: removed on reconnection.
     pub(super) ended: HashMap<String, HashMap<ConnectionId, Option<String>>>,
+    /// This process (random) and how many times it restored its memberships: the value
+    /// of its heartbeat, and part of every membership it writes. A membership whose
+    /// incarnation is not its node's heartbeat now is dead (a crashed node restarted
+    /// with the same id does not bring its old members back).
+    pub(super) process: u64,
+    pub(super) restores: u64,
 }
 
 impl Writer {
+    fn incarnation(&self) -> String {
+        format!("{:x}-{}", self.process, self.restores)
+    }
+
+    /// The incarnation part of a fresh writer.
+    pub(super) fn new_process() -> u64 {
+        new_epoch()
+    }
+
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut connection = None;
         let mut backoff = FIRST_BACKOFF;
@@ -144,7 +162,7 @@ impl Writer {
         }
     }
 
-    fn disconnected(&self, connection: &mut Option<MultiplexedConnection>) {
+    fn disconnected(&self, connection: &mut Option<Conn>) {
         if connection.take().is_some() {
             warn!(node = %self.keys.node, "lost Redis; reconnecting");
             *lock(&self.connection) = None;
@@ -152,12 +170,9 @@ impl Writer {
     }
 
     /// Connect, then write back the heartbeat and the memberships.
-    async fn connect(&mut self) -> Option<MultiplexedConnection> {
+    async fn connect(&mut self) -> Option<Conn> {
         let attempt = async {
-            let mut conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&connection_config())
-                .await?;
+            let mut conn = self.servers.connect().await?;
             self.restore(&mut conn).await?;
             Ok::<_, redis::RedisError>(conn)
         };
@@ -181,91 +196,91 @@ impl Writer {
     /// other nodes may have removed this node's memberships: they are written back.
     /// Then the liveness of the nodes whose members this node's presence listeners
     /// know: those whose heartbeat expired leave the views.
-    async fn beat(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    async fn beat(&mut self, conn: &mut Conn) -> redis::RedisResult<()> {
         let ttl = (self.heartbeat * 3).as_millis() as u64;
-        let previous: Option<String> = redis::cmd("SET")
-            .arg(self.keys.node_key(&self.keys.node.to_string()))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl)
-            .arg("GET")
-            .query_async(conn)
+        let incarnation = self.incarnation();
+        let previous: Option<String> = conn
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.node_key(&self.keys.node.to_string()))
+                    .arg(&incarnation)
+                    .arg("PX")
+                    .arg(ttl)
+                    .arg("GET"),
+            )
             .await?;
-        if previous.is_none() {
+        if previous.as_deref() != Some(incarnation.as_str()) {
             self.restore(conn).await?;
         }
         let nodes: Vec<NodeId> = self.hub.presence_nodes().into_iter().collect();
-        if !nodes.is_empty() {
-            let mut pipe = redis::pipe();
-            for node in &nodes {
-                pipe.cmd("EXISTS")
-                    .arg(self.keys.node_key(&node.to_string()));
-            }
-            let alive: Vec<bool> = pipe.query_async(conn).await?;
-            for (node, alive) in nodes.into_iter().zip(alive) {
-                if !alive {
-                    debug!(%node, "a node's heartbeat expired: its members leave presence");
-                    self.hub.node_gone(node);
-                }
+        for node in nodes {
+            let alive: bool = conn
+                .query(redis::cmd("EXISTS").arg(self.keys.node_key(&node.to_string())))
+                .await?;
+            if !alive {
+                debug!(%node, "a node's heartbeat expired: its members leave presence");
+                self.hub.node_gone(node);
             }
         }
         Ok(())
     }
 
-    /// Write this node's memberships back and remove those that ended unheard, in
-    /// pipelines of bounded size; the heartbeat goes first.
-    async fn restore(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    /// A new incarnation: the heartbeat first, then this node's memberships written back
+    /// under it and those that ended unheard removed, in batches of bounded size.
+    async fn restore(&mut self, conn: &mut Conn) -> redis::RedisResult<()> {
+        self.restores += 1;
+        let incarnation = self.incarnation();
         let ttl = (self.heartbeat * 3).as_millis() as u64;
-        let _: () = redis::cmd("SET")
-            .arg(self.keys.node_key(&self.keys.node.to_string()))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl)
-            .query_async(conn)
+        let _: () = conn
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.node_key(&self.keys.node.to_string()))
+                    .arg(&incarnation)
+                    .arg("PX")
+                    .arg(ttl),
+            )
             .await?;
         let node = self.keys.node;
-        let mut pipe = redis::pipe();
-        let mut pending = 0;
+        let cluster = self.servers.is_cluster();
+        let mut batch = Batch::new(cluster);
         for (room, ids) in &self.ended {
+            let key = self.keys.room_key(room);
             for chunk in ids.keys().collect::<Vec<_>>().chunks(1000) {
                 let ids: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
-                pipe.cmd("HDEL")
-                    .arg(self.keys.room_key(room))
-                    .arg(ids)
-                    .ignore();
-                pending += 1;
+                batch.on(&key).cmd("HDEL").arg(&key).arg(ids).ignore();
             }
         }
         for (room, ids) in &self.rooms {
+            let key = self.keys.room_key(room);
             for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
-                let cmd = pipe.cmd("HSET").arg(self.keys.room_key(room));
-                for (id, key) in chunk {
-                    cmd.arg(id.to_string())
-                        .arg(member_value(node, key.as_deref()));
+                let cmd = batch.on(&key).cmd("HSET").arg(&key);
+                for (id, member_key) in chunk {
+                    cmd.arg(id.to_string()).arg(member_value(
+                        node,
+                        &incarnation,
+                        member_key.as_deref(),
+                    ));
                 }
                 cmd.ignore();
-                pending += 1;
-                if pending >= 64 {
-                    let _: () = pipe.query_async(conn).await?;
-                    pipe = redis::pipe();
-                    pending = 0;
+                if batch.len() >= 64 {
+                    conn.run(std::mem::replace(&mut batch, Batch::new(cluster)))
+                        .await?;
                 }
             }
         }
-        if pending > 0 {
-            let _: () = pipe.query_async(conn).await?;
-        }
+        conn.run(batch).await?;
         // Other nodes may have dropped this node's members (its heartbeat expired) or
         // missed its leaves: their presence views hear it all again (a join already
-        // known changes nothing there). Queued: numbered after what is queued already.
+        // known changes nothing there). Queued: numbered after what is queued already,
+        // and said as the memberships stand when written.
         let ended = std::mem::take(&mut self.ended);
         let mut numbering = lock(&self.numbering);
-        for (joined, memberships) in [(true, &self.rooms), (false, &ended)] {
+        for memberships in [&self.rooms, &ended] {
             for (room, ids) in memberships {
                 let channel = self.keys.room_channel(room);
                 for (id, key) in ids {
                     let envelope =
-                        numbering.presence(node, &channel, room, joined, *id, key.clone());
+                        numbering.presence(node, &channel, room, false, *id, key.clone());
                     let _ = numbering
                         .queue
                         .send(Command::Announce(channel.clone(), envelope));
@@ -275,17 +290,21 @@ impl Writer {
         Ok(())
     }
 
-    /// Apply commands in order, as one pipeline.
-    async fn apply(&mut self, connection: &mut Option<MultiplexedConnection>, batch: Vec<Command>) {
-        let mut pipe = redis::pipe();
+    /// Apply commands in order, in one batch.
+    async fn apply(&mut self, connection: &mut Option<Conn>, commands: Vec<Command>) {
+        let mut batch = Batch::new(self.servers.is_cluster());
+        let publish = batch.publish();
+        let incarnation = self.incarnation();
         let mut publications = 0u64;
         let mut lefts = Vec::new();
-        for command in batch {
+        for command in commands {
             match command {
                 Command::Publish(channel, envelope) => {
                     publications += 1;
-                    pipe.cmd("PUBLISH")
-                        .arg(channel)
+                    batch
+                        .on(&channel)
+                        .cmd(publish)
+                        .arg(&channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                 }
@@ -297,13 +316,18 @@ impl Writer {
                 }) => {
                     // The membership before its event: a node that reads the room after
                     // hearing the event finds the member.
-                    pipe.cmd("HSET")
-                        .arg(self.keys.room_key(&room))
+                    let room_key = self.keys.room_key(&room);
+                    batch
+                        .on(&room_key)
+                        .cmd("HSET")
+                        .arg(&room_key)
                         .arg(id.to_string())
-                        .arg(member_value(self.keys.node, key.as_deref()))
+                        .arg(member_value(self.keys.node, &incarnation, key.as_deref()))
                         .ignore();
-                    pipe.cmd("PUBLISH")
-                        .arg(channel)
+                    batch
+                        .on(&channel)
+                        .cmd(publish)
+                        .arg(&channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                     if let Some(ended) = self.ended.get_mut(&room) {
@@ -317,12 +341,17 @@ impl Writer {
                     key,
                     presence: (channel, envelope),
                 }) => {
-                    pipe.cmd("HDEL")
-                        .arg(self.keys.room_key(&room))
+                    let room_key = self.keys.room_key(&room);
+                    batch
+                        .on(&room_key)
+                        .cmd("HDEL")
+                        .arg(&room_key)
                         .arg(id.to_string())
                         .ignore();
-                    pipe.cmd("PUBLISH")
-                        .arg(channel)
+                    batch
+                        .on(&channel)
+                        .cmd(publish)
+                        .arg(&channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                     if let Some(ids) = self.rooms.get_mut(&room) {
@@ -333,9 +362,24 @@ impl Writer {
                     }
                     lefts.push((room, id, key));
                 }
-                Command::Announce(channel, envelope) => {
-                    pipe.cmd("PUBLISH")
-                        .arg(channel)
+                Command::Announce(channel, mut envelope) => {
+                    if let Target::Presence {
+                        room,
+                        joined,
+                        id,
+                        key,
+                    } = &mut envelope.target
+                    {
+                        let now = self.rooms.get(room.as_str()).and_then(|ids| ids.get(id));
+                        *joined = now.is_some();
+                        if let Some(current) = now {
+                            key.clone_from(current);
+                        }
+                    }
+                    batch
+                        .on(&channel)
+                        .cmd(publish)
+                        .arg(&channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                 }
@@ -345,7 +389,7 @@ impl Writer {
         self.queued
             .fetch_sub(publications as usize, Ordering::Relaxed);
         let result = match connection.as_mut() {
-            Some(conn) => Some(pipe.query_async::<()>(conn).await),
+            Some(conn) => Some(conn.run(batch).await),
             None => None,
         };
         match result {
@@ -360,7 +404,9 @@ impl Writer {
                     self.ended.entry(room).or_default().insert(id, key);
                 }
                 if let Some(Err(e)) = failed {
-                    if connection_lost(&e) {
+                    // On a cluster any failure may be a node gone or a slot moved: a new
+                    // connection starts from a fresh view of the cluster.
+                    if connection_lost(&e) || self.servers.is_cluster() {
                         self.disconnected(connection);
                     } else {
                         warn!(error = %e, "Redis refused a backplane command");
@@ -372,9 +418,10 @@ impl Writer {
 
     /// A clean exit: this node's memberships and heartbeat go now, not at expiry, and
     /// presence listeners on other nodes hear its members leave.
-    async fn leave_cluster(&self, conn: &mut MultiplexedConnection) {
+    async fn leave_cluster(&self, conn: &mut Conn) {
         info!(node = %self.keys.node, "leaving the cluster");
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::new(self.servers.is_cluster());
+        let publish = batch.publish();
         {
             let mut numbering = lock(&self.numbering);
             for (room, ids) in self.rooms.iter().chain(&self.ended) {
@@ -382,21 +429,25 @@ impl Writer {
                 for (id, key) in ids {
                     let envelope =
                         numbering.presence(self.keys.node, &channel, room, false, *id, key.clone());
-                    pipe.cmd("PUBLISH")
+                    batch
+                        .on(&channel)
+                        .cmd(publish)
                         .arg(&channel)
                         .arg(envelope.encode().as_ref())
                         .ignore();
                 }
+                let room_key = self.keys.room_key(room);
                 let ids: Vec<String> = ids.keys().map(ConnectionId::to_string).collect();
-                pipe.cmd("HDEL")
-                    .arg(self.keys.room_key(room))
+                batch
+                    .on(&room_key)
+                    .cmd("HDEL")
+                    .arg(&room_key)
                     .arg(ids)
                     .ignore();
             }
         }
-        pipe.cmd("DEL")
-            .arg(self.keys.node_key(&self.keys.node.to_string()))
-            .ignore();
-        let _ = timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(conn)).await;
+        let node_key = self.keys.node_key(&self.keys.node.to_string());
+        batch.on(&node_key).cmd("DEL").arg(&node_key).ignore();
+        let _ = timeout(COMMAND_TIMEOUT, conn.run(batch)).await;
     }
 }
