@@ -5,13 +5,11 @@
 
 use std::path::PathBuf;
 
-use futures_util::StreamExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::backplane::RedisBackplane;
 use wsframe::prelude::*;
 use wsframe::{Hub, MetricsSnapshot};
 use wsframe_tests::redis::RedisServer;
-use wsframe_tests::{Client, TestServer, connect, within};
+use wsframe_tests::{TestServer, connect, next_text};
 
 /// Joins `room`, waits until its node is subscribed, says "ready", then stays.
 #[websocket("/member?<room>")]
@@ -40,16 +38,6 @@ impl Node {
 
     fn metrics(&self) -> MetricsSnapshot {
         self.server.metrics()
-    }
-}
-
-async fn next_text(client: &mut Client) -> String {
-    loop {
-        match within(client.next()).await {
-            Some(Ok(WsMessage::Text(text))) => return text.as_str().to_owned(),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
     }
 }
 

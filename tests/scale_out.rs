@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsframe::backplane::RedisBackplane;
 use wsframe::prelude::*;
 use wsframe::{Config, ConnectionId, Hub, MetricsSnapshot, Presence, UserPresence};
 use wsframe_tests::redis::RedisServer;
-use wsframe_tests::{Client, TestServer, connect, wait_until, within};
+use wsframe_tests::{Client, TestServer, connect, next_text, wait_until, within};
 
 /// A member: joins `room`, registers `key` if given, waits until its node subscribed
 /// to both, tells the client its connection id, then stays until the client leaves.
@@ -85,6 +84,45 @@ impl Node {
     }
 }
 
+/// A node in a runtime of its own, so that it can be killed outright: its tasks are
+/// dropped and it never says goodbye (no leave, no heartbeat deletion).
+struct KillableNode {
+    kill: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl KillableNode {
+    /// Start one on the Redis at `url` (heartbeat 200 ms); its address and itself.
+    async fn start(url: &str) -> (SocketAddr, KillableNode) {
+        let url = url.to_owned();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let (kill, kill_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let backplane = RedisBackplane::new(&url)
+                .unwrap()
+                .prefix("test")
+                .heartbeat(Duration::from_millis(200));
+            let app = App::new().route(member).backplane(backplane);
+            let server = runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
+            addr_tx.send(server.local_addr()).unwrap();
+            runtime.spawn(server.run());
+            kill_rx.recv().unwrap();
+            runtime.shutdown_background();
+        });
+        (addr_rx.await.unwrap(), KillableNode { kill, thread })
+    }
+
+    fn kill(self) {
+        self.kill.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
 async fn member_at(addr: SocketAddr, room: &str, key: Option<&str>) -> (Client, ConnectionId) {
     let path = match key {
         Some(key) => format!("/member?room={room}&key={key}"),
@@ -96,16 +134,6 @@ async fn member_at(addr: SocketAddr, room: &str, key: Option<&str>) -> (Client, 
         .parse()
         .expect("a connection id");
     (client, id)
-}
-
-async fn next_text(client: &mut Client) -> String {
-    loop {
-        match within(client.next()).await {
-            Some(Ok(WsMessage::Text(text))) => return text.as_str().to_owned(),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
 }
 
 /// Wait (up to 10 s) for an async condition.
@@ -212,29 +240,8 @@ async fn presence_is_cluster_wide_and_a_killed_node_leaves_it_in_time() {
     let (_on_a, id_a) = a.member("lobby", None).await;
     let (on_b, id_b) = b.member("lobby", None).await;
 
-    // Node C runs in a runtime of its own, so that it can be killed outright: its
-    // tasks are dropped and it never says goodbye.
-    let url = redis.url();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
-    let node_c = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let backplane = RedisBackplane::new(&url)
-            .unwrap()
-            .prefix("test")
-            .heartbeat(Duration::from_millis(200));
-        let app = App::new().route(member).backplane(backplane);
-        let server = runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
-        addr_tx.send(server.local_addr()).unwrap();
-        runtime.spawn(server.run());
-        kill_rx.recv().unwrap();
-        runtime.shutdown_background();
-    });
-    let addr_c = addr_rx.await.unwrap();
+    // Node C runs in a runtime of its own, so that it can be killed outright.
+    let (addr_c, node_c) = KillableNode::start(&redis.url()).await;
     let (on_c1, id_c1) = member_at(addr_c, "lobby", None).await;
     let (on_c2, id_c2) = member_at(addr_c, "lobby", None).await;
 
@@ -255,9 +262,8 @@ async fn presence_is_cluster_wide_and_a_killed_node_leaves_it_in_time() {
     })
     .await;
 
-    kill_tx.send(()).unwrap();
     let killed = Instant::now();
-    node_c.join().unwrap();
+    node_c.kill();
     wait_async("C's members vanish", || async {
         members_everywhere(&a.hub, "lobby").await == vec![id_a]
     })
@@ -994,28 +1000,8 @@ async fn a_crashed_nodes_members_are_heard_leaving_once_after_its_heartbeat_expi
     let mut heard = Heard::listen(&a.hub, "lobby");
     a.hub.synced().await.unwrap();
 
-    // Node C in a runtime of its own, killed outright: it never says goodbye.
-    let url = redis.url();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
-    let node_c = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let backplane = RedisBackplane::new(&url)
-            .unwrap()
-            .prefix("test")
-            .heartbeat(Duration::from_millis(200));
-        let app = App::new().route(member).backplane(backplane);
-        let server = runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
-        addr_tx.send(server.local_addr()).unwrap();
-        runtime.spawn(server.run());
-        kill_rx.recv().unwrap();
-        runtime.shutdown_background();
-    });
-    let addr_c = addr_rx.await.unwrap();
+    // Node C in a runtime of its own, killed outright.
+    let (addr_c, node_c) = KillableNode::start(&redis.url()).await;
     let (c1, id_c1) = member_at(addr_c, "lobby", Some("cy")).await;
     let (c2, id_c2) = member_at(addr_c, "lobby", Some("cy")).await;
     heard
@@ -1024,9 +1010,8 @@ async fn a_crashed_nodes_members_are_heard_leaving_once_after_its_heartbeat_expi
         })
         .await;
 
-    kill_tx.send(()).unwrap();
     let killed = Instant::now();
-    node_c.join().unwrap();
+    node_c.kill();
     // Every node with listeners checks, at each of its heartbeats, the heartbeats of
     // the nodes whose members it lists: C's expire 600 ms after its last.
     heard

@@ -185,6 +185,20 @@ pub fn upgrade_request(path: &str, extra: &str, without: &[&str]) -> Vec<u8> {
 /// The default time limit of every wait in the tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// The next text message on `client`, skipping pings and pongs (waiting at most
+/// [`WAIT`]); anything else fails the test.
+pub async fn next_text(client: &mut Client) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match within(client.next()).await {
+            Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
 /// Await `fut`, failing the test after [`WAIT`].
 pub async fn within<F: std::future::Future>(fut: F) -> F::Output {
     tokio::time::timeout(WAIT, fut)

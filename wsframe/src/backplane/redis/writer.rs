@@ -54,6 +54,17 @@ fn member_value(node: NodeId, incarnation: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Queue `envelope`'s publication on `channel` (sharded on a cluster).
+fn publish_to(batch: &mut Batch, channel: &str, envelope: &Envelope) {
+    let publish = batch.publish();
+    batch
+        .on(channel)
+        .cmd(publish)
+        .arg(channel)
+        .arg(envelope.encode().as_ref())
+        .ignore();
+}
+
 /// Whether `e` means the connection is unusable (else it is one command's error).
 fn connection_lost(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
@@ -293,7 +304,6 @@ impl Writer {
     /// Apply commands in order, in one batch.
     async fn apply(&mut self, connection: &mut Option<Conn>, commands: Vec<Command>) {
         let mut batch = Batch::new(self.servers.is_cluster());
-        let publish = batch.publish();
         let incarnation = self.incarnation();
         let mut publications = 0u64;
         let mut lefts = Vec::new();
@@ -301,12 +311,7 @@ impl Writer {
             match command {
                 Command::Publish(channel, envelope) => {
                     publications += 1;
-                    batch
-                        .on(&channel)
-                        .cmd(publish)
-                        .arg(&channel)
-                        .arg(envelope.encode().as_ref())
-                        .ignore();
+                    publish_to(&mut batch, &channel, &envelope);
                 }
                 Command::Joined(Membership {
                     room,
@@ -324,12 +329,7 @@ impl Writer {
                         .arg(id.to_string())
                         .arg(member_value(self.keys.node, &incarnation, key.as_deref()))
                         .ignore();
-                    batch
-                        .on(&channel)
-                        .cmd(publish)
-                        .arg(&channel)
-                        .arg(envelope.encode().as_ref())
-                        .ignore();
+                    publish_to(&mut batch, &channel, &envelope);
                     if let Some(ended) = self.ended.get_mut(&room) {
                         ended.remove(&id);
                     }
@@ -348,12 +348,7 @@ impl Writer {
                         .arg(&room_key)
                         .arg(id.to_string())
                         .ignore();
-                    batch
-                        .on(&channel)
-                        .cmd(publish)
-                        .arg(&channel)
-                        .arg(envelope.encode().as_ref())
-                        .ignore();
+                    publish_to(&mut batch, &channel, &envelope);
                     if let Some(ids) = self.rooms.get_mut(&room) {
                         ids.remove(&id);
                         if ids.is_empty() {
@@ -376,12 +371,7 @@ impl Writer {
                             key.clone_from(current);
                         }
                     }
-                    batch
-                        .on(&channel)
-                        .cmd(publish)
-                        .arg(&channel)
-                        .arg(envelope.encode().as_ref())
-                        .ignore();
+                    publish_to(&mut batch, &channel, &envelope);
                 }
                 Command::Stop(_) => {}
             }
@@ -421,7 +411,6 @@ impl Writer {
     async fn leave_cluster(&self, conn: &mut Conn) {
         info!(node = %self.keys.node, "leaving the cluster");
         let mut batch = Batch::new(self.servers.is_cluster());
-        let publish = batch.publish();
         {
             let mut numbering = lock(&self.numbering);
             for (room, ids) in self.rooms.iter().chain(&self.ended) {
@@ -429,12 +418,7 @@ impl Writer {
                 for (id, key) in ids {
                     let envelope =
                         numbering.presence(self.keys.node, &channel, room, false, *id, key.clone());
-                    batch
-                        .on(&channel)
-                        .cmd(publish)
-                        .arg(&channel)
-                        .arg(envelope.encode().as_ref())
-                        .ignore();
+                    publish_to(&mut batch, &channel, &envelope);
                 }
                 let room_key = self.keys.room_key(room);
                 let ids: Vec<String> = ids.keys().map(ConnectionId::to_string).collect();
