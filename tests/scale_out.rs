@@ -1333,3 +1333,43 @@ async fn on_a_cluster_delivery_goes_on_while_the_rooms_slot_is_resharded() {
         b.metrics().backplane_missed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_presence_hears_users_across_nodes_and_a_killed_nodes_members_leave() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let a = Node::on(&url).await;
+    let b = Node::on(&url).await;
+    let mut heard = Heard::listen(&a.hub, "lobby");
+    a.hub.synced().await.unwrap();
+    let (laptop, laptop_id) = b.member("lobby", Some("ada")).await;
+    let (addr_c, node_c) = KillableNode::start(&url).await;
+    let (_phone, phone_id) = member_at(addr_c, "lobby", Some("ada")).await;
+    heard
+        .until("both devices", |seen| {
+            joined(laptop_id)(seen) && joined(phone_id)(seen)
+        })
+        .await;
+    assert_eq!(a.hub.room("lobby").count_everywhere().await.unwrap(), 2);
+
+    // ada's laptop leaves: she is still here (her phone, on C).
+    drop(laptop);
+    heard.until("the laptop left", left(laptop_id)).await;
+    // C dies: its member leaves once its heartbeat expires, and ada with it.
+    node_c.kill();
+    heard.until("the phone left with C", left(phone_id)).await;
+    heard
+        .users_until("ada left with her last device", |seen| {
+            seen.contains(&user(false, "ada"))
+        })
+        .await;
+    assert_eq!(heard.seen_users, [user(true, "ada"), user(false, "ada")]);
+    assert_eq!(heard.count(laptop_id), (1, 1));
+    assert_eq!(heard.count(phone_id), (1, 1));
+    wait_async("presence in Redis agrees", || async {
+        members_everywhere(&a.hub, "lobby").await.is_empty()
+    })
+    .await;
+}
