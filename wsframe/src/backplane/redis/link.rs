@@ -84,12 +84,12 @@ impl Servers {
                     .await;
                 let is_cluster = match info {
                     Ok(info) => info.contains("cluster_enabled:1"),
-                    // An ACL user may not run INFO: a server that refuses says it is
-                    // one server, as configured.
+                    // An ACL user may not run INFO: taken for one server, as
+                    // configured, and asked again at the next connection.
                     Err(e)
                         if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) =>
                     {
-                        false
+                        return Ok(self.clone());
                     }
                     Err(e) => return Err(e),
                 };
@@ -172,13 +172,23 @@ impl Conn {
 
     /// Run a batch, its commands in order per hash slot (on one server, all in order).
     pub(super) async fn run(&mut self, batch: Batch) -> RedisResult<()> {
-        for pipe in batch.pipes.into_values() {
-            match self {
-                Conn::One(conn) => pipe.query_async::<()>(conn).await?,
-                Conn::Cluster(conn) => pipe.query_async::<()>(conn).await?,
+        match self {
+            Conn::One(conn) => {
+                for pipe in batch.pipes.into_values() {
+                    pipe.query_async::<()>(conn).await?;
+                }
+                Ok(())
+            }
+            // The slots' pipelines at once (order matters within a slot only): a batch
+            // over many rooms costs one round trip, not one per room.
+            Conn::Cluster(conn) => {
+                let runs = batch.pipes.into_values().map(|pipe| {
+                    let mut conn = conn.clone();
+                    async move { pipe.query_async::<()>(&mut conn).await }
+                });
+                futures_util::future::try_join_all(runs).await.map(drop)
             }
         }
-        Ok(())
     }
 }
 
@@ -245,10 +255,11 @@ impl Subscription {
         match self {
             Subscription::One { sink, .. } => sink.subscribe(channels).await,
             Subscription::Cluster { conn, .. } => {
-                for group in by_slot(channels) {
-                    conn.ssubscribe(group).await?;
-                }
-                Ok(())
+                let runs = by_slot(channels).into_iter().map(|group| {
+                    let mut conn = conn.clone();
+                    async move { conn.ssubscribe(group).await }
+                });
+                futures_util::future::try_join_all(runs).await.map(drop)
             }
         }
     }

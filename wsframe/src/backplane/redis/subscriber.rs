@@ -239,11 +239,26 @@ impl Subscriber {
                     Some(Arrived::Dropped(channel)) => {
                         // A cluster slot moved (or a master failed over): the channel is
                         // subscribed again, where its slot now lives.
-                        if state.wanted.contains(&channel) {
+                        let base = channel == self.keys.all_channel()
+                            || channel == self.keys.node_channel(self.keys.node);
+                        if base || state.wanted.contains(&channel) {
                             debug!(%channel, "Redis dropped a subscription; subscribing again");
                             let again = timeout(COMMAND_TIMEOUT, link.subscription.subscribe(&[&channel])).await;
                             if !matches!(again, Ok(Ok(()))) {
                                 return Ended::Broken;
+                            }
+                            // Presence events may have gone by meanwhile: a watched room is
+                            // read again.
+                            let rooms: Vec<String> = state
+                                .watched
+                                .iter()
+                                .filter(|room| self.keys.room_channel(room) == channel)
+                                .cloned()
+                                .collect();
+                            for room in rooms {
+                                if self.load(&mut link.query, &room, hub).await.is_err() {
+                                    return Ended::Broken;
+                                }
                             }
                         }
                     }
@@ -388,6 +403,9 @@ impl Subscriber {
         if *epoch != envelope.epoch {
             // The origin restarted (or began a new epoch): a new numbering, no gap.
             (*epoch, *last) = (envelope.epoch, 0);
+        } else if envelope.seq <= *last {
+            // Heard already: a cluster client that retried a pipeline sent it twice.
+            return;
         }
         if *last != 0 && envelope.seq > *last + 1 {
             Counters::add(&self.counters.backplane_missed, envelope.seq - *last - 1);

@@ -184,7 +184,7 @@ impl Writer {
     async fn connect(&mut self) -> Option<Conn> {
         let attempt = async {
             let mut conn = self.servers.connect().await?;
-            self.restore(&mut conn).await?;
+            self.restore(&mut conn, false).await?;
             Ok::<_, redis::RedisError>(conn)
         };
         match timeout(COMMAND_TIMEOUT * 2, attempt).await {
@@ -221,7 +221,7 @@ impl Writer {
             )
             .await?;
         if previous.as_deref() != Some(incarnation.as_str()) {
-            self.restore(conn).await?;
+            self.restore(conn, true).await?;
         }
         let nodes: Vec<NodeId> = self.hub.presence_nodes().into_iter().collect();
         for node in nodes {
@@ -238,8 +238,15 @@ impl Writer {
 
     /// A new incarnation: the heartbeat first, then this node's memberships written back
     /// under it and those that ended unheard removed, in batches of bounded size.
-    async fn restore(&mut self, conn: &mut Conn) -> redis::RedisResult<()> {
-        self.restores += 1;
+    async fn restore(&mut self, conn: &mut Conn, lost: bool) -> redis::RedisResult<()> {
+        // A new incarnation if the heartbeat was lost (expired, Redis restarted): a
+        // reader that found the old entries dead removes only those, never the ones
+        // written now. After a short blip the entries are still this incarnation's.
+        let node_key = self.keys.node_key(&self.keys.node.to_string());
+        let beat: Option<String> = conn.query(redis::cmd("GET").arg(&node_key)).await?;
+        if lost || beat.as_deref() != Some(self.incarnation().as_str()) {
+            self.restores += 1;
+        }
         let incarnation = self.incarnation();
         let ttl = (self.heartbeat * 3).as_millis() as u64;
         let _: () = conn
@@ -259,6 +266,10 @@ impl Writer {
             for chunk in ids.keys().collect::<Vec<_>>().chunks(1000) {
                 let ids: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
                 batch.on(&key).cmd("HDEL").arg(&key).arg(ids).ignore();
+                if batch.len() >= 64 {
+                    conn.run(std::mem::replace(&mut batch, Batch::new(cluster)))
+                        .await?;
+                }
             }
         }
         for (room, ids) in &self.rooms {
