@@ -172,23 +172,47 @@ impl Conn {
 
     /// Run a batch, its commands in order per hash slot (on one server, all in order).
     pub(super) async fn run(&mut self, batch: Batch) -> RedisResult<()> {
-        match self {
+        match self.run_counted(batch).await.2 {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Run a batch: the publications of the pipelines that went through, those of the
+    /// ones that failed, and an error met (the last).
+    pub(super) async fn run_counted(
+        &mut self,
+        batch: Batch,
+    ) -> (u64, u64, Option<redis::RedisError>) {
+        let results: Vec<(u64, RedisResult<()>)> = match self {
             Conn::One(conn) => {
-                for pipe in batch.pipes.into_values() {
-                    pipe.query_async::<()>(conn).await?;
+                let mut results = Vec::new();
+                for (pipe, publications) in batch.pipes.into_values() {
+                    results.push((publications, pipe.query_async::<()>(conn).await));
                 }
-                Ok(())
+                results
             }
             // The slots' pipelines at once (order matters within a slot only): a batch
             // over many rooms costs one round trip, not one per room.
             Conn::Cluster(conn) => {
-                let runs = batch.pipes.into_values().map(|pipe| {
+                let runs = batch.pipes.into_values().map(|(pipe, publications)| {
                     let mut conn = conn.clone();
-                    async move { pipe.query_async::<()>(&mut conn).await }
+                    async move { (publications, pipe.query_async::<()>(&mut conn).await) }
                 });
-                futures_util::future::try_join_all(runs).await.map(drop)
+                futures_util::future::join_all(runs).await
+            }
+        };
+        let (mut through, mut failed, mut error) = (0, 0, None);
+        for (publications, result) in results {
+            match result {
+                Ok(()) => through += publications,
+                Err(e) => {
+                    failed += publications;
+                    error = Some(e);
+                }
             }
         }
+        (through, failed, error)
     }
 }
 
@@ -197,7 +221,9 @@ impl Conn {
 /// slot (its hash tag), so what concerns one room stays in order.
 pub(super) struct Batch {
     cluster: bool,
-    pipes: HashMap<Option<Slot>, Pipeline>,
+    /// Per slot (one entry on one server): the pipeline, and how many publications it
+    /// carries (so that a batch half through counts each side right).
+    pipes: HashMap<Option<Slot>, (Pipeline, u64)>,
     len: usize,
 }
 
@@ -214,7 +240,13 @@ impl Batch {
     pub(super) fn on(&mut self, key: &str) -> &mut Pipeline {
         let slot = self.cluster.then(|| Slot::for_key(key));
         self.len += 1;
-        self.pipes.entry(slot).or_default()
+        &mut self.pipes.entry(slot).or_default().0
+    }
+
+    /// A publication on `channel` was added (see [`Conn::run_counted`]).
+    pub(super) fn count_publication(&mut self, channel: &str) {
+        let slot = self.cluster.then(|| Slot::for_key(channel));
+        self.pipes.entry(slot).or_default().1 += 1;
     }
 
     /// The command that publishes to a channel: sharded on a cluster.

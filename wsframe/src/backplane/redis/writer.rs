@@ -323,6 +323,7 @@ impl Writer {
                 Command::Publish(channel, envelope) => {
                     publications += 1;
                     publish_to(&mut batch, &channel, &envelope);
+                    batch.count_publication(&channel);
                 }
                 Command::Joined(Membership {
                     room,
@@ -389,29 +390,27 @@ impl Writer {
         }
         self.queued
             .fetch_sub(publications as usize, Ordering::Relaxed);
-        let result = match connection.as_mut() {
-            Some(conn) => Some(conn.run(batch).await),
-            None => None,
+        let (through, failed, error) = match connection.as_mut() {
+            Some(conn) => conn.run_counted(batch).await,
+            None => (0, publications, None),
         };
-        match result {
-            Some(Ok(())) => {
-                Counters::add(&self.counters.backplane_published, publications);
+        // Not heard by Redis (or not for sure): publications are lost, counted (on a
+        // cluster, those of the slots whose pipeline failed).
+        Counters::add(&self.counters.backplane_published, through);
+        Counters::add(&self.counters.backplane_publish_failed, failed);
+        if error.is_some() || connection.is_none() {
+            // The ended memberships are removed when Redis is back (again, if they
+            // went through: removing twice is harmless).
+            for (room, id, key) in lefts {
+                self.ended.entry(room).or_default().insert(id, key);
             }
-            failed => {
-                // Not heard by Redis (or not for sure): publications are lost, counted;
-                // the ended memberships are removed when Redis is back.
-                Counters::add(&self.counters.backplane_publish_failed, publications);
-                for (room, id, key) in lefts {
-                    self.ended.entry(room).or_default().insert(id, key);
-                }
-                if let Some(Err(e)) = failed {
-                    // On a cluster any failure may be a node gone or a slot moved: a new
-                    // connection starts from a fresh view of the cluster.
-                    if connection_lost(&e) || self.servers.is_cluster() {
-                        self.disconnected(connection);
-                    } else {
-                        warn!(error = %e, "Redis refused a backplane command");
-                    }
+            if let Some(e) = error {
+                // On a cluster any failure may be a node gone or a slot moved: a new
+                // connection starts from a fresh view of the cluster.
+                if connection_lost(&e) || self.servers.is_cluster() {
+                    self.disconnected(connection);
+                } else {
+                    warn!(error = %e, "Redis refused a backplane command");
                 }
             }
         }
