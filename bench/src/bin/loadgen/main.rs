@@ -308,18 +308,10 @@ async fn bcast_run(spec: Bcast) {
     }
     let publishing = started.elapsed();
     let expected = sent * subscribers as u64;
-    // Let the backlog drain, up to 15 s.
-    let drain_until = Instant::now() + Duration::from_secs(15);
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let total = delivered.load(Ordering::Relaxed);
+    let total = drain(&delivered, expected).await;
     let elapsed = started.elapsed();
     let cpu = cpu_seconds() - cpu_start;
-    let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
-    for h in histograms.iter() {
-        merged.add(&*h.lock().unwrap()).unwrap();
-    }
+    let merged = merge(&histograms);
     println!(
         "{}",
         serde_json::json!({
@@ -341,6 +333,25 @@ async fn bcast_run(spec: Bcast) {
     for reader in readers {
         reader.abort();
     }
+}
+
+/// Let the backlog drain (up to 15 s) until `expected` messages were delivered; how
+/// many were.
+async fn drain(delivered: &std::sync::atomic::AtomicU64, expected: u64) -> u64 {
+    let drain_until = Instant::now() + Duration::from_secs(15);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    delivered.load(Ordering::Relaxed)
+}
+
+/// The subscribers' latency histograms as one.
+fn merge(histograms: &[std::sync::Mutex<Histogram<u64>>]) -> Histogram<u64> {
+    let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+    for h in histograms {
+        merged.add(&*h.lock().unwrap()).unwrap();
+    }
+    merged
 }
 
 /// `ws://HOST:PORT/PATH` to the server's address and the path (may be empty).

@@ -13,7 +13,10 @@ use futures_util::SinkExt;
 use hdrhistogram::Histogram;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{LEAN_READ, Reading, connect_from, cpu_seconds, deflate, lean_subscriber, micros_now, split_ws_url};
+use super::{
+    LEAN_READ, Reading, connect_from, cpu_seconds, deflate, drain, lean_subscriber, merge, micros_now,
+    split_ws_url,
+};
 
 /// The two nodes a room's members are on, and its publisher's node (another one).
 pub(super) fn placement(room: usize, nodes: usize) -> ([usize; 2], usize) {
@@ -123,17 +126,10 @@ pub(super) async fn run(args: &[String]) {
     let publishing = started.elapsed();
     let sent = sent.load(Ordering::Relaxed);
     let expected = sent * 2 * per_node as u64;
-    let drain_until = Instant::now() + Duration::from_secs(15);
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let total = delivered.load(Ordering::Relaxed);
+    let total = drain(&delivered, expected).await;
     let elapsed = started.elapsed();
     let cpu = cpu_seconds() - cpu_start;
-    let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
-    for h in histograms.iter() {
-        merged.add(&*h.lock().unwrap()).unwrap();
-    }
+    let merged = merge(&histograms);
     println!(
         "{}",
         serde_json::json!({

@@ -268,6 +268,23 @@ impl RedisBackplane {
     }
 }
 
+impl RedisBackplane {
+    /// Tell the subscriber task that this node gained (or lost) `interest`: a channel
+    /// to (un)subscribe, or a room whose presence to watch.
+    fn follow(&self, interest: Interest, gained: bool) {
+        let Some(started) = self.started.get() else {
+            return;
+        };
+        let listen = match (interest, gained) {
+            (Interest::Presence(room), true) => Listen::Watch(room),
+            (Interest::Presence(room), false) => Listen::Unwatch(room),
+            (interest, true) => Listen::Subscribe(started.keys.interest_channel(&interest)),
+            (interest, false) => Listen::Unsubscribe(started.keys.interest_channel(&interest)),
+        };
+        let _ = started.listens.send(listen);
+    }
+}
+
 impl Backplane for RedisBackplane {
     fn start(&self, hub: Hub) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -347,23 +364,11 @@ impl Backplane for RedisBackplane {
     }
 
     fn interested(&self, interest: Interest) {
-        if let Some(started) = self.started.get() {
-            let listen = match &interest {
-                Interest::Presence(room) => Listen::Watch(room.clone()),
-                _ => Listen::Subscribe(started.keys.interest_channel(&interest)),
-            };
-            let _ = started.listens.send(listen);
-        }
+        self.follow(interest, true);
     }
 
     fn uninterested(&self, interest: Interest) {
-        if let Some(started) = self.started.get() {
-            let listen = match &interest {
-                Interest::Presence(room) => Listen::Unwatch(room.clone()),
-                _ => Listen::Unsubscribe(started.keys.interest_channel(&interest)),
-            };
-            let _ = started.listens.send(listen);
-        }
+        self.follow(interest, false);
     }
 
     fn synced(&self) -> BoxFuture<Result<()>> {
