@@ -101,15 +101,26 @@ impl Frame {
         Frame::with(FIN | opcode, payload)
     }
 
+    /// Frame `message`, taking its payload: no reference count is added, so a payload
+    /// read into a buffer of its own stays that buffer (cloned, `bytes` would move it
+    /// behind a shared header allocated for the purpose, and free both after the write).
+    pub(crate) fn encode_owned(message: Message) -> Frame {
+        let (opcode, payload) = match message {
+            Message::Text(text) => (TEXT, Bytes::from(text)),
+            Message::Binary(bytes) => (BINARY, bytes),
+        };
+        Frame::with(FIN | opcode, payload)
+    }
+
     /// Frame `message` for a connection that agreed `deflate`: compressed when it is
     /// at least the threshold and compressing makes it smaller. A dedicated
     /// connection's frames are compressed as it writes them (in order, in its context).
     pub(crate) fn encode_for(
-        message: &Message,
+        message: Message,
         deflate: Option<&Negotiated>,
         counters: &Counters,
     ) -> Frame {
-        let frame = Frame::encode(message);
+        let frame = Frame::encode_owned(message);
         match deflate {
             Some(deflate) => frame.compressed(deflate, counters).unwrap_or(frame),
             None => frame,

@@ -7,14 +7,15 @@
 //! future is polled with its gate's own waker (a [`Bell`]), and polled again only once
 //! that waker rang.
 //!
-//! The gates of one driver share a single registration of the task's waker, made once
-//! per turn of its `select!` ([`Gates::register`]); a closed gate then costs a bit test.
+//! A bell wakes the driver through its [`Waking`], which wakes the task only when the
+//! driver is not already running: nothing is registered per turn, and a closed gate
+//! costs a bit test.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
-use futures_util::task::AtomicWaker;
+use super::self_wake::Waking;
 
 /// The driver's gated branches.
 #[derive(Clone, Copy, Debug)]
@@ -37,9 +38,9 @@ impl Bell {
     }
 }
 
-/// What the bells and the driver share: the task to wake, and which bells rang.
+/// What the bells and the driver share: the driver to wake, and which bells rang.
 struct Shared {
-    task: AtomicWaker,
+    driver: Arc<Waking>,
     rang: AtomicU8,
 }
 
@@ -56,7 +57,7 @@ impl Wake for Ringer {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.shared.rang.fetch_or(self.bit, Ordering::AcqRel);
-        self.shared.task.wake();
+        self.shared.driver.notify();
     }
 }
 
@@ -69,10 +70,10 @@ pub(crate) struct Gates {
 }
 
 impl Gates {
-    /// Gates that are all open for their first poll.
-    pub(crate) fn new() -> Gates {
+    /// Gates that are all open for their first poll, ringing `driver`.
+    pub(crate) fn new(driver: Arc<Waking>) -> Gates {
         let shared = Arc::new(Shared {
-            task: AtomicWaker::new(),
+            driver,
             rang: AtomicU8::new(u8::MAX),
         });
         let bell = |bell: Bell| {
@@ -90,17 +91,15 @@ impl Gates {
         Gates { shared, bells }
     }
 
-    /// Register the task to be woken by any bell. Call it at every poll of the task
-    /// before polling gated futures (the first branch of a biased `select!`); always
-    /// `Pending`.
-    pub(crate) fn register(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.task.register(cx.waker());
+    /// A pass over every branch of the driver begins (the first branch of its biased
+    /// `select!`): the wakes before it are answered by it. Always `Pending`.
+    pub(crate) fn pass(&self) -> Poll<()> {
+        self.shared.driver.pass_begins();
         Poll::Pending
     }
 
     /// Run `poll` (which polls the gated future with the context it is given) if the
-    /// future's bell rang since its last poll; else `Pending`. The task must have been
-    /// [registered](Self::register) in this poll.
+    /// future's bell rang since its last poll; else `Pending`.
     pub(crate) fn poll<T>(
         &self,
         bell: Bell,
@@ -127,13 +126,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_future_is_polled_again_only_after_its_wake() {
-        let gates = Gates::new();
+        let gates = Gates::new(Waking::new());
         let (tx, mut rx) = tokio::sync::oneshot::channel::<u8>();
         let (other_tx, mut other_rx) = tokio::sync::oneshot::channel::<u8>();
         let mut polls = 0;
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut poll = |cx: &mut Context<'_>, polls: &mut u32| {
-            assert!(gates.register(cx).is_pending());
+        let mut poll = |polls: &mut u32| {
+            assert!(gates.pass().is_pending());
             let _ = gates.poll(Bell::Timer, |inner| {
                 std::pin::Pin::new(&mut other_rx).poll(inner)
             });
@@ -142,14 +140,14 @@ mod tests {
                 std::pin::Pin::new(&mut rx).poll(inner)
             })
         };
-        assert!(poll(&mut cx, &mut polls).is_pending());
-        assert!(poll(&mut cx, &mut polls).is_pending());
+        assert!(poll(&mut polls).is_pending());
+        assert!(poll(&mut polls).is_pending());
         assert_eq!(polls, 1, "not woken: not polled");
         other_tx.send(1).unwrap();
-        assert!(poll(&mut cx, &mut polls).is_pending());
+        assert!(poll(&mut polls).is_pending());
         assert_eq!(polls, 1, "another bell rang: not polled");
         tx.send(7).unwrap();
-        assert_eq!(poll(&mut cx, &mut polls), Poll::Ready(Ok(7)));
+        assert_eq!(poll(&mut polls), Poll::Ready(Ok(7)));
         assert_eq!(polls, 2);
     }
 
@@ -163,8 +161,9 @@ mod tests {
         }
         let flag = Arc::new(Flag(false.into()));
         let waker = Waker::from(flag.clone());
-        let gates = Gates::new();
-        let _ = gates.register(&mut Context::from_waker(&waker));
+        let driver = Waking::new();
+        driver.register(&waker);
+        let gates = Gates::new(driver);
         gates.bells[Bell::Handler as usize].wake_by_ref();
         assert!(flag.0.load(Ordering::SeqCst));
     }

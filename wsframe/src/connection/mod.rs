@@ -17,6 +17,7 @@
 //! | [`transport`] | the upgraded stream and its lazily held read buffer |
 //! | [`gate`] | polling a rarely ready future only after its own waker fired |
 //! | [`inline_handler`] | the handler's future, polled in the connection's task, its panics caught |
+//! | [`self_wake`] | polling the driver again at once when it woke itself (an echo does, twice) |
 //! | [`ending`] | how a handler ended: its close code and its log line |
 
 pub(crate) mod ending;
@@ -24,6 +25,7 @@ pub(crate) mod frame;
 pub(crate) mod gate;
 pub(crate) mod inline_handler;
 pub(crate) mod reader;
+mod self_wake;
 pub(crate) mod transport;
 mod writer;
 
@@ -41,6 +43,7 @@ use self::ending::{Ending, Stage};
 use self::gate::{Bell, Gates};
 use self::inline_handler::InlineHandler;
 use self::reader::{Fault, Incoming, ReadError, ReadLimits, Reader};
+use self::self_wake::{Absorbing, Waking};
 use self::transport::{ReadBuffer, Upgraded};
 use self::writer::{Aside, CloseRequest, Exit, MAX_BATCH, Out, Writer};
 use crate::deflate::compress::Dedicated;
@@ -236,7 +239,9 @@ impl Driver {
         // hyper's read-ahead is copied and released here: kept, it would pin hyper's
         // whole read buffer for the connection's life.
         let (io, read_ahead) = Upgraded::new(upgraded);
-        self.drive(io, read_ahead).await
+        let waking = Waking::new();
+        let drive = std::pin::pin!(self.drive(io, read_ahead, waking.clone()));
+        Absorbing::new(waking, drive).await
     }
 
     /// The driver's loop over a connection.
@@ -250,6 +255,7 @@ impl Driver {
         &mut self,
         mut io: Upgraded,
         read_ahead: Bytes,
+        waking: Arc<Waking>,
     ) -> impl Future<Output = ()> + Send + '_ {
         async move {
             let shared = &*self.shared;
@@ -304,7 +310,7 @@ impl Driver {
             // subscriber) the driver wakes for every message. The read branch is polled
             // when the socket's readiness fired, after it produced a frame (more may be
             // buffered), and when the handler makes room again.
-            let gates = Gates::new();
+            let gates = Gates::new(waking);
             let mut rate = RateLimit::new(self.limits.get_max_message_rate());
             // Frames read since the last write: reads come first, but not for ever.
             let mut read_run = 0usize;
@@ -328,8 +334,8 @@ impl Driver {
 
                 let step = tokio::select! {
                     biased;
-                    // Never ready: registers the task for every gate at once.
-                    () = poll_fn(|cx| gates.register(cx)) => Step::Go,
+                    // Never ready: a pass over every branch begins (see `self_wake`).
+                    () = poll_fn(|_| gates.pass()) => Step::Go,
                     outcome = poll_fn(|_| gates.poll(Bell::Handler, |inner| self.handler.poll_end(inner))), if !handler_done => {
                         handler_done = true;
                         let ending = Ending::of(outcome, counters);
@@ -626,7 +632,7 @@ mod tests {
             hub: Hub::new(counters),
             permit: None,
         };
-        let future = driver.drive(Upgraded::Tcp(stream), Bytes::new());
+        let future = driver.drive(Upgraded::Tcp(stream), Bytes::new(), Waking::new());
         let size = std::mem::size_of_val(&future);
         println!("driver future: {size} bytes");
         assert!(
@@ -638,7 +644,8 @@ mod tests {
     /// 1,088 bytes measured when this test was written (x86-64, Rust 1.95), 1,064 with
     /// the gates sharing one registration and permessage-deflate's inflater boxed,
     /// 1,104 with the handler polled inline (its aside polling during writes: two
-    /// references more), which saves the handler's own task; with a little room. The
-    /// driver over tungstenite's stream measured 1,176.
-    const DRIVER_FUTURE_BYTES: usize = 1_112;
+    /// references more), which saves the handler's own task; 1,120 with the driver's
+    /// [`Waking`] (its wakes while it runs no longer requeue the task); with a little
+    /// room. The driver over tungstenite's stream measured 1,176.
+    const DRIVER_FUTURE_BYTES: usize = 1_128;
 }

@@ -318,8 +318,7 @@ pub(super) struct Aside<'a> {
 impl Aside<'_> {
     /// Never ready: polls the handler when its bell rang. If it ends, its outcome waits
     /// for the driver's loop, whose handler branch is reopened to take it.
-    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let _ = self.gates.register(cx);
+    pub(super) fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
         let handler = &mut *self.handler;
         let _ = self.gates.poll(Bell::Handler, |inner| {
             handler.poll_aside(inner);

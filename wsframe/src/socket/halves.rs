@@ -192,7 +192,7 @@ impl Sender {
     pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
         self.push(Outgoing::Frame {
             frame: Frame::encode_for(
-                &message.into(),
+                message.into(),
                 self.shared.deflate.as_ref(),
                 &self.shared.counters,
             ),
@@ -274,7 +274,7 @@ impl Sink<Message> for Sender {
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
         self.implicit_accept()?;
         let item = Outgoing::Frame {
-            frame: Frame::encode_for(&item, self.shared.deflate.as_ref(), &self.shared.counters),
+            frame: Frame::encode_for(item, self.shared.deflate.as_ref(), &self.shared.counters),
             from_hub: false,
         };
         self.start(item)
@@ -379,7 +379,9 @@ impl Receiver {
 
     /// Receive the next data message, or [`Error::Disconnected`] with the close code.
     pub async fn receive(&mut self) -> Result<Message> {
-        self.shared.decide_accept(None, HeaderMap::new())?;
+        if !self.shared.is_accepted() {
+            self.shared.decide_accept(None, HeaderMap::new())?;
+        }
         match std::future::poll_fn(|cx| self.shared.inbox.poll_recv(cx)).await {
             Some(message) => Ok(message),
             None => Err(Error::Disconnected(self.shared.disconnect())),
