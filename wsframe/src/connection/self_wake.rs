@@ -7,6 +7,10 @@
 //! waker of its own, which while the driver runs only notes the wake: the driver is
 //! polled again at once, and the runtime hears only of wakes that come from outside
 //! (the socket, another connection, a timer).
+//!
+//! A future inside the driver that yields by waking itself and returning `Pending`
+//! (the `futures` way; tokio's `yield_now` defers its wake until the task's poll has
+//! ended) is polled again up to `MAX_ROUNDS` times before the task yields.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,8 +51,9 @@ impl Waking {
         }
     }
 
-    /// The driver is about to poll every source it waits on: a wake noted before
-    /// now is answered by this very pass, and needs no pass after it.
+    /// The driver is about to poll every source it waits on: a wake noted before now
+    /// needs no pass of its own, since a pass follows it (this one, or, if this one
+    /// stops at a ready branch, the next one, which the driver's loop always runs).
     pub(crate) fn pass_begins(&self) {
         self.state.fetch_and(!WOKEN, Ordering::AcqRel);
     }
@@ -98,22 +103,31 @@ impl<F: Future + Unpin> Future for Absorbing<F> {
         let state = &this.waking.state;
         this.waking.task.register(cx.waker());
         let mut inner = Context::from_waker(&this.waker);
+        state.store(POLLING, Ordering::Release);
         for _ in 0..MAX_ROUNDS {
-            state.store(POLLING, Ordering::Release);
             if let Poll::Ready(output) = Pin::new(&mut this.future).poll(&mut inner) {
                 state.store(0, Ordering::Release);
+                // Late wakes have no task to wake: let its waker go.
+                drop(this.waking.task.take());
                 return Poll::Ready(output);
             }
-            // A wake that comes after this sees the driver idle and wakes the task.
-            if state.swap(0, Ordering::AcqRel) & WOKEN == 0 {
+            // Not woken: done. A wake that comes after this sees the driver idle and
+            // wakes the task.
+            if state
+                .compare_exchange(POLLING, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
                 return Poll::Pending;
             }
+            // Woken: poll again, still marked as polling (a wake meanwhile is noted).
+            state.fetch_and(!WOKEN, Ordering::AcqRel);
             // The runtime's cooperative budget is spent: its resources would only
             // answer `Pending` (and wake us) until the task yields.
             if !tokio::task::coop::has_budget_remaining() {
                 break;
             }
         }
+        state.store(0, Ordering::Release);
         cx.waker().wake_by_ref();
         Poll::Pending
     }

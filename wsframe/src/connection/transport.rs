@@ -93,8 +93,8 @@ impl ReadBuffer {
             && self.bytes.capacity() < self.chunk
             && rest <= self.chunk
             // The messages split off it may all be gone: then its whole allocation is
-            // ours again, without allocating. (A buffer given back has no capacity.)
-            && (self.bytes.capacity() == 0 || !self.bytes.try_reclaim(self.chunk))
+            // ours again, without allocating.
+            && !self.bytes.try_reclaim(self.chunk)
         {
             self.bytes = take_spare(self.chunk);
         }
@@ -106,9 +106,11 @@ impl ReadBuffer {
             Poll::Pending => {
                 if self.bytes.is_empty() && !busy {
                     let mut idle = std::mem::take(&mut self.bytes);
-                    // Pooled only if nothing split off it is still alive (reclaimed
-                    // above already, unless this poll found it too small).
-                    if idle.capacity() >= self.chunk || idle.try_reclaim(self.chunk) {
+                    // Pooled if it has a chunk's room, reclaimed in place when nothing
+                    // split off it is still alive. (A live payload split off its front
+                    // may still share the allocation: the regions never overlap, but
+                    // the allocation stays pinned until that payload is dropped.)
+                    if idle.try_reclaim(self.chunk) {
                         give_spare(idle, self.chunk);
                     }
                 }
