@@ -18,6 +18,7 @@ pub async fn get_cookie_or_token(
     })
 }
 
+/// Answers `Session: <cookie or token>` once, to an authenticated client.
 #[websocket("/ws")]
 async fn websocket_endpoint(
     mut ws: WebSocket,
@@ -35,5 +36,11 @@ async fn main() -> wsframe::Result<()> {
 
 /// The example's app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new().route(websocket_endpoint)
+    App::new()
+        .info(wsframe::asyncapi::Info::new(
+            "Authentication",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .route(websocket_endpoint)
+        .asyncapi_route("/asyncapi.json")
 }

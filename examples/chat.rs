@@ -3,6 +3,8 @@
 //! `Client #N: <text>`; when N leaves, everyone gets `Client #N left`. Rooms are
 //! optional: `?room=name` (default `lobby`).
 //!
+//! Its AsyncAPI document is at `/asyncapi.json`.
+//!
 //! `WSFRAME_ADDR` sets the address (default 127.0.0.1:8080).
 
 use wsframe::prelude::*;
@@ -11,6 +13,11 @@ use wsframe::{Html, Hub};
 /// The page, served by the app itself.
 const PAGE: &str = include_str!("chat.html");
 
+/// Chat in a room.
+///
+/// Every text you send goes to everyone in the room (you too) as `Client #N: text`,
+/// where N is your `client_id`; when you leave, the others get `Client #N left`. The
+/// room is `?room=name`, `lobby` by default.
 #[websocket("/ws/<client_id>?<room>")]
 async fn chat(
     mut ws: WebSocket,
@@ -45,5 +52,12 @@ async fn main() -> wsframe::Result<()> {
 
 /// The chat app (tests include this file and serve the same app).
 pub fn app() -> App {
-    App::new().route(chat).get("/", |_req| async { Html(PAGE) })
+    App::new()
+        .info(
+            wsframe::asyncapi::Info::new("Chat", env!("CARGO_PKG_VERSION"))
+                .description("Rooms of clients talking; the seed's connection manager."),
+        )
+        .route(chat)
+        .get("/", |_req| async { Html(PAGE) })
+        .asyncapi_route("/asyncapi.json")
 }

@@ -282,6 +282,58 @@ pub(crate) fn requirement(arg: &Arg, krate: &Path, needs: &Ident) -> TokenStream
     }
 }
 
+/// What `arg` tells the route's AsyncAPI document (`doc`, a `&mut RouteDoc`): its path
+/// parameter, query parameter, header or cookie (a credential in a dependency), or
+/// what its dependency or extractor describes.
+pub(crate) fn describe(arg: &Arg, krate: &Path, doc: &Ident, credential: bool) -> TokenStream {
+    let ty = arg.ty();
+    let field = |constructor: &str, name: &str, optional: &Option<Type>| {
+        let constructor = format_ident!("{constructor}");
+        let inner = optional.as_ref().unwrap_or(ty);
+        let optional = optional.is_some().then(|| quote!(.optional()));
+        let credential = credential.then(|| quote!(.credential()));
+        quote! {
+            #doc.field(#krate::asyncapi::Field::#constructor(#name).of::<#inner>() #optional #credential);
+        }
+    };
+    match &arg.kind {
+        Kind::Socket => TokenStream::new(),
+        Kind::Path(name) => quote!(#doc.__path::<#ty>(#name);),
+        Kind::Query(name, optional) => field("query", name, optional),
+        Kind::Cookie(name, optional) => field("cookie", name, optional),
+        Kind::Header(name, optional) => field("header", name, optional),
+        Kind::Extractor => guard_description(ty, krate, doc),
+        Kind::Depends(path) => {
+            let krate = respan(krate, path.span());
+            quote_spanned!(path.span()=> #krate::Dependency::describe(&#path, #doc);)
+        }
+    }
+}
+
+/// `<T as FromHandshake>::describe(doc);`, spanned on `T`.
+pub(crate) fn guard_description(ty: &Type, krate: &Path, doc: &Ident) -> TokenStream {
+    quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::describe(#doc);)
+}
+
+/// The text of `#[doc = "..."]` attributes, one line each.
+pub(crate) fn doc_lines(attrs: &[syn::Attribute]) -> Vec<syn::LitStr> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `<T as FromHandshake>::requirements(needs);`, spanned on `T`.
 pub(crate) fn guard_requirement(ty: &Type, krate: &Path, needs: &Ident) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as #krate::FromHandshake>::requirements(#needs);)

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::asyncapi::{DocumentedRoute, Info, RouteDoc, Served};
 use crate::handler::{BoxedWsHandler, WsHandler};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Counters, Metrics};
@@ -29,6 +30,8 @@ pub struct Route {
     kind: RouteKind,
     protocols: Vec<String>,
     limits: RouteLimits,
+    /// What the route tells about itself (WebSocket routes), for the AsyncAPI document.
+    doc: RouteDoc,
 }
 
 enum RouteKind {
@@ -43,6 +46,7 @@ impl Route {
         Route::from_boxed(
             pattern,
             <H as WsHandler<Args>>::requirements,
+            <H as WsHandler<Args>>::describe,
             crate::handler::boxed(handler),
         )
     }
@@ -50,13 +54,17 @@ impl Route {
     pub(crate) fn from_boxed(
         pattern: &str,
         requirements: fn(&mut Requirements),
+        describe: fn(&mut RouteDoc),
         handler: BoxedWsHandler,
     ) -> Route {
+        let mut doc = RouteDoc::default();
+        describe(&mut doc);
         Route {
             pattern: pattern.to_string(),
             kind: RouteKind::WebSocket(handler, requirements),
             protocols: Vec::new(),
             limits: RouteLimits::default(),
+            doc,
         }
     }
 
@@ -72,6 +80,7 @@ impl Route {
             kind: RouteKind::Get(crate::response::boxed_http(handler)),
             protocols: Vec::new(),
             limits: RouteLimits::default(),
+            doc: RouteDoc::default(),
         }
     }
 
@@ -113,6 +122,30 @@ impl Route {
     /// The pattern as written.
     pub fn pattern(&self) -> &str {
         &self.pattern
+    }
+
+    /// What the route tells about itself in the app's AsyncAPI document (see
+    /// [`asyncapi`](crate::asyncapi)).
+    ///
+    /// ```
+    /// use wsframe::{Route, WebSocket};
+    ///
+    /// async fn chat(ws: WebSocket) {}
+    ///
+    /// let route = Route::websocket("/ws/<room>", chat);
+    /// assert!(route.doc().fields().is_empty());
+    /// ```
+    pub fn doc(&self) -> &RouteDoc {
+        &self.doc
+    }
+
+    /// The WebSocket route as the document needs it; `None` for a GET route.
+    fn documented(&self) -> Option<DocumentedRoute<'_>> {
+        matches!(self.kind, RouteKind::WebSocket(..)).then(|| DocumentedRoute {
+            pattern: &self.pattern,
+            protocols: &self.protocols,
+            doc: &self.doc,
+        })
     }
 }
 
@@ -171,6 +204,9 @@ pub struct App {
     metrics: Metrics,
     hub: Hub,
     backplane: Option<Arc<dyn crate::backplane::Backplane>>,
+    info: Info,
+    /// Where the AsyncAPI document is served, if it is.
+    asyncapi_route: Option<String>,
 }
 
 impl Default for App {
@@ -190,7 +226,61 @@ impl App {
             hub: Hub::new(counters.clone()),
             metrics: Metrics(counters),
             backplane: None,
+            info: Info::default(),
+            asyncapi_route: None,
         }
+    }
+
+    /// The title, version and description of the app's AsyncAPI document.
+    ///
+    /// ```
+    /// use wsframe::App;
+    /// use wsframe::asyncapi::Info;
+    ///
+    /// let app = App::new().info(Info::new("Chat", "2.1.0").description("Rooms."));
+    /// assert_eq!(app.asyncapi()["info"]["title"], "Chat");
+    /// ```
+    pub fn info(mut self, info: Info) -> App {
+        self.info = info;
+        self
+    }
+
+    /// The app's WebSocket routes as an AsyncAPI 3.0 document (see
+    /// [`asyncapi`](crate::asyncapi)), without `servers`: the document served by
+    /// [`asyncapi_route`](Self::asyncapi_route) names the server that answered.
+    ///
+    /// ```
+    /// let doc = wsframe::App::new().asyncapi();
+    /// assert_eq!(doc["asyncapi"], "3.0.0");
+    /// assert!(doc["channels"].as_object().unwrap().is_empty());
+    /// ```
+    pub fn asyncapi(&self) -> serde_json::Value {
+        let routes: Vec<DocumentedRoute<'_>> =
+            self.routes.iter().filter_map(Route::documented).collect();
+        crate::asyncapi::document(&self.info, &routes, None)
+    }
+
+    /// Serve the app's AsyncAPI document as JSON at `pattern` (a GET route, e.g.
+    /// `/asyncapi.json`), with the server that answered (the request's `Host`) under
+    /// `servers`. It documents every WebSocket route of the app, whenever added.
+    ///
+    /// ```
+    /// use wsframe::App;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().asyncapi_route("/asyncapi.json"))?;
+    /// let response = client.get("/asyncapi.json").await?;
+    /// assert_eq!(response.status, 200);
+    /// let doc: serde_json::Value = serde_json::from_str(&response.text()).unwrap();
+    /// assert_eq!(doc["asyncapi"], "3.0.0");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn asyncapi_route(mut self, pattern: &str) -> App {
+        self.asyncapi_route = Some(pattern.to_string());
+        self
     }
 
     /// The app's broadcast hub, for code outside handlers (handlers take `hub: Hub`).
@@ -285,7 +375,14 @@ impl App {
     }
 
     /// Build the router; every malformed or conflicting route is reported.
-    pub(crate) fn build(self) -> Result<Arc<AppInner>> {
+    pub(crate) fn build(mut self) -> Result<Arc<AppInner>> {
+        if let Some(pattern) = self.asyncapi_route.take() {
+            let document = Arc::new(self.asyncapi_parts());
+            self = self.get(&pattern, move |req| {
+                let document = document.clone();
+                async move { document.response(&req) }
+            });
+        }
         let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();
         let mut errors = Vec::new();
         // What each WebSocket route's extractors need, checked once the state is complete.
@@ -421,4 +518,45 @@ pub(crate) struct WsEndpoint {
     pub(crate) protocols: Arc<[String]>,
     pub(crate) limits: Limits,
     pub(crate) route: Arc<str>,
+}
+
+/// What the AsyncAPI route needs to answer: the document's parts, the server left out.
+struct AsyncApiParts {
+    info: Info,
+    routes: Vec<(String, Vec<String>, RouteDoc)>,
+}
+
+impl App {
+    fn asyncapi_parts(&self) -> AsyncApiParts {
+        AsyncApiParts {
+            info: self.info.clone(),
+            routes: self
+                .routes
+                .iter()
+                .filter_map(Route::documented)
+                .map(|r| (r.pattern.to_string(), r.protocols.to_vec(), r.doc.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl AsyncApiParts {
+    /// The document, with the server that answered `req`.
+    fn response(&self, req: &HandshakeRequest) -> crate::Response {
+        let routes: Vec<DocumentedRoute<'_>> = self
+            .routes
+            .iter()
+            .map(|(pattern, protocols, doc)| DocumentedRoute {
+                pattern,
+                protocols,
+                doc,
+            })
+            .collect();
+        let host = req.header("host").unwrap_or("localhost");
+        let served = Served {
+            host,
+            secure: req.secure,
+        };
+        crate::Json(crate::asyncapi::document(&self.info, &routes, Some(served))).into_response()
+    }
 }

@@ -63,6 +63,13 @@ pub trait Dependency: Send + Sync + 'static {
         let _ = needs;
     }
 
+    /// What the dependency's own arguments read from the handshake, for the app's
+    /// AsyncAPI document: `#[dependency]` writes it, its `#[cookie]`, `#[query]` and
+    /// `#[header]` arguments as credentials. Nothing by default.
+    fn describe(&self, doc: &mut crate::asyncapi::RouteDoc) {
+        let _ = doc;
+    }
+
     /// The dependency's output for this handshake: resolved on first use, then cloned
     /// from the handshake's cache (what `#[depends(..)]` calls).
     fn cached(

@@ -119,7 +119,9 @@ async fn route(
         return match (&endpoint.get, &endpoint.ws) {
             (Some(get), _) if is_get => {
                 let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
-                let request = head(app, &req, params, route_pattern.into(), peer, forwarded);
+                let secure = conn.tls || forwarded.scheme == Some(Scheme::Https);
+                let mut request = head(app, &req, params, route_pattern.into(), peer, forwarded);
+                request.secure = secure;
                 get(Arc::new(request)).await
             }
             (_, Some(_)) if is_get => handshake::upgrade_required(),
@@ -290,6 +292,7 @@ fn head(
         state: app.state.clone(),
         cache: Default::default(),
         overrides: app.overrides(),
+        secure: false,
     }
 }
 

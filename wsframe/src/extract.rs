@@ -90,6 +90,41 @@ pub trait FromHandshake: Sized + Send {
     fn requirements(needs: &mut Requirements) {
         let _ = needs;
     }
+
+    /// What this extractor or guard reads from the handshake, for the app's AsyncAPI
+    /// document ([`asyncapi`](crate::asyncapi)): a header, a cookie or a query
+    /// parameter, marked as a credential when it proves who the client is. Nothing by
+    /// default.
+    ///
+    /// ```
+    /// use wsframe::prelude::*;
+    /// use wsframe::asyncapi::{Field, RouteDoc};
+    ///
+    /// struct ApiKey(String);
+    ///
+    /// impl FromHandshake for ApiKey {
+    ///     type Rejection = Rejection;
+    ///
+    ///     async fn from_handshake(req: &HandshakeRequest) -> Result<Self, Rejection> {
+    ///         req.header("x-api-key")
+    ///             .map(|key| ApiKey(key.to_owned()))
+    ///             .ok_or_else(|| Rejection::unauthorized("an API key is required"))
+    ///     }
+    ///
+    ///     fn describe(doc: &mut RouteDoc) {
+    ///         doc.field(Field::header("x-api-key").credential().description("The team's API key."));
+    ///     }
+    /// }
+    ///
+    /// #[websocket("/ws")]
+    /// async fn feed(ws: WebSocket, _key: ApiKey) {}
+    ///
+    /// let doc = App::new().route(feed).asyncapi();
+    /// assert_eq!(doc["components"]["securitySchemes"]["header_x_api_key"]["in"], "header");
+    /// ```
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        let _ = doc;
+    }
 }
 
 /// An extractor that can tell "absent" from "failed", for `Option<Self>` arguments.
@@ -525,5 +560,9 @@ where
 
     fn requirements(needs: &mut Requirements) {
         T::requirements(needs);
+    }
+
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        T::describe(doc);
     }
 }

@@ -182,6 +182,12 @@ pub trait WsHandler<Args>: Clone + Send + Sync + 'static {
     fn requirements(needs: &mut Requirements) {
         let _ = needs;
     }
+
+    /// What the handler's extractors read from the handshake, for the app's AsyncAPI
+    /// document (see [`FromHandshake::describe`]).
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        let _ = doc;
+    }
 }
 
 macro_rules! impl_ws_handler {
@@ -214,6 +220,11 @@ macro_rules! impl_ws_handler {
             #[allow(unused_variables)]
             fn requirements(needs: &mut Requirements) {
                 $(<$T as FromHandshake>::requirements(needs);)*
+            }
+
+            #[allow(unused_variables)]
+            fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+                $(<$T as FromHandshake>::describe(doc);)*
             }
         }
     };

@@ -51,6 +51,7 @@
 #[path = "private.rs"]
 pub mod __private;
 mod app;
+pub mod asyncapi;
 pub mod backplane;
 mod client_limits;
 mod close;

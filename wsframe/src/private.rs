@@ -11,6 +11,7 @@ use crate::{HandshakeRequest, Rejection, Requirements, Result, Route, WebSocket}
 pub fn websocket_route<F, Fut>(
     pattern: &str,
     requirements: fn(&mut Requirements),
+    describe: fn(&mut crate::asyncapi::RouteDoc),
     handler: F,
 ) -> Route
 where
@@ -20,6 +21,7 @@ where
     Route::from_boxed(
         pattern,
         requirements,
+        describe,
         Arc::new(move |ws, req| Box::pin(handler(ws, req))),
     )
 }

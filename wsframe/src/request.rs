@@ -44,6 +44,9 @@ pub struct HandshakeRequest {
     pub(crate) cache: std::sync::Mutex<http::Extensions>,
     /// A TestClient's doubles for dependencies and guards (never set in a server).
     pub(crate) overrides: Option<Arc<crate::overrides::Overrides>>,
+    /// A plain GET request came over TLS (ours, or a trusted proxy's); the AsyncAPI
+    /// route names its server `wss` then. (Not set for handshakes.)
+    pub(crate) secure: bool,
 }
 
 impl HandshakeRequest {
@@ -67,6 +70,7 @@ impl HandshakeRequest {
             state: Arc::new(http::Extensions::new()),
             cache: Default::default(),
             overrides: None,
+            secure: false,
         }
     }
 

@@ -25,6 +25,10 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
     let on_reject = quote!(return ::core::result::Result::Err(__wsframe_rejection));
     let needs = format_ident!("__wsframe_needs");
     let requirements = args.iter().map(|arg| args::requirement(arg, krate, &needs));
+    let doc = format_ident!("__wsframe_doc");
+    let descriptions = args
+        .iter()
+        .map(|arg| args::describe(arg, krate, &doc, true));
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for (index, arg) in args.iter().enumerate() {
@@ -74,6 +78,10 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
             fn requirements(&self, #needs: &mut #krate::Requirements) {
                 #(#requirements)*
             }
+
+            fn describe(&self, #doc: &mut #krate::asyncapi::RouteDoc) {
+                #(#descriptions)*
+            }
         }
 
         impl #krate::FromHandshake for #name {
@@ -87,6 +95,10 @@ pub(crate) fn expand(dependency: &Dependency) -> TokenStream {
 
             fn requirements(#needs: &mut #krate::Requirements) {
                 #krate::Dependency::requirements(&#name, #needs);
+            }
+
+            fn describe(#doc: &mut #krate::asyncapi::RouteDoc) {
+                #krate::Dependency::describe(&#name, #doc);
             }
         }
     }

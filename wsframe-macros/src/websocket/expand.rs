@@ -48,6 +48,17 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         .map(|ty| args::guard_requirement(ty, krate, &needs))
         .chain(args.iter().map(|arg| args::requirement(arg, krate, &needs)));
 
+    let doc = format_ident!("__wsframe_doc");
+    let descriptions = guards
+        .iter()
+        .map(|ty| args::guard_description(ty, krate, &doc))
+        .chain(
+            args.iter()
+                .map(|arg| args::describe(arg, krate, &doc, false)),
+        );
+    let doc_lines = args::doc_lines(docs);
+    let route_name = name.to_string();
+
     let mut extractions = Vec::new();
     let mut socket = TokenStream::new();
     let mut call_args = Vec::new();
@@ -91,6 +102,11 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                     #path,
                     |#needs: &mut #krate::Requirements| {
                         #(#requirements)*
+                    },
+                    |#doc: &mut #krate::asyncapi::RouteDoc| {
+                        #doc.__name(#route_name);
+                        #doc.__docs(&[#(#doc_lines),*]);
+                        #(#descriptions)*
                     },
                     |#ws: #krate::WebSocket, #req: ::std::sync::Arc<#krate::HandshakeRequest>| async move {
                         #(#guard_checks)*
