@@ -2,8 +2,10 @@
 //! validated by the official parser (`@asyncapi/parser` through Node,
 //! `tests/browser/asyncapi.mjs`), and the chat example's compared with a reviewed
 //! snapshot (`tests/asyncapi/chat.json`, the server's host normalised; regenerate it with
-//! `UPDATE_SNAPSHOTS=1` and review the diff). Under CI a missing Node or parser is a
-//! failure; elsewhere the test says what to install and passes.
+//! `UPDATE_SNAPSHOTS=1` and review the diff). A typed route's messages carry their JSON
+//! Schemas, and the example made from each deserializes into its Rust type. Under CI a
+//! missing Node or parser is a failure; elsewhere the test says what to install and
+//! passes.
 
 #![allow(dead_code)]
 
@@ -21,6 +23,9 @@ mod auth;
 
 #[path = "../examples/chat.rs"]
 mod chat;
+
+#[path = "../examples/typed.rs"]
+mod typed;
 
 /// The document `app` serves at `/asyncapi.json`.
 async fn served(app: App) -> Value {
@@ -266,5 +271,96 @@ async fn the_parser_reports_a_broken_reference() {
             .any(|d| d["severity"] == 0 && d["code"] == "invalid-ref"),
         "no error for a broken reference: {:#?}",
         parsed.diagnostics
+    );
+}
+
+/// The typed example: its messages' schemas are in `components/schemas` and every
+/// reference resolves; the example made from each schema deserializes into the Rust
+/// type; the guard's header and cookie are optional credentials.
+#[tokio::test]
+async fn the_typed_examples_messages_have_schemas_whose_examples_deserialize() {
+    let doc = served(typed::app()).await;
+    let messages = &doc["channels"]["topics"]["messages"];
+    let client = &messages["clientMessage"];
+    let server = &messages["serverMessage"];
+    assert_eq!(client["contentType"], "application/json");
+    assert_eq!(client["payload"]["$ref"], "#/components/schemas/Command");
+    assert_eq!(server["payload"]["$ref"], "#/components/schemas/Event");
+    assert_eq!(
+        doc["operations"]["topics.receive"]["messages"][0]["$ref"],
+        "#/channels/topics/messages/clientMessage"
+    );
+    assert_eq!(
+        doc["operations"]["topics.send"]["messages"][0]["$ref"],
+        "#/channels/topics/messages/serverMessage"
+    );
+
+    let example = &client["examples"][0]["payload"];
+    let command: typed::Command = serde_json::from_value(example.clone())
+        .unwrap_or_else(|e| panic!("{example} is not a Command: {e}"));
+    println!("example command: {command:?}");
+    let example = &server["examples"][0]["payload"];
+    let event: typed::Event = serde_json::from_value(example.clone())
+        .unwrap_or_else(|e| panic!("{example} is not an Event: {e}"));
+    println!("example event: {event:?}");
+
+    // Every reference in the document points at something.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    for reference in found {
+        let pointer = reference.trim_start_matches('#').replace("~1", "/");
+        assert!(
+            doc.pointer(&pointer).is_some(),
+            "{reference} resolves to nothing"
+        );
+    }
+
+    let binding = &doc["channels"]["topics"]["bindings"]["ws"];
+    assert!(binding["headers"].get("required").is_none(), "{binding}");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["cookie_token"]["in"],
+        "cookie"
+    );
+    assert_valid(&doc).await;
+}
+
+/// The typed route answers as its document says: a command made from the schema's
+/// example is understood.
+#[tokio::test]
+async fn the_typed_example_answers_a_command_made_from_its_schema() {
+    let doc = typed::app().asyncapi();
+    let example =
+        doc["channels"]["topics"]["messages"]["clientMessage"]["examples"][0]["payload"].clone();
+    let client = TestClient::new(typed::app()).unwrap();
+    let mut ws = client
+        .connect("/topics/news")
+        .header("authorization", "Bearer ann")
+        .await
+        .unwrap();
+    ws.send_text(example.to_string()).await.unwrap();
+    ws.send_text(r#"{"type":"ping"}"#).await.unwrap();
+    // The example is a `say` (the first variant): it comes back as `said`; the ping
+    // after it is answered with the first pong.
+    let first: typed::Event = serde_json::from_str(&ws.receive_text().await.unwrap()).unwrap();
+    assert!(
+        matches!(&first, typed::Event::Said { topic, from, .. } if topic == "news" && from == "ann"),
+        "{first:?} (the example was {example})"
+    );
+    let second: typed::Event = serde_json::from_str(&ws.receive_text().await.unwrap()).unwrap();
+    assert!(
+        matches!(second, typed::Event::Pong { seq: 1 }),
+        "{second:?}"
     );
 }

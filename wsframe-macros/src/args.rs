@@ -297,7 +297,11 @@ pub(crate) fn describe(arg: &Arg, krate: &Path, doc: &Ident, credential: bool) -
         }
     };
     match &arg.kind {
-        Kind::Socket => TokenStream::new(),
+        Kind::Socket => quote! {{
+            #[allow(unused_imports)]
+            use #krate::__private::{DescribeSocket as _, DescribeTyped as _};
+            (&&#krate::__private::SocketDoc::<#ty>::new()).describe_socket(#doc);
+        }},
         Kind::Path(name) => quote!(#doc.__path::<#ty>(#name);),
         Kind::Query(name, optional) => field("query", name, optional),
         Kind::Cookie(name, optional) => field("cookie", name, optional),

@@ -134,6 +134,12 @@ impl<E: Into<Error> + Send> HandlerResult for std::result::Result<(), E> {
 pub trait FromWebSocket: Send + Sized {
     /// Wrap the raw handle.
     fn from_websocket(ws: WebSocket) -> Self;
+
+    /// What the handle's messages are, for the app's AsyncAPI document: text or binary
+    /// unless it says otherwise (`TypedWebSocket<In, Out>` says JSON of `In` and `Out`).
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        let _ = doc;
+    }
 }
 
 #[diagnostic::do_not_recommend]
@@ -147,6 +153,10 @@ impl FromWebSocket for WebSocket {
 impl<In: Send, Out: Send> FromWebSocket for crate::TypedWebSocket<In, Out> {
     fn from_websocket(ws: WebSocket) -> Self {
         ws.typed()
+    }
+
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        doc.json_messages::<In, Out>();
     }
 }
 
@@ -224,6 +234,7 @@ macro_rules! impl_ws_handler {
 
             #[allow(unused_variables)]
             fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+                S::describe(doc);
                 $(<$T as FromHandshake>::describe(doc);)*
             }
         }

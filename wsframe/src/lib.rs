@@ -128,6 +128,11 @@ pub use typed_header::TypedHeader;
 
 pub use bytes::Bytes;
 pub use http;
+/// The JSON Schema derive (feature `schemas`): `#[derive(JsonSchema)]` on a typed
+/// route's messages puts their schemas in the AsyncAPI document. Through this
+/// re-export, the derive needs `#[schemars(crate = "wsframe::schemars")]`.
+#[cfg(feature = "schemas")]
+pub use schemars;
 /// Turn an `async fn` into a routed WebSocket endpoint.
 ///
 /// ```text

@@ -136,3 +136,43 @@ impl<T, E: Into<Rejection>> DependencyResult<T> for std::result::Result<T, E> {
         self.map_err(Into::into)
     }
 }
+
+/// What `#[websocket]` asks of its socket argument's type for the AsyncAPI document:
+/// `(&&SocketDoc::<T>::new()).describe_socket(doc)` picks [`DescribeTyped`] for a
+/// `TypedWebSocket<In, Out>` whose types derive `JsonSchema` (feature `schemas`), and
+/// [`DescribeSocket`] (the type's own [`FromWebSocket::describe`]) otherwise.
+pub struct SocketDoc<T>(std::marker::PhantomData<T>);
+
+impl<T> SocketDoc<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> SocketDoc<T> {
+        SocketDoc(std::marker::PhantomData)
+    }
+}
+
+/// The fallback: the handle's own description.
+pub trait DescribeSocket {
+    fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc);
+}
+
+impl<T: crate::FromWebSocket> DescribeSocket for SocketDoc<T> {
+    fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc) {
+        T::describe(doc);
+    }
+}
+
+/// A typed handle whose messages have schemas (feature `schemas`).
+pub trait DescribeTyped {
+    fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc);
+}
+
+#[cfg(feature = "schemas")]
+impl<In, Out> DescribeTyped for &SocketDoc<crate::TypedWebSocket<In, Out>>
+where
+    In: schemars::JsonSchema,
+    Out: schemars::JsonSchema,
+{
+    fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc) {
+        doc.__json_schemas::<In, Out>();
+    }
+}

@@ -6,7 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::route_doc::{Field, Location, Messages, RouteDoc};
+use super::example::example as schema_example;
+use super::route_doc::{Field, JsonMessage, Location, Messages, RouteDoc};
 
 /// The document's `info`: what the API is called, its version and what it does.
 ///
@@ -74,7 +75,16 @@ pub(crate) fn document(
     let mut operations = Map::new();
     let mut schemes = Map::new();
     let mut ids: Vec<String> = Vec::new();
+    let mut schemas = Map::new();
     for route in routes {
+        if let Messages::Json { incoming, outgoing } = &route.doc.messages {
+            for (name, schema) in incoming.definitions.iter().chain(&outgoing.definitions) {
+                // (The same name twice is the same type, read or written.)
+                schemas
+                    .entry(name.clone())
+                    .or_insert_with(|| schema.clone());
+            }
+        }
         let id = unique_id(&mut ids, route);
         let security: Vec<Value> = route
             .doc
@@ -92,7 +102,7 @@ pub(crate) fn document(
             ("receive", "What the client sends: the app receives it."),
             ("send", "What the app sends to the client."),
         ] {
-            let messages: Vec<Value> = message_ids(&route.doc.messages)
+            let messages: Vec<Value> = message_ids(&route.doc.messages, action == "receive")
                 .iter()
                 .map(|m| json!({ "$ref": format!("#/channels/{id}/messages/{m}") }))
                 .collect();
@@ -129,7 +139,10 @@ pub(crate) fn document(
         });
     }
     if !schemes.is_empty() {
-        doc["components"] = json!({ "securitySchemes": schemes });
+        doc["components"]["securitySchemes"] = Value::Object(schemes);
+    }
+    if !schemas.is_empty() {
+        doc["components"]["schemas"] = Value::Object(schemas);
     }
     doc
 }
@@ -196,7 +209,7 @@ fn parameter(rust_type: Option<&str>) -> Value {
     match rust_type {
         Some(rust_type) => json!({
             "description": format!("Path parameter, parsed as `{}`.", short_type(rust_type)),
-            "examples": [example(rust_type)],
+            "examples": [param_example(rust_type)],
         }),
         None => json!({ "description": "Path parameter." }),
     }
@@ -302,14 +315,45 @@ fn object_schema<'a>(
     Some(schema)
 }
 
-fn message_ids(messages: &Messages) -> &'static [&'static str] {
-    match messages {
-        Messages::Untyped => &["text", "binary"],
+/// The channel's messages that an operation carries: what the app receives (from the
+/// client) or sends.
+fn message_ids(messages: &Messages, receive: bool) -> &'static [&'static str] {
+    match (messages, receive) {
+        (Messages::Untyped, _) => &["text", "binary"],
+        (Messages::Json { .. }, true) => &["clientMessage"],
+        (Messages::Json { .. }, false) => &["serverMessage"],
     }
+}
+
+/// A typed message: JSON text, with its schema and an example made from it when the
+/// type's schema is known.
+fn json_message(message: &JsonMessage, what: &str) -> Value {
+    let short = short_type(message.rust_type);
+    let mut value = json!({
+        "name": message.name,
+        "title": short,
+        "summary": format!("{what} `{short}`, as JSON text."),
+        "contentType": "application/json",
+    });
+    match &message.schema {
+        Some(schema) => {
+            value["payload"] = schema.clone();
+            value["examples"] =
+                json!([{ "payload": schema_example(schema, &message.definitions) }]);
+        }
+        None => {
+            value["payload"] = json!({ "description": format!("`{short}` (no schema: its type does not derive `JsonSchema`, or the `schemas` feature is off).") })
+        }
+    }
+    value
 }
 
 fn messages(messages: &Messages) -> Value {
     match messages {
+        Messages::Json { incoming, outgoing } => json!({
+            "clientMessage": json_message(incoming, "The client sends"),
+            "serverMessage": json_message(outgoing, "The app sends"),
+        }),
         Messages::Untyped => json!({
             "text": {
                 "name": "text",
@@ -379,7 +423,7 @@ fn path_names(pattern: &str) -> Vec<String> {
 }
 
 /// `alloc::string::String` as `String`, `core::option::Option<u32>` as `Option<u32>`.
-fn short_type(rust_type: &str) -> String {
+pub(crate) fn short_type(rust_type: &str) -> String {
     let mut out = String::new();
     let mut segment = String::new();
     for c in rust_type.chars() {
@@ -407,7 +451,7 @@ fn json_type(rust_type: &str) -> &'static str {
 }
 
 /// An example value of `rust_type`, as it appears in a URL.
-fn example(rust_type: &str) -> String {
+fn param_example(rust_type: &str) -> String {
     match json_type(rust_type) {
         "integer" => "42".to_string(),
         "number" => "1.5".to_string(),
@@ -418,7 +462,7 @@ fn example(rust_type: &str) -> String {
 }
 
 fn example_of(field: &Field) -> String {
-    example(field.rust_type.unwrap_or(""))
+    param_example(field.rust_type.unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -439,7 +483,7 @@ mod tests {
         assert_eq!(short_type("core::option::Option<u32>"), "Option<u32>");
         assert_eq!(json_type("i64"), "integer");
         assert_eq!(json_type("alloc::string::String"), "string");
-        assert_eq!(example("u8"), "42");
+        assert_eq!(param_example("u8"), "42");
     }
 
     #[test]

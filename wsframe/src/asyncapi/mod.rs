@@ -29,7 +29,10 @@
 //! ```
 
 mod document;
+mod example;
 mod route_doc;
+#[cfg(feature = "schemas")]
+mod schemas;
 
 pub use document::Info;
 pub(crate) use document::{DocumentedRoute, Served, document};

@@ -134,6 +134,39 @@ pub(crate) enum Messages {
     /// Text or binary, either way (a plain `WebSocket`).
     #[default]
     Untyped,
+    /// JSON text both ways (a `TypedWebSocket<In, Out>`).
+    Json {
+        /// What the app receives (`In`).
+        incoming: JsonMessage,
+        /// What the app sends (`Out`).
+        outgoing: JsonMessage,
+    },
+}
+
+/// A typed message: its Rust type and, with the `schemas` feature and a type that
+/// derives `JsonSchema`, its JSON Schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JsonMessage {
+    pub(crate) rust_type: &'static str,
+    /// The schema's name (the type's name without its path, without the feature).
+    pub(crate) name: String,
+    /// The payload's schema: inline, or a reference into `definitions`.
+    pub(crate) schema: Option<serde_json::Value>,
+    /// Named schemas it references, for `#/components/schemas/`.
+    pub(crate) definitions: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl JsonMessage {
+    /// `T`, known by its name only.
+    pub(crate) fn unknown<T: ?Sized>() -> JsonMessage {
+        let rust_type = std::any::type_name::<T>();
+        JsonMessage {
+            rust_type,
+            name: super::document::short_type(rust_type),
+            schema: None,
+            definitions: Default::default(),
+        }
+    }
 }
 
 /// What a WebSocket route tells about itself, for its AsyncAPI channel.
@@ -196,6 +229,29 @@ impl RouteDoc {
         }
         self.summary = Some(text.split("\n\n").next().unwrap_or("").replace('\n', " "));
         self.description = Some(text);
+    }
+
+    /// JSON messages, `In` received and `Out` sent, known by their names only
+    /// (`TypedWebSocket<In, Out>` without the `schemas` feature, or for types that do
+    /// not derive `JsonSchema`).
+    pub(crate) fn json_messages<In: ?Sized, Out: ?Sized>(&mut self) {
+        self.messages = Messages::Json {
+            incoming: JsonMessage::unknown::<In>(),
+            outgoing: JsonMessage::unknown::<Out>(),
+        };
+    }
+
+    /// JSON messages with their schemas: `#[websocket]` calls it for a
+    /// `TypedWebSocket<In, Out>` whose types derive `JsonSchema`.
+    #[cfg(feature = "schemas")]
+    #[doc(hidden)]
+    pub fn __json_schemas<In: schemars::JsonSchema + ?Sized, Out: schemars::JsonSchema + ?Sized>(
+        &mut self,
+    ) {
+        self.messages = Messages::Json {
+            incoming: super::schemas::message::<In>(true),
+            outgoing: super::schemas::message::<Out>(false),
+        };
     }
 
     /// A path parameter `<name>` parsed into `T`: `#[websocket]` calls it.
