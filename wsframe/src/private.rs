@@ -140,7 +140,7 @@ impl<T, E: Into<Rejection>> DependencyResult<T> for std::result::Result<T, E> {
 /// What `#[websocket]` asks of its socket argument's type for the AsyncAPI document:
 /// `(&&SocketDoc::<T>::new()).describe_socket(doc)` picks [`DescribeTyped`] for a
 /// `TypedWebSocket<In, Out>` whose types derive `JsonSchema` (feature `schemas`), and
-/// [`DescribeSocket`] (the type's own [`FromWebSocket::describe`]) otherwise.
+/// [`DescribeSocket`] (the type's own [`FromWebSocket::describe`](crate::FromWebSocket::describe)) otherwise.
 pub struct SocketDoc<T>(std::marker::PhantomData<T>);
 
 impl<T> SocketDoc<T> {
