@@ -43,4 +43,5 @@ pub fn app() -> App {
         ))
         .route(websocket_endpoint)
         .asyncapi_route("/asyncapi.json")
+        .docs_route("/docs")
 }

@@ -3,7 +3,8 @@
 //! `Client #N: <text>`; when N leaves, everyone gets `Client #N left`. Rooms are
 //! optional: `?room=name` (default `lobby`).
 //!
-//! Its AsyncAPI document is at `/asyncapi.json`.
+//! Its AsyncAPI document is at `/asyncapi.json`, and a page documenting its route, with a
+//! live console, at `/docs`.
 //!
 //! `WSFRAME_ADDR` sets the address (default 127.0.0.1:8080).
 
@@ -18,7 +19,7 @@ const PAGE: &str = include_str!("chat.html");
 /// Every text you send goes to everyone in the room (you too) as `Client #N: text`,
 /// where N is your `client_id`; when you leave, the others get `Client #N left`. The
 /// room is `?room=name`, `lobby` by default.
-#[websocket("/ws/<client_id>?<room>")]
+#[websocket("/ws/<client_id>?<room>", tags = ["chat"])]
 async fn chat(
     mut ws: WebSocket,
     client_id: u64,
@@ -60,4 +61,5 @@ pub fn app() -> App {
         .route(chat)
         .get("/", |_req| async { Html(PAGE) })
         .asyncapi_route("/asyncapi.json")
+        .docs_route("/docs")
 }

@@ -1,7 +1,8 @@
 //! Typed: JSON messages in and out, read and written as Rust types, behind a guard.
 //! A client sends commands (`say`, `rename`, `ping`) and gets events back; each is a
 //! serde type, and with wsframe's `schemas` feature its JSON Schema is in the app's
-//! AsyncAPI document (`/asyncapi.json`), with an example made from it.
+//! AsyncAPI document (`/asyncapi.json`), with an example made from it; `/docs` shows it
+//! and has a console to try it.
 //!
 //! The guard wants `Authorization: Bearer <name>`; browsers cannot set headers on a
 //! WebSocket handshake, so it also takes a `token` cookie.
@@ -125,4 +126,5 @@ pub fn app() -> App {
         )
         .route(topics)
         .asyncapi_route("/asyncapi.json")
+        .docs_route("/docs")
 }

@@ -216,7 +216,7 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
     }
 
     /// A feed of prices.
-    #[websocket("/feed/<market>/<depth>", protocols = ["feed.v2", "feed.v1"])]
+    #[websocket("/feed/<market>/<depth>", protocols = ["feed.v2", "feed.v1"], tags = ["prices"])]
     async fn feed(_ws: WebSocket, market: String, depth: u16, _key: ApiKey) {
         let _ = (market, depth);
     }
@@ -230,6 +230,8 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
     let doc = served(app).await;
     let channel = &doc["channels"]["feed"];
     assert_eq!(channel["address"], "/feed/{market}/{depth}");
+    assert_eq!(channel["tags"], serde_json::json!([{ "name": "prices" }]));
+    assert_eq!(doc["operations"]["feed.send"]["tags"][0]["name"], "prices");
     assert!(
         channel["parameters"]["depth"]["description"]
             .as_str()

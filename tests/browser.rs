@@ -19,13 +19,16 @@ mod chat;
 #[path = "../examples/echo.rs"]
 mod echo;
 
-/// Run `node tests/browser/<script> <arg>` (with `CHROMIUM` set) within `limit`, and
+#[path = "../examples/auth.rs"]
+mod auth;
+
+/// Run `node tests/browser/<script> <args>` (with `CHROMIUM` set) within `limit`, and
 /// check that it passed all of its `checks`: its last line is "N passed, 0 failed".
-async fn node(script: &str, arg: String, chromium: &str, limit: Duration, checks: u32) {
+async fn node(script: &str, args: &[String], chromium: &str, limit: Duration, checks: u32) {
     let mut command = tokio::process::Command::new("node");
     command
         .arg(workspace().join("tests/browser").join(script))
-        .arg(arg)
+        .args(args)
         .env("CHROMIUM", chromium)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,7 +64,7 @@ async fn node_ws_with_permessage_deflate() {
     }
     let server = TestServer::start(echo::app()).await;
     let url = format!("ws://{}/ws", server.addr);
-    node("ws_deflate.mjs", url, "", Duration::from_secs(60), 3).await;
+    node("ws_deflate.mjs", &[url], "", Duration::from_secs(60), 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,5 +80,29 @@ async fn chat_page_in_chromium() {
     }
     let server = TestServer::start(chat::app()).await;
     let url = format!("http://{}", server.addr);
-    node("chat.mjs", url, &chromium, Duration::from_secs(120), 5).await;
+    node("chat.mjs", &[url], &chromium, Duration::from_secs(120), 5).await;
+}
+
+/// The docs page in Chromium (`tests/browser/docs.mjs`): on the chat example it fills
+/// in `client_id`, connects (permessage-deflate shown), sends, and sees the broadcast
+/// come back; on the auth example, without credentials, it shows "handshake refused
+/// (1006)".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists()
+        && skip_missing(&format!("no Chromium at {chromium}"), ".ci/setup-browser")
+    {
+        return;
+    }
+    if !installed("playwright-core") {
+        return;
+    }
+    let chat = TestServer::start(chat::app()).await;
+    let auth = TestServer::start(auth::app()).await;
+    let urls = [
+        format!("http://{}", chat.addr),
+        format!("http://{}", auth.addr),
+    ];
+    node("docs.mjs", &urls, &chromium, Duration::from_secs(120), 5).await;
 }

@@ -207,6 +207,8 @@ pub struct App {
     info: Info,
     /// Where the AsyncAPI document is served, if it is.
     asyncapi_route: Option<String>,
+    /// Where the docs page is served, if it is.
+    docs_route: Option<String>,
 }
 
 impl Default for App {
@@ -228,6 +230,7 @@ impl App {
             backplane: None,
             info: Info::default(),
             asyncapi_route: None,
+            docs_route: None,
         }
     }
 
@@ -280,6 +283,31 @@ impl App {
     /// ```
     pub fn asyncapi_route(mut self, pattern: &str) -> App {
         self.asyncapi_route = Some(pattern.to_string());
+        self
+    }
+
+    /// Serve a docs page at `pattern` (a GET route, e.g. `/docs`): every WebSocket route
+    /// of the app with its parameters, credentials, subprotocols and message schemas,
+    /// and a live console per route (fill in the parameters, connect, send text or JSON
+    /// made from the schema's example, watch what arrives, with the close code and
+    /// reason). The page is self-contained: HTML, CSS and JavaScript from the binary,
+    /// nothing fetched from elsewhere.
+    ///
+    /// ```
+    /// use wsframe::App;
+    /// use wsframe::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsframe::Result<()> {
+    /// let client = TestClient::new(App::new().docs_route("/docs"))?;
+    /// let page = client.get("/docs").await?;
+    /// assert_eq!(page.status, 200);
+    /// assert!(page.text().contains("WebSocket routes"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn docs_route(mut self, pattern: &str) -> App {
+        self.docs_route = Some(pattern.to_string());
         self
     }
 
@@ -376,11 +404,19 @@ impl App {
 
     /// Build the router; every malformed or conflicting route is reported.
     pub(crate) fn build(mut self) -> Result<Arc<AppInner>> {
+        let parts = Arc::new(self.asyncapi_parts());
         if let Some(pattern) = self.asyncapi_route.take() {
-            let document = Arc::new(self.asyncapi_parts());
+            let parts = parts.clone();
             self = self.get(&pattern, move |req| {
-                let document = document.clone();
-                async move { document.response(&req) }
+                let response = crate::Json(parts.document(&req)).into_response();
+                async move { response }
+            });
+        }
+        if let Some(pattern) = self.docs_route.take() {
+            self = self.get(&pattern, move |req| {
+                let response =
+                    crate::Html(crate::asyncapi::page(&parts.document(&req))).into_response();
+                async move { response }
             });
         }
         let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();
@@ -542,7 +578,7 @@ impl App {
 
 impl AsyncApiParts {
     /// The document, with the server that answered `req`.
-    fn response(&self, req: &HandshakeRequest) -> crate::Response {
+    fn document(&self, req: &HandshakeRequest) -> serde_json::Value {
         let routes: Vec<DocumentedRoute<'_>> = self
             .routes
             .iter()
@@ -557,6 +593,6 @@ impl AsyncApiParts {
             host,
             secure: req.secure,
         };
-        crate::Json(crate::asyncapi::document(&self.info, &routes, Some(served))).into_response()
+        crate::asyncapi::document(&self.info, &routes, Some(served))
     }
 }

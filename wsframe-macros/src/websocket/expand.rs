@@ -15,6 +15,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let Route {
         path,
         protocols,
+        tags,
         limits,
         guards,
         krate,
@@ -106,6 +107,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                     |#doc: &mut #krate::asyncapi::RouteDoc| {
                         #doc.__name(#route_name);
                         #doc.__docs(&[#(#doc_lines),*]);
+                        #doc.__tags(&[#(#tags),*]);
                         #(#descriptions)*
                     },
                     |#ws: #krate::WebSocket, #req: ::std::sync::Arc<#krate::HandshakeRequest>| async move {

@@ -16,6 +16,8 @@ use crate::diagnostics::{Diagnostics, did_you_mean};
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) protocols: Vec<LitStr>,
+    /// Tags of the route's channel in the AsyncAPI document.
+    pub(crate) tags: Vec<LitStr>,
     /// `max_message_size = expr` and friends, in the order written (each names the
     /// `RouteLimits` method it calls).
     pub(crate) limits: Vec<(Ident, Expr)>,
@@ -60,6 +62,14 @@ const OPTIONS: &[Spec] = &[
             set: |o, protocols| o.protocols = protocols,
         },
         help: "write protocols = [\"chat.v2\", \"chat.v1\"]",
+    },
+    Spec {
+        name: "tags",
+        form: Form::Strings {
+            item: "a tag",
+            set: |o, tags| o.tags = tags,
+        },
+        help: "write tags = [\"chat\"] (the route's tags in the AsyncAPI document)",
     },
     Spec {
         name: "max_message_size",

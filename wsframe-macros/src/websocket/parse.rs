@@ -15,6 +15,7 @@ pub(crate) struct Route {
     /// The path part of the route literal (what the runtime registers).
     pub(crate) path: String,
     pub(crate) protocols: Vec<LitStr>,
+    pub(crate) tags: Vec<LitStr>,
     /// `max_message_size = expr` and friends, in the order written.
     pub(crate) limits: Vec<(Ident, Expr)>,
     pub(crate) guards: Vec<Type>,
@@ -107,6 +108,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, diag: &mut Diagnostics
     Some(Route {
         path,
         protocols: options.protocols,
+        tags: options.tags,
         limits: options.limits,
         guards: options.guards,
         krate: options.krate.unwrap_or_else(args::default_crate),

@@ -115,6 +115,9 @@ pub(crate) fn document(
             if !security.is_empty() {
                 operation["security"] = Value::Array(security.clone());
             }
+            if !route.doc.tags.is_empty() {
+                operation["tags"] = tags(&route.doc.tags);
+            }
             operations.insert(format!("{id}.{action}"), operation);
         }
     }
@@ -186,6 +189,9 @@ fn channel(route: &DocumentedRoute<'_>) -> Value {
     if let Some(description) = &doc.description {
         channel["description"] = json!(description);
     }
+    if !doc.tags.is_empty() {
+        channel["tags"] = tags(&doc.tags);
+    }
     let params: Map<String, Value> = path_names(route.pattern)
         .into_iter()
         .map(|name| {
@@ -201,6 +207,10 @@ fn channel(route: &DocumentedRoute<'_>) -> Value {
         channel["parameters"] = Value::Object(params);
     }
     channel
+}
+
+fn tags(tags: &[String]) -> Value {
+    Value::Array(tags.iter().map(|name| json!({ "name": name })).collect())
 }
 
 /// A path parameter: AsyncAPI 3.0 parameters are strings with no schema, so the Rust

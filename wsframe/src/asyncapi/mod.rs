@@ -30,10 +30,12 @@
 
 mod document;
 mod example;
+mod page;
 mod route_doc;
 #[cfg(feature = "schemas")]
 mod schemas;
 
 pub use document::Info;
 pub(crate) use document::{DocumentedRoute, Served, document};
+pub(crate) use page::page;
 pub use route_doc::{Field, Location, RouteDoc};

@@ -189,6 +189,7 @@ pub struct RouteDoc {
     pub(crate) name: Option<String>,
     pub(crate) summary: Option<String>,
     pub(crate) description: Option<String>,
+    pub(crate) tags: Vec<String>,
     pub(crate) path: Vec<PathParam>,
     pub(crate) fields: Vec<Field>,
     pub(crate) messages: Messages,
@@ -252,6 +253,12 @@ impl RouteDoc {
             incoming: super::schemas::message::<In>(true),
             outgoing: super::schemas::message::<Out>(false),
         };
+    }
+
+    /// The route's tags (`tags = [..]`): `#[websocket]` calls it.
+    #[doc(hidden)]
+    pub fn __tags(&mut self, tags: &[&str]) {
+        self.tags = tags.iter().map(|t| t.to_string()).collect();
     }
 
     /// A path parameter `<name>` parsed into `T`: `#[websocket]` calls it.
