@@ -395,6 +395,9 @@ pub mod book {
     #[doc = include_str!("../../book/src/testing.md")]
     pub struct Testing;
 
+    #[doc = include_str!("../../book/src/documenting.md")]
+    pub struct Documenting;
+
     #[doc = include_str!("../../book/src/dashboard.md")]
     pub struct Dashboard;
 
