@@ -27,6 +27,35 @@
 //! assert_eq!(doc["channels"]["echo"]["summary"], "Echo: every message comes back.");
 //! assert_eq!(doc["operations"]["echo.receive"]["action"], "receive");
 //! ```
+//!
+//! A typed route's messages are JSON. With the `schemas` feature and message types that
+//! derive `schemars::JsonSchema`, their schemas are in `components/schemas`; without
+//! them, the document names the Rust types and the route compiles all the same:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use wsframe::prelude::*;
+//!
+//! #[derive(Deserialize)]
+//! struct Ask { question: String }
+//!
+//! #[derive(Serialize)]
+//! struct Answer { text: String }
+//!
+//! #[websocket("/ask")]
+//! async fn ask(mut ws: TypedWebSocket<Ask, Answer>) -> wsframe::Result<()> {
+//!     while let Ok(Ask { question }) = ws.receive().await {
+//!         ws.send(&Answer { text: format!("{question}? yes") }).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! let doc = App::new().route(ask).asyncapi();
+//! let messages = &doc["channels"]["ask"]["messages"];
+//! assert_eq!(messages["clientMessage"]["title"], "Ask");
+//! assert_eq!(messages["serverMessage"]["contentType"], "application/json");
+//! assert!(doc["components"].get("schemas").is_none());
+//! ```
 
 mod document;
 mod example;
