@@ -55,6 +55,18 @@ fn installed(package: &str) -> bool {
         )
 }
 
+/// Chromium's path (`CHROMIUM`, else Debian's), when it and playwright-core are
+/// installed; `None` (outside CI only) when one is missing.
+fn chromium_and_playwright() -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists()
+        && skip_missing(&format!("no Chromium at {chromium}"), ".ci/setup-browser")
+    {
+        return None;
+    }
+    installed("playwright-core").then_some(chromium)
+}
+
 /// Node's `ws` library with `perMessageDeflate` (`tests/browser/ws_deflate.mjs`) against
 /// the echo example: the extension is negotiated and messages echo both ways.
 #[tokio::test]
@@ -69,15 +81,9 @@ async fn node_ws_with_permessage_deflate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_page_in_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists()
-        && skip_missing(&format!("no Chromium at {chromium}"), ".ci/setup-browser")
-    {
+    let Some(chromium) = chromium_and_playwright() else {
         return;
-    }
-    if !installed("playwright-core") {
-        return;
-    }
+    };
     let server = TestServer::start(chat::app()).await;
     let url = format!("http://{}", server.addr);
     node("chat.mjs", &[url], &chromium, Duration::from_secs(120), 5).await;
@@ -89,15 +95,9 @@ async fn chat_page_in_chromium() {
 /// (1006)".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_page_in_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists()
-        && skip_missing(&format!("no Chromium at {chromium}"), ".ci/setup-browser")
-    {
+    let Some(chromium) = chromium_and_playwright() else {
         return;
-    }
-    if !installed("playwright-core") {
-        return;
-    }
+    };
     let chat = TestServer::start(chat::app()).await;
     let auth = TestServer::start(auth::app()).await;
     let urls = [

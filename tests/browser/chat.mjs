@@ -5,10 +5,7 @@
 // usage: node chat.mjs http://127.0.0.1:PORT
 // CHROMIUM overrides the browser binary (default /usr/bin/chromium).
 import { check, finish } from "./check.mjs";
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { withChromium } from "./chromium.mjs";
 
 const base = process.argv[2];
 if (!base) {
@@ -17,21 +14,7 @@ if (!base) {
 }
 const TIMEOUT = 15000;
 
-const profile = mkdtempSync(join(tmpdir(), "wsframe-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-try {
+await withChromium(async (context) => {
   const first = await context.newPage();
   const second = await context.newPage();
   await check("both pages load and connect", async () => {
@@ -67,8 +50,5 @@ try {
       .locator("#messages li", { hasText: "Client #1 left" })
       .waitFor({ timeout: TIMEOUT });
   });
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
+});
 finish();

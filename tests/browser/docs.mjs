@@ -6,10 +6,7 @@
 // usage: node docs.mjs http://CHAT_HOST:PORT http://AUTH_HOST:PORT
 // CHROMIUM overrides the browser binary (default /usr/bin/chromium).
 import { check, finish } from "./check.mjs";
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { withChromium } from "./chromium.mjs";
 
 const [chat, auth] = process.argv.slice(2);
 if (!chat || !auth) {
@@ -18,21 +15,7 @@ if (!chat || !auth) {
 }
 const TIMEOUT = 15000;
 
-const profile = mkdtempSync(join(tmpdir(), "wsframe-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-try {
+await withChromium(async (context) => {
   const page = await context.newPage();
   const route = page.locator('section[data-channel="chat"]');
   await check("the chat example's docs page lists its route", async () => {
@@ -68,8 +51,5 @@ try {
     await refused.locator(".status", { hasText: "handshake refused (1006)" }).waitFor({ timeout: TIMEOUT });
     await refused.locator("ol.log li", { hasText: "handshake refused (1006)" }).waitFor({ timeout: TIMEOUT });
   });
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
+});
 finish();

@@ -148,10 +148,22 @@ mod tests {
         }
     }
 
+    impl Count {
+        /// A counter and the task waker that counts into it.
+        fn waker() -> (Arc<Count>, Waker) {
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let waker = Waker::from(count.clone());
+            (count, waker)
+        }
+
+        fn wakes(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
     #[test]
     fn a_wake_during_the_poll_polls_again_without_waking_the_task() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = Count::waker();
         let mut cx = Context::from_waker(&waker);
         let mut polls = 0;
         let mut future = Absorbing::new(
@@ -166,13 +178,12 @@ mod tests {
             }),
         );
         assert_eq!(Pin::new(&mut future).poll(&mut cx), Poll::Ready(3));
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(count.wakes(), 0);
     }
 
     #[test]
     fn a_wake_answered_by_a_later_pass_polls_no_more() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = Count::waker();
         let mut cx = Context::from_waker(&waker);
         let driver = Waking::new();
         let mut polls = 0;
@@ -190,13 +201,12 @@ mod tests {
         assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
         drop(future);
         assert_eq!(polls, 1);
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(count.wakes(), 0);
     }
 
     #[test]
     fn a_wake_from_outside_wakes_the_task() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = Count::waker();
         let mut cx = Context::from_waker(&waker);
         let mut kept = None;
         let mut future = Absorbing::new(
@@ -209,13 +219,12 @@ mod tests {
         assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
         drop(future);
         kept.expect("registered").wake();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.wakes(), 1);
     }
 
     #[test]
     fn a_future_that_keeps_waking_itself_yields_to_the_runtime() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = Count::waker();
         let mut cx = Context::from_waker(&waker);
         let mut polls = 0;
         let mut future = Absorbing::new(
@@ -229,10 +238,6 @@ mod tests {
         assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
         drop(future);
         assert_eq!(polls, MAX_ROUNDS);
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "woken once, to run later"
-        );
+        assert_eq!(count.wakes(), 1, "woken once, to run later");
     }
 }
