@@ -221,10 +221,19 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
         let _ = (market, depth);
     }
 
-    async fn plain(_ws: WebSocket) {}
+    async fn plain(
+        _ws: WebSocket,
+        _agent: Option<wsframe::TypedHeader<headers::UserAgent>>,
+        _key: Result<ApiKey, Rejection>,
+    ) {
+    }
+
+    #[websocket("/gen")]
+    async fn r#gen(_ws: WebSocket) {}
 
     let app = App::new()
         .route(feed)
+        .route(r#gen)
         .websocket("/plain/<rest..>", plain)
         .asyncapi_route("/asyncapi.json");
     let doc = served(app).await;
@@ -250,9 +259,19 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
         doc["components"]["securitySchemes"]["header_x_api_key"]["name"],
         "x-api-key"
     );
+    assert_eq!(
+        doc["channels"]["gen"]["address"], "/gen",
+        "a raw identifier's name"
+    );
     let untagged = &doc["channels"]["plain_rest"];
     assert_eq!(untagged["address"], "/plain/{rest}");
     assert!(untagged.get("summary").is_none());
+    // An `Option<G>` or `Result<G, _>` guard's values are optional: the route goes on
+    // without them.
+    let headers = &untagged["bindings"]["ws"]["headers"];
+    assert!(headers.get("required").is_none(), "{headers}");
+    assert!(headers["properties"]["user-agent"].is_object(), "{headers}");
+    assert!(headers["properties"]["x-api-key"].is_object(), "{headers}");
     assert_valid(&doc).await;
 }
 

@@ -198,6 +198,13 @@ pub trait OptionalFromHandshake: Sized + Send {
     fn requirements(needs: &mut Requirements) {
         let _ = needs;
     }
+
+    /// What `Option<Self>` reads from the handshake, for the AsyncAPI document (see
+    /// [`FromHandshake::describe`]; the values are listed as optional). Nothing by
+    /// default.
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        let _ = doc;
+    }
 }
 
 /// Parses one path or query parameter from its decoded text.
@@ -544,6 +551,10 @@ impl<T: OptionalFromHandshake> FromHandshake for Option<T> {
     fn requirements(needs: &mut Requirements) {
         <T as OptionalFromHandshake>::requirements(needs);
     }
+
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        doc.optional(<T as OptionalFromHandshake>::describe);
+    }
 }
 
 /// The outcome of `T`, with `T`'s own rejection type, for the handler to inspect.
@@ -563,6 +574,7 @@ where
     }
 
     fn describe(doc: &mut crate::asyncapi::RouteDoc) {
-        T::describe(doc);
+        // The handler gets the failure too: the route goes on without the values.
+        doc.optional(T::describe);
     }
 }

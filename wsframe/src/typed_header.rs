@@ -67,6 +67,10 @@ impl<H: headers::Header + Send + 'static> FromHandshake for TypedHeader<H> {
             ))),
         }
     }
+
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        doc.field(described::<H>());
+    }
 }
 
 #[diagnostic::do_not_recommend]
@@ -76,4 +80,13 @@ impl<H: headers::Header + Send + 'static> OptionalFromHandshake for TypedHeader<
     async fn optional_from_handshake(req: &HandshakeRequest) -> Result<Option<Self>, Rejection> {
         Ok(decode::<H>(req)?.map(TypedHeader))
     }
+
+    fn describe(doc: &mut crate::asyncapi::RouteDoc) {
+        doc.field(described::<H>());
+    }
+}
+
+/// The header `H`, as the AsyncAPI document lists it.
+fn described<H: headers::Header>() -> crate::asyncapi::Field {
+    crate::asyncapi::Field::header(H::name().as_str()).of::<H>()
 }

@@ -58,7 +58,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 .map(|arg| args::describe(arg, krate, &doc, false)),
         );
     let doc_lines = args::doc_lines(docs);
-    let route_name = name.to_string();
+    let route_name = syn::ext::IdentExt::unraw(name).to_string();
 
     let mut extractions = Vec::new();
     let mut socket = TokenStream::new();

@@ -1,8 +1,9 @@
 //! The AsyncAPI 3.0 document of an app's WebSocket routes: one channel per route, its
 //! path parameters as channel parameters, its query parameters and headers (cookies as
 //! properties of `Cookie`) in the channel's WebSocket binding, its credentials as
-//! `httpApiKey` security schemes, and two operations, the messages the app receives and
-//! the messages it sends.
+//! `httpApiKey` security schemes (listed in the operations' `security`, which AsyncAPI
+//! reads as alternatives), and two operations, the messages the app receives and the
+//! messages it sends. The served document names the server by the request's `Host`.
 
 use serde_json::{Map, Value, json};
 
@@ -76,15 +77,20 @@ pub(crate) fn document(
     let mut schemes = Map::new();
     let mut ids: Vec<String> = Vec::new();
     let mut schemas = Map::new();
-    for route in routes {
-        if let Messages::Json { incoming, outgoing } = &route.doc.messages {
-            for (name, schema) in incoming.definitions.iter().chain(&outgoing.definitions) {
-                // (The same name twice is the same type, read or written.)
-                schemas
-                    .entry(name.clone())
-                    .or_insert_with(|| schema.clone());
-            }
-        }
+    // Each typed message's schemas join `components/schemas`; two different schemas
+    // under one name (`a::Message` and `b::Message`, `Wrapper<u8>` and
+    // `Wrapper<String>`, a type read and written differently) are told apart.
+    let messages: Vec<Messages> = routes
+        .iter()
+        .map(|route| match &route.doc.messages {
+            Messages::Json { incoming, outgoing } => Messages::Json {
+                incoming: register(incoming, &mut schemas),
+                outgoing: register(outgoing, &mut schemas),
+            },
+            untyped => untyped.clone(),
+        })
+        .collect();
+    for (route, messages) in routes.iter().zip(&messages) {
         let id = unique_id(&mut ids, route);
         let security: Vec<Value> = route
             .doc
@@ -97,12 +103,12 @@ pub(crate) fn document(
                 json!({ "$ref": format!("#/components/securitySchemes/{name}") })
             })
             .collect();
-        channels.insert(id.clone(), channel(route));
+        channels.insert(id.clone(), channel(route, messages));
         for (action, what) in [
             ("receive", "What the client sends: the app receives it."),
             ("send", "What the app sends to the client."),
         ] {
-            let messages: Vec<Value> = message_ids(&route.doc.messages, action == "receive")
+            let messages: Vec<Value> = message_ids(messages, action == "receive")
                 .iter()
                 .map(|m| json!({ "$ref": format!("#/channels/{id}/messages/{m}") }))
                 .collect();
@@ -150,22 +156,80 @@ pub(crate) fn document(
     doc
 }
 
+/// `message` with its named schemas added to `schemas`: under their own names, or, when
+/// a different schema has the name already, under a new one that its references follow.
+fn register(message: &JsonMessage, schemas: &mut Map<String, Value>) -> JsonMessage {
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    for (name, schema) in &message.definitions {
+        if schemas.get(name).is_some_and(|known| known != schema) {
+            let mut n = 2;
+            while schemas.contains_key(&format!("{name}{n}")) {
+                n += 1;
+            }
+            renamed.push((name.clone(), format!("{name}{n}")));
+        }
+    }
+    let rename = |value: &Value| {
+        let mut value = value.clone();
+        for (from, to) in &renamed {
+            rewrite_refs(&mut value, from, to);
+        }
+        value
+    };
+    let new_name = |name: &String| {
+        renamed
+            .iter()
+            .find(|(from, _)| from == name)
+            .map_or(name.clone(), |(_, to)| to.clone())
+    };
+    let message = JsonMessage {
+        rust_type: message.rust_type,
+        name: new_name(&message.name),
+        schema: message.schema.as_ref().map(rename),
+        definitions: message
+            .definitions
+            .iter()
+            .map(|(name, schema)| (new_name(name), rename(schema)))
+            .collect(),
+    };
+    for (name, schema) in &message.definitions {
+        schemas
+            .entry(name.clone())
+            .or_insert_with(|| schema.clone());
+    }
+    message
+}
+
+/// Point every reference to the named schema `from` at `to`.
+fn rewrite_refs(value: &mut Value, from: &str, to: &str) {
+    let old = format!("#/components/schemas/{from}");
+    match value {
+        Value::Object(map) => {
+            if map.get("$ref").and_then(Value::as_str) == Some(old.as_str()) {
+                map.insert("$ref".into(), json!(format!("#/components/schemas/{to}")));
+            }
+            map.values_mut().for_each(|v| rewrite_refs(v, from, to));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, from, to)),
+        _ => {}
+    }
+}
+
 /// A channel id: the handler's name, else one made from the pattern; unique.
 fn unique_id(ids: &mut Vec<String>, route: &DocumentedRoute<'_>) -> String {
-    let base = route.doc.name.clone().unwrap_or_else(|| {
-        // `/plain/<rest..>` is `plain_rest`.
-        let id = route
-            .pattern
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join("_");
-        if id.is_empty() {
-            "root".to_string()
-        } else {
-            id
-        }
-    });
+    // The handler's name, else the pattern's words (`/plain/<rest..>` is `plain_rest`);
+    // ids keep to `[A-Za-z0-9_-]`, which references and tools expect.
+    let words = route.doc.name.as_deref().unwrap_or(route.pattern);
+    let base = words
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    let base = if base.is_empty() {
+        "root".to_string()
+    } else {
+        base
+    };
     let mut id = base.clone();
     let mut n = 2;
     while ids.contains(&id) {
@@ -176,11 +240,11 @@ fn unique_id(ids: &mut Vec<String>, route: &DocumentedRoute<'_>) -> String {
     id
 }
 
-fn channel(route: &DocumentedRoute<'_>) -> Value {
+fn channel(route: &DocumentedRoute<'_>, typed: &Messages) -> Value {
     let doc = route.doc;
     let mut channel = json!({
         "address": address(route.pattern),
-        "messages": messages(&doc.messages),
+        "messages": messages(typed),
         "bindings": { "ws": binding(route) },
     });
     if let Some(summary) = &doc.summary {

@@ -210,6 +210,16 @@ impl RouteDoc {
         self
     }
 
+    /// What `describe` describes, every value made optional: the route goes on without
+    /// them (an `Option<G>` or `Result<G, _>` guard).
+    pub(crate) fn optional(&mut self, describe: impl FnOnce(&mut RouteDoc)) {
+        let mut inner = RouteDoc::default();
+        describe(&mut inner);
+        for field in inner.fields {
+            self.field(field.optional());
+        }
+    }
+
     /// The values the route reads from the handshake, as described.
     pub fn fields(&self) -> &[Field] {
         &self.fields
@@ -232,10 +242,21 @@ impl RouteDoc {
         self.description = Some(text);
     }
 
-    /// JSON messages, `In` received and `Out` sent, known by their names only
-    /// (`TypedWebSocket<In, Out>` without the `schemas` feature, or for types that do
-    /// not derive `JsonSchema`).
-    pub(crate) fn json_messages<In: ?Sized, Out: ?Sized>(&mut self) {
+    /// JSON messages, `In` received and `Out` sent, known by their names only: what
+    /// `TypedWebSocket<In, Out>` says without the `schemas` feature, and what a handle
+    /// of your own can say in [`FromWebSocket::describe`](crate::FromWebSocket::describe).
+    ///
+    /// ```
+    /// use wsframe::asyncapi::RouteDoc;
+    ///
+    /// struct Ask;
+    /// struct Answer;
+    ///
+    /// let mut doc = RouteDoc::default();
+    /// doc.json_messages::<Ask, Answer>();
+    /// # let _ = doc;
+    /// ```
+    pub fn json_messages<In: ?Sized, Out: ?Sized>(&mut self) {
         self.messages = Messages::Json {
             incoming: JsonMessage::unknown::<In>(),
             outgoing: JsonMessage::unknown::<Out>(),
