@@ -299,8 +299,8 @@ pub(crate) fn describe(arg: &Arg, krate: &Path, doc: &Ident, credential: bool) -
     match &arg.kind {
         Kind::Socket => quote! {{
             #[allow(unused_imports)]
-            use #krate::__private::{DescribeSocket as _, DescribeTyped as _};
-            (&&#krate::__private::SocketDoc::<#ty>::new()).describe_socket(#doc);
+            use #krate::__private::{DescribeNothing as _, DescribeSocket as _, DescribeTyped as _};
+            (&&&#krate::__private::SocketDoc::<#ty>::new()).describe_socket(#doc);
         }},
         Kind::Path(name) => quote!(#doc.__path::<#ty>(#name);),
         Kind::Query(name, optional) => field("query", name, optional),

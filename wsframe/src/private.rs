@@ -138,9 +138,11 @@ impl<T, E: Into<Rejection>> DependencyResult<T> for std::result::Result<T, E> {
 }
 
 /// What `#[websocket]` asks of its socket argument's type for the AsyncAPI document:
-/// `(&&SocketDoc::<T>::new()).describe_socket(doc)` picks [`DescribeTyped`] for a
-/// `TypedWebSocket<In, Out>` whose types derive `JsonSchema` (feature `schemas`), and
-/// [`DescribeSocket`] (the type's own [`FromWebSocket::describe`](crate::FromWebSocket::describe)) otherwise.
+/// `(&&&SocketDoc::<T>::new()).describe_socket(doc)` picks [`DescribeTyped`] for a
+/// `TypedWebSocket<In, Out>` whose types derive `JsonSchema` (feature `schemas`),
+/// [`DescribeSocket`] (the type's own [`FromWebSocket::describe`](crate::FromWebSocket::describe))
+/// for another handle, and [`DescribeNothing`] for a type that is no handle at all, whose
+/// error the handler's call reports (this one must not add a second, stranger error).
 pub struct SocketDoc<T>(std::marker::PhantomData<T>);
 
 impl<T> SocketDoc<T> {
@@ -155,7 +157,7 @@ pub trait DescribeSocket {
     fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc);
 }
 
-impl<T: crate::FromWebSocket> DescribeSocket for SocketDoc<T> {
+impl<T: crate::FromWebSocket> DescribeSocket for &SocketDoc<T> {
     fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc) {
         T::describe(doc);
     }
@@ -166,8 +168,17 @@ pub trait DescribeTyped {
     fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc);
 }
 
+/// Not a handle: nothing to describe (the handler's call reports the error).
+pub trait DescribeNothing {
+    fn describe_socket(&self, doc: &mut crate::asyncapi::RouteDoc);
+}
+
+impl<T> DescribeNothing for SocketDoc<T> {
+    fn describe_socket(&self, _doc: &mut crate::asyncapi::RouteDoc) {}
+}
+
 #[cfg(feature = "schemas")]
-impl<In, Out> DescribeTyped for &SocketDoc<crate::TypedWebSocket<In, Out>>
+impl<In, Out> DescribeTyped for &&SocketDoc<crate::TypedWebSocket<In, Out>>
 where
     In: schemars::JsonSchema,
     Out: schemars::JsonSchema,
