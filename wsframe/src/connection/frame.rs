@@ -94,11 +94,7 @@ pub(crate) fn close(close: Option<(CloseCode, &str)>) -> Bytes {
 impl Frame {
     /// Frame `message` (its payload is shared, not copied).
     pub(crate) fn encode(message: &Message) -> Frame {
-        let (opcode, payload) = match message {
-            Message::Text(text) => (TEXT, text.as_bytes_shared()),
-            Message::Binary(bytes) => (BINARY, bytes.clone()),
-        };
-        Frame::with(FIN | opcode, payload)
+        Frame::encode_owned(message.clone())
     }
 
     /// Frame `message`, taking its payload: no reference count is added, so a payload

@@ -115,13 +115,7 @@ impl Sender {
     }
 
     fn implicit_accept(&self) -> Result<()> {
-        if self.shared.is_accepted() {
-            // Every send asks: answered without building (and dropping) a header map.
-            return Ok(());
-        }
-        self.shared
-            .decide_accept(None, HeaderMap::new())
-            .map(|_| ())
+        self.shared.implicit_accept()
     }
 
     fn disconnected(&self) -> Error {
@@ -379,9 +373,7 @@ impl Receiver {
 
     /// Receive the next data message, or [`Error::Disconnected`] with the close code.
     pub async fn receive(&mut self) -> Result<Message> {
-        if !self.shared.is_accepted() {
-            self.shared.decide_accept(None, HeaderMap::new())?;
-        }
+        self.shared.implicit_accept()?;
         match std::future::poll_fn(|cx| self.shared.inbox.poll_recv(cx)).await {
             Some(message) => Ok(message),
             None => Err(Error::Disconnected(self.shared.disconnect())),

@@ -179,6 +179,16 @@ impl ConnShared {
         self.accepted.load(Ordering::Acquire)
     }
 
+    /// Accept with the defaults unless already decided: what the first send or
+    /// receive does. Every message asks, so an accepted connection is answered without
+    /// building (and dropping) a header map.
+    pub(crate) fn implicit_accept(&self) -> Result<()> {
+        if self.is_accepted() {
+            return Ok(());
+        }
+        self.decide_accept(None, HeaderMap::new()).map(|_| ())
+    }
+
     pub(crate) fn is_pending(&self) -> bool {
         !self.accepted.load(Ordering::Acquire)
             && matches!(
