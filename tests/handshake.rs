@@ -365,6 +365,12 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             "X-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
             403,
         ),
+        // Nor its X-Forwarded-Host.
+        (
+            "backend:8080",
+            "X-Forwarded-Host: a.example\r\nOrigin: http://a.example\r\n",
+            403,
+        ),
     ];
     let plain = TestServer::start(app()).await;
     for (host, extra, status) in plain_cases {
@@ -400,6 +406,23 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             "Forwarded: for=203.0.113.7;proto=https\r\nOrigin: https://a.example\r\n",
             403,
         ),
+        // A proxy that rewrites Host for its upstream states the original.
+        (
+            "backend:8080",
+            "X-Forwarded-Proto: https\r\nX-Forwarded-Host: a.example\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "backend:8080",
+            "X-Forwarded-Host: a.example\r\nOrigin: http://backend:8080\r\n",
+            403,
+        ),
+        // A host that is not one is ignored: Host stands.
+        (
+            "a.example",
+            "X-Forwarded-Host: evil.example/x\r\nOrigin: http://a.example\r\n",
+            101,
+        ),
     ];
     for (host, extra, status) in proxied_cases {
         let r = raw_request(nginx.addr, &upgrade_with_host(host, extra)).await;
@@ -421,6 +444,16 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
         (
             "a.example",
             "X-Forwarded-Proto: https\r\nOrigin: https://a.example\r\n",
+            403,
+        ),
+        (
+            "backend:8080",
+            "Forwarded: for=203.0.113.7;proto=https;host=\"a.example\"\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "backend:8080",
+            "X-Forwarded-Host: a.example\r\nOrigin: http://a.example\r\n",
             403,
         ),
     ];

@@ -588,7 +588,7 @@ impl AsyncApiParts {
                 doc,
             })
             .collect();
-        let host = req.header("host").unwrap_or("localhost");
+        let host = req.host().unwrap_or("localhost");
         let served = Served {
             host,
             secure: req.secure,

@@ -151,6 +151,7 @@ async fn route(
         req.headers(),
         &app.config.origins,
         scheme,
+        forwarded.host.as_deref(),
     ) {
         Ok(key) => key,
         Err(response) => {
@@ -284,6 +285,7 @@ fn head(
         route,
         peer,
         client: forwarded.client,
+        forwarded_host: forwarded.host,
         protocols: parse_protocols(
             req.headers()
                 .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)

@@ -1,6 +1,6 @@
-//! The client's address and scheme behind reverse proxies. Each trusted proxy is named
-//! with the one header it writes, `X-Forwarded-For` (with `X-Forwarded-Proto`) or
-//! `Forwarded` (RFC 7239); only that header is read, only when the TCP peer is such a
+//! The client's address, scheme and host behind reverse proxies. Each trusted proxy is
+//! named with the one header it writes, `X-Forwarded-For` (with `X-Forwarded-Proto` and
+//! `X-Forwarded-Host`) or `Forwarded` (RFC 7239); only that header is read, only when the TCP peer is such a
 //! proxy, and only from the right (the end proxies append to) up to the first hop that
 //! is not itself a trusted proxy. A client cannot spoof its address: what it sends in
 //! the header is left of that hop, and the other header, which a proxy passes on
@@ -104,10 +104,11 @@ impl FromStr for ProxyNet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProxyHeader {
-    /// `X-Forwarded-For` for the address, `X-Forwarded-Proto` for the scheme (nginx,
-    /// HAProxy, most cloud load balancers).
+    /// `X-Forwarded-For` for the address, `X-Forwarded-Proto` for the scheme and
+    /// `X-Forwarded-Host` for the host the client asked for (nginx, HAProxy, most cloud
+    /// load balancers).
     XForwardedFor,
-    /// `Forwarded` (RFC 7239): its `for=` and `proto=` parameters.
+    /// `Forwarded` (RFC 7239): its `for=`, `proto=` and `host=` parameters.
     Forwarded,
 }
 
@@ -120,13 +121,17 @@ pub(crate) struct TrustedProxy {
 }
 
 /// What the trusted proxies in front of a request vouch for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Forwarded {
     /// The client's address (the TCP peer's when no trusted proxy is in front).
     pub(crate) client: IpAddr,
     /// The scheme the client used, as the outermost trusted proxy that stated one
     /// stated it (`X-Forwarded-Proto` or `proto=`); `None` when none did.
     pub(crate) scheme: Option<Scheme>,
+    /// The host (and port) the client asked for, as the outermost trusted proxy that
+    /// stated one stated it (`X-Forwarded-Host` or `host=`): a proxy that rewrites
+    /// `Host` for its upstream keeps the client's here. `None` when none did.
+    pub(crate) host: Option<String>,
 }
 
 /// The scheme of the client's connection to the first proxy, or to us.
@@ -170,12 +175,21 @@ fn parse_hop(token: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
+/// A host a proxy stated: an authority (`host` or `host:port`, no user info), else
+/// nothing.
+fn parse_host(token: &str) -> Option<String> {
+    let token = token.trim().trim_matches('"');
+    let authority = token.parse::<http::uri::Authority>().ok()?;
+    (!authority.host().is_empty() && !token.contains('@')).then(|| token.to_string())
+}
+
 /// One hop as a proxy recorded it: the address it received the request from (`None`
-/// when it is not an address: `unknown`, an obfuscated name, garbage) and the scheme
-/// it received it with, if it said.
+/// when it is not an address: `unknown`, an obfuscated name, garbage), and the scheme
+/// and host it received it with, if it said.
 struct Hop {
     addr: Option<IpAddr>,
     scheme: Option<Scheme>,
+    host: Option<String>,
 }
 
 /// The hops `header` lists, leftmost (the original client) first.
@@ -194,6 +208,7 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
                 Hop {
                     addr: param("for").and_then(parse_hop),
                     scheme: param("proto").and_then(Scheme::parse),
+                    host: param("host").and_then(parse_host),
                 }
             })
             .collect(),
@@ -207,24 +222,33 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
             let schemes: Vec<Option<Scheme>> = header_list::items(headers, "x-forwarded-proto")
                 .map(|item| item.and_then(Scheme::parse))
                 .collect();
+            let mut hosts: Vec<Option<String>> = header_list::items(headers, "x-forwarded-host")
+                .map(|item| item.and_then(parse_host))
+                .collect();
             if addrs.is_empty() {
-                // The proxy stated no address, only (perhaps) the scheme.
+                // The proxy stated no address, only (perhaps) the scheme and host.
                 return vec![Hop {
                     addr: None,
                     scheme: schemes.last().copied().flatten(),
+                    host: hosts.pop().flatten(),
                 }];
             }
             let n = addrs.len();
+            // The item `from_right` places from the right of a list, if it has one.
+            fn nth_from_right<T: Clone>(list: &[Option<T>], from_right: usize) -> Option<T> {
+                let j = list.len().checked_sub(1 + from_right)?;
+                list[j].clone()
+            }
             addrs
                 .into_iter()
                 .enumerate()
                 .map(|(i, addr)| {
                     let from_right = n - 1 - i;
-                    let scheme = schemes
-                        .len()
-                        .checked_sub(1 + from_right)
-                        .and_then(|j| schemes[j]);
-                    Hop { addr, scheme }
+                    Hop {
+                        addr,
+                        scheme: nth_from_right(&schemes, from_right),
+                        host: nth_from_right(&hosts, from_right),
+                    }
                 })
                 .collect()
         }
@@ -239,6 +263,7 @@ pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy
     let mut forwarded = Forwarded {
         client: peer,
         scheme: None,
+        host: None,
     };
     let Some(header) = trusted
         .iter()
@@ -256,6 +281,9 @@ pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy
         // Written by a trusted proxy (every hop to its right was one): believed.
         if hop.scheme.is_some() {
             forwarded.scheme = hop.scheme;
+        }
+        if hop.host.is_some() {
+            forwarded.host = hop.host;
         }
         match hop.addr {
             Some(ip) => {
@@ -391,6 +419,60 @@ mod tests {
         );
         let h = headers(&[("x-forwarded-proto", "gopher")]);
         assert_eq!(scheme("10.0.0.2", &h, &trusted), None);
+    }
+
+    #[test]
+    fn the_host_is_the_outermost_trusted_proxys() {
+        let host = |peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]| {
+            resolve(ip(peer), h, trusted).host
+        };
+        let xff = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-host", "chat.example.com"),
+        ]);
+        assert_eq!(
+            host("10.0.0.2", &h, &xff).as_deref(),
+            Some("chat.example.com")
+        );
+        assert_eq!(host("198.51.100.1", &h, &xff), None, "spoofed");
+        // Two proxies appending; the client's own claim is on the left.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7, 10.0.0.9"),
+            (
+                "x-forwarded-host",
+                "evil.example, chat.example.com:8443, internal",
+            ),
+        ]);
+        assert_eq!(
+            host("10.0.0.2", &h, &xff).as_deref(),
+            Some("chat.example.com:8443")
+        );
+        // Only a host, and what is not one.
+        let h = headers(&[("x-forwarded-host", "chat.example.com")]);
+        assert_eq!(
+            host("10.0.0.2", &h, &xff).as_deref(),
+            Some("chat.example.com")
+        );
+        for bad in ["user@chat.example.com", "chat.example.com/path", "", "a b"] {
+            let h = headers(&[
+                ("x-forwarded-for", "203.0.113.7"),
+                ("x-forwarded-host", bad),
+            ]);
+            assert_eq!(host("10.0.0.2", &h, &xff), None, "{bad:?}");
+        }
+        let rfc = [trust("10.0.0.0/8", ProxyHeader::Forwarded)];
+        let h = headers(&[(
+            "forwarded",
+            "for=203.0.113.7;host=\"chat.example.com:8443\";proto=https",
+        )]);
+        assert_eq!(
+            host("10.0.0.2", &h, &rfc).as_deref(),
+            Some("chat.example.com:8443")
+        );
+        // Not the header this proxy writes.
+        let h = headers(&[("x-forwarded-host", "chat.example.com")]);
+        assert_eq!(host("10.0.0.2", &h, &rfc), None);
     }
 
     #[test]

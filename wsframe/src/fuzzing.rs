@@ -65,7 +65,15 @@ pub fn handshake(method: &[u8], uri: &str, headers: &[(&[u8], &[u8])], http2: bo
     let _ = crate::handshake::is_upgrade_request(&map);
     let origins = Origins::same_origin().allow("https://app.example");
     for scheme in [Scheme::Http, Scheme::Https] {
-        let _ = crate::handshake::validate(&method, version, &map, &origins, scheme);
+        let _ = crate::handshake::validate(&method, version, &map, &origins, scheme, None);
+        let _ = crate::handshake::validate(
+            &method,
+            version,
+            &map,
+            &origins,
+            scheme,
+            Some("app.example"),
+        );
     }
     let _ =
         crate::request::parse_protocols(map.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter());

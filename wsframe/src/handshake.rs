@@ -15,7 +15,8 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     crate::header_list::has_token(headers, header::UPGRADE, "websocket")
 }
 
-/// Check an upgrade request that arrived with `scheme` (TLS ours or a trusted proxy's);
+/// Check an upgrade request that arrived with `scheme` (TLS ours or a trusted proxy's),
+/// addressed to `forwarded_host` when a trusted proxy stated one (else to its `Host`);
 /// returns the `Sec-WebSocket-Key` or the answer to send.
 #[allow(clippy::result_large_err)] // cold path: once per refused handshake
 pub(crate) fn validate(
@@ -24,6 +25,7 @@ pub(crate) fn validate(
     headers: &HeaderMap,
     origins: &Origins,
     scheme: Scheme,
+    forwarded_host: Option<&str>,
 ) -> Result<HeaderValue, Response> {
     if method != Method::GET {
         let mut r = (
@@ -71,7 +73,7 @@ pub(crate) fn validate(
         }
     };
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let host = forwarded_host.or_else(|| headers.get(header::HOST)?.to_str().ok());
         let allowed = origin
             .to_str()
             .map(|o| origins.allows_request(o, Some(scheme), host))
@@ -162,6 +164,7 @@ mod tests {
             &headers(&pairs),
             &Origins::default(),
             Scheme::Http,
+            None,
         )
         .map_err(|r| r.status())
     }
@@ -203,6 +206,7 @@ mod tests {
             &headers(GOOD),
             &Origins::default(),
             Scheme::Http,
+            None,
         );
         assert_eq!(post.unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
         for version in [Version::HTTP_10, Version::HTTP_2] {
@@ -212,6 +216,7 @@ mod tests {
                 &headers(GOOD),
                 &Origins::default(),
                 Scheme::Http,
+                None,
             );
             assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_REQUEST);
         }

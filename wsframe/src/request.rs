@@ -38,6 +38,8 @@ pub struct HandshakeRequest {
     pub(crate) peer: SocketAddr,
     /// The client's address (the peer's, or what a trusted proxy forwarded).
     pub(crate) client: std::net::IpAddr,
+    /// The host a trusted proxy forwarded (`X-Forwarded-Host` or `host=`), if one did.
+    pub(crate) forwarded_host: Option<String>,
     pub(crate) protocols: Vec<String>,
     pub(crate) state: Arc<http::Extensions>,
     /// Dependency results of this handshake (FastAPI's per-request cache).
@@ -66,6 +68,7 @@ impl HandshakeRequest {
             params: PathParams::default(),
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             client: std::net::IpAddr::from([127, 0, 0, 1]),
+            forwarded_host: None,
             protocols: Vec::new(),
             state: Arc::new(http::Extensions::new()),
             cache: Default::default(),
@@ -172,6 +175,26 @@ impl HandshakeRequest {
     /// ```
     pub fn client_addr(&self) -> std::net::IpAddr {
         self.client
+    }
+
+    /// The host (and port, if one was given) the client addressed: the `Host` header,
+    /// or, when the peer is a trusted proxy
+    /// ([`Config::trust_proxy`](crate::Config::trust_proxy)) that stated one, the host
+    /// it forwarded (`X-Forwarded-Host`, or `host=` in `Forwarded`), since a proxy may
+    /// rewrite `Host` for its upstream. The same-origin check compares `Origin` with
+    /// this host.
+    ///
+    /// ```
+    /// let req = wsframe::HandshakeRequest::new("/ws")
+    ///     .with_header("host", "backend:8080")
+    ///     .with_header("x-forwarded-host", "chat.example.com");
+    /// // A request built for a test has no trusted proxy: the header is not believed.
+    /// assert_eq!(req.host(), Some("backend:8080"));
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        self.forwarded_host
+            .as_deref()
+            .or_else(|| self.header(http::header::HOST))
     }
 
     /// Subprotocols the client offered, in its order of preference.
