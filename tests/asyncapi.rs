@@ -275,35 +275,48 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
     assert_valid(&doc).await;
 }
 
-/// The check above can fail: a document whose operation names a channel that does not
-/// exist gets an error from the parser.
 /// Behind a trusted proxy that rewrites `Host`, the document names the host and scheme
-/// the client used, as the proxy states them; from anyone else those headers are
-/// ignored.
+/// the client used, as the proxy states them (the host only when the app believes
+/// proxies' hosts); from anyone else those headers are ignored.
 #[tokio::test]
 async fn the_documents_server_is_the_one_the_client_addressed() {
     use wsframe::{Config, ProxyHeader, ProxyNet};
     let request = b"GET /asyncapi.json HTTP/1.1\r\nHost: backend:8080\r\n\
-        X-Forwarded-Host: chat.example.com\r\nX-Forwarded-Proto: https\r\n\
-        Connection: close\r\n\r\n";
-    let server = |app: App| async move {
-        let server = TestServer::start(app).await;
+        X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: chat.example.com\r\n\
+        X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
+    let server = |config: Config| async move {
+        let server = TestServer::start(chat::app().config(config)).await;
         let response = raw_request(server.addr, request).await;
         assert_eq!(response.status, 200);
+        let vary = response
+            .header("vary")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert!(vary.contains("x-forwarded-host"), "{vary}");
         let doc: Value = serde_json::from_slice(&response.body).unwrap();
-        doc["servers"]["this"].clone()
+        let this = &doc["servers"]["this"];
+        (this["host"].clone(), this["protocol"].clone())
     };
     let local = "127.0.0.0/8".parse::<ProxyNet>().unwrap();
-    let proxied =
-        chat::app().config(Config::default().trust_proxy(local, ProxyHeader::XForwardedFor));
-    let this = server(proxied).await;
-    assert_eq!(this["host"], "chat.example.com", "{this}");
-    assert_eq!(this["protocol"], "wss", "{this}");
-    let this = server(chat::app()).await;
-    assert_eq!(this["host"], "backend:8080", "no proxy trusted: {this}");
-    assert_eq!(this["protocol"], "ws", "{this}");
+    let proxied = Config::default().trust_proxy(local, ProxyHeader::XForwardedFor);
+    assert_eq!(
+        server(proxied.clone().trust_forwarded_host()).await,
+        ("chat.example.com".into(), "wss".into())
+    );
+    assert_eq!(
+        server(proxied).await,
+        ("backend:8080".into(), "wss".into()),
+        "the proxy's scheme, not its host"
+    );
+    assert_eq!(
+        server(Config::default().trust_forwarded_host()).await,
+        ("backend:8080".into(), "ws".into()),
+        "no proxy trusted"
+    );
 }
 
+/// The parser's check can fail: a document whose operation names a channel that does
+/// not exist gets an error from it.
 #[tokio::test]
 async fn the_parser_reports_a_broken_reference() {
     let mut doc = chat::app().asyncapi();

@@ -406,22 +406,11 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             "Forwarded: for=203.0.113.7;proto=https\r\nOrigin: https://a.example\r\n",
             403,
         ),
-        // A proxy that rewrites Host for its upstream states the original.
+        // The host a proxy states is believed only with `trust_forwarded_host`.
         (
             "backend:8080",
             "X-Forwarded-Proto: https\r\nX-Forwarded-Host: a.example\r\nOrigin: https://a.example\r\n",
-            101,
-        ),
-        (
-            "backend:8080",
-            "X-Forwarded-Host: a.example\r\nOrigin: http://backend:8080\r\n",
             403,
-        ),
-        // A host that is not one is ignored: Host stands.
-        (
-            "a.example",
-            "X-Forwarded-Host: evil.example/x\r\nOrigin: http://a.example\r\n",
-            101,
         ),
     ];
     for (host, extra, status) in proxied_cases {
@@ -431,8 +420,58 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             "X-Forwarded-For proxy: Host {host}, {extra:?}"
         );
     }
+    // A proxy that rewrites Host for its upstream, and sets X-Forwarded-Host to the
+    // original.
+    let rewriting = TestServer::start(
+        app().config(
+            Config::default()
+                .trust_proxy(local(), ProxyHeader::XForwardedFor)
+                .trust_forwarded_host(),
+        ),
+    )
+    .await;
+    let rewriting_cases: &[(&str, &str, u16)] = &[
+        (
+            "backend:8080",
+            "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: a.example\r\nOrigin: https://a.example\r\n",
+            101,
+        ),
+        (
+            "backend:8080",
+            "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: a.example\r\nOrigin: http://backend:8080\r\n",
+            403,
+        ),
+        // The client's own claim lies left of the proxy's.
+        (
+            "backend:8080",
+            "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: evil.example, a.example\r\nOrigin: http://evil.example\r\n",
+            403,
+        ),
+        // A host that is not one is ignored: Host stands.
+        (
+            "a.example",
+            "X-Forwarded-Host: evil.example/x\r\nOrigin: http://a.example\r\n",
+            101,
+        ),
+        (
+            "a.example",
+            "X-Forwarded-Host: evil.example:abc\r\nOrigin: http://a.example\r\n",
+            101,
+        ),
+    ];
+    for (host, extra, status) in rewriting_cases {
+        let r = raw_request(rewriting.addr, &upgrade_with_host(host, extra)).await;
+        assert_eq!(
+            r.status, *status,
+            "proxy that rewrites Host: Host {host}, {extra:?}"
+        );
+    }
     let rfc = TestServer::start(
-        app().config(Config::default().trust_proxy(local(), ProxyHeader::Forwarded)),
+        app().config(
+            Config::default()
+                .trust_proxy(local(), ProxyHeader::Forwarded)
+                .trust_forwarded_host(),
+        ),
     )
     .await;
     let rfc_cases: &[(&str, &str, u16)] = &[

@@ -9,7 +9,7 @@ use crate::handler::{BoxedWsHandler, WsHandler};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Counters, Metrics};
 use crate::overrides::Overrides;
-use crate::response::{BoxedHttpHandler, IntoResponse};
+use crate::response::{BoxedHttpHandler, IntoResponse, Response};
 use crate::router::{RoutePattern, Router};
 use crate::{Config, Error, HandshakeRequest, Hub, Limits, Requirements, Result, RouteLimits};
 
@@ -264,8 +264,8 @@ impl App {
     }
 
     /// Serve the app's AsyncAPI document as JSON at `pattern` (a GET route, e.g.
-    /// `/asyncapi.json`), with the server that answered (the request's `Host`) under
-    /// `servers`. It documents every WebSocket route of the app, whenever added.
+    /// `/asyncapi.json`), with the server that answered (the request's
+    /// [`host`](crate::HandshakeRequest::host) and scheme) under `servers`. It documents every WebSocket route of the app, whenever added.
     ///
     /// ```
     /// use wsframe::App;
@@ -409,14 +409,14 @@ impl App {
             let parts = parts.clone();
             self = self.get(&pattern, move |req| {
                 let response = crate::Json(parts.document(&req)).into_response();
-                async move { response }
+                async move { varies_with_the_server(response) }
             });
         }
         if let Some(pattern) = self.docs_route.take() {
             self = self.get(&pattern, move |req| {
                 let response =
                     crate::Html(crate::asyncapi::page(&parts.document(&req))).into_response();
-                async move { response }
+                async move { varies_with_the_server(response) }
             });
         }
         let mut endpoints: Vec<(RoutePattern, Endpoint)> = Vec::new();
@@ -574,6 +574,16 @@ impl App {
                 .collect(),
         }
     }
+}
+
+/// A response that names the server it was asked on: caches key it on the headers that
+/// say which server that was (`Host` always is).
+fn varies_with_the_server(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        http::header::VARY,
+        http::HeaderValue::from_static("X-Forwarded-Host, X-Forwarded-Proto, Forwarded"),
+    );
+    response
 }
 
 impl AsyncApiParts {

@@ -417,6 +417,7 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) trusted_proxies: Vec<crate::forwarded::TrustedProxy>,
+    pub(crate) trust_forwarded_host: bool,
     pub(crate) max_connections_per_client: Option<usize>,
     pub(crate) max_handshakes_per_client: Option<crate::HandshakeRate>,
     #[cfg(feature = "tls")]
@@ -439,6 +440,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             max_header_bytes: 16 << 10,
             trusted_proxies: Vec::new(),
+            trust_forwarded_host: false,
             max_connections_per_client: None,
             max_handshakes_per_client: None,
             #[cfg(feature = "tls")]
@@ -565,7 +567,8 @@ impl Config {
     /// [`HandshakeRequest::client_addr`](crate::HandshakeRequest::client_addr) is then
     /// the address the proxy saw, and the Origin check uses the scheme it states
     /// (`X-Forwarded-Proto` with [`ProxyHeader::XForwardedFor`](crate::ProxyHeader),
-    /// `proto=` with `Forwarded`). Name the header the proxy writes: the other one is
+    /// `proto=` with `Forwarded`); the host it states only with
+    /// [`trust_forwarded_host`](Config::trust_forwarded_host). Name the header the proxy writes: the other one is
     /// never read, since a proxy passes on whatever a client put in it. The header is
     /// read from the right, past hops that are trusted proxies writing the same header,
     /// to the first one that is not: the client. From any other peer the headers are
@@ -589,6 +592,32 @@ impl Config {
             net: proxy.into(),
             header,
         });
+        self
+    }
+
+    /// Also believe the host the [trusted proxies](Config::trust_proxy) state: from
+    /// such a proxy, `X-Forwarded-Host` (with [`ProxyHeader::XForwardedFor`]) or the
+    /// `host=` of `Forwarded` is the request's host, for the Origin check, for
+    /// [`HandshakeRequest::host`](crate::HandshakeRequest::host) and for the server the
+    /// AsyncAPI route names. Off by default: turn it on only when every trusted proxy
+    /// *sets* that header (for a proxy that rewrites `Host` for its upstream). Most
+    /// proxies pass a client's own `X-Forwarded-Host` on unless told to set it, and a
+    /// value passed on lines up with the proxy's own hop, so it would be believed.
+    /// A stated host that is not a plain `host[:port]` is ignored.
+    ///
+    /// [`ProxyHeader::XForwardedFor`]: crate::ProxyHeader::XForwardedFor
+    ///
+    /// ```
+    /// use wsframe::{Config, ProxyHeader, ProxyNet};
+    /// // nginx with `proxy_set_header X-Forwarded-Host $http_host;`
+    /// let nginx: ProxyNet = "127.0.0.1".parse().unwrap();
+    /// let config = Config::default()
+    ///     .trust_proxy(nginx, ProxyHeader::XForwardedFor)
+    ///     .trust_forwarded_host();
+    /// # let _ = config;
+    /// ```
+    pub fn trust_forwarded_host(mut self) -> Self {
+        self.trust_forwarded_host = true;
         self
     }
 

@@ -27,14 +27,14 @@ use crate::connection::Driver;
 use crate::connection::ending::{Ending, Stage};
 use crate::connection::inline_handler::InlineHandler;
 use crate::deflate::{self, Negotiated};
-use crate::forwarded::{Forwarded, Scheme, TrustedProxy};
+use crate::forwarded::{Forwarded, Scheme};
 use crate::handshake::{self, is_upgrade_request};
 use crate::metrics::Counters;
 use crate::request::parse_protocols;
 use crate::response::{IntoResponse, Response, plain};
 use crate::router::PathParams;
 use crate::socket::{ConnShared, Decision, WebSocket};
-use crate::{ConnectionId, Error, HandshakeRequest, Result};
+use crate::{Config, ConnectionId, Error, HandshakeRequest, Result};
 
 /// What the connection watchdog needs to know about its requests.
 #[derive(Default)]
@@ -118,7 +118,7 @@ async fn route(
         let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
         return match (&endpoint.get, &endpoint.ws) {
             (Some(get), _) if is_get => {
-                let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+                let forwarded = resolve(&req, peer, &app.config);
                 let secure = conn.tls || forwarded.scheme == Some(Scheme::Https);
                 let mut request = head(app, &req, params, route_pattern.into(), peer, forwarded);
                 request.secure = secure;
@@ -138,7 +138,7 @@ async fn route(
         Counters::inc(&app.counters.handshakes_rejected);
         return plain(StatusCode::NOT_FOUND, "no WebSocket route at this path");
     };
-    let forwarded = resolve(&req, peer, &app.config.trusted_proxies);
+    let forwarded = resolve(&req, peer, &app.config);
     // The scheme the browser used: ours when we terminate TLS, else a trusted proxy's.
     let scheme = match (conn.tls, forwarded.scheme) {
         (true, _) => Scheme::Https,
@@ -298,9 +298,15 @@ fn head(
     }
 }
 
-/// What the trusted proxies in front of `req` vouch for.
-fn resolve(req: &Request<()>, peer: SocketAddr, trusted: &[TrustedProxy]) -> Forwarded {
-    crate::forwarded::resolve(peer.ip(), req.headers(), trusted)
+/// What the trusted proxies in front of `req` vouch for; their host only when the app
+/// believes it (`Config::trust_forwarded_host`).
+fn resolve(req: &Request<()>, peer: SocketAddr, config: &Config) -> Forwarded {
+    let mut forwarded =
+        crate::forwarded::resolve(peer.ip(), req.headers(), &config.trusted_proxies);
+    if !config.trust_forwarded_host {
+        forwarded.host = None;
+    }
+    forwarded
 }
 
 enum Handshake {

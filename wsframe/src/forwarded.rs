@@ -1,6 +1,7 @@
 //! The client's address, scheme and host behind reverse proxies. Each trusted proxy is
 //! named with the one header it writes, `X-Forwarded-For` (with `X-Forwarded-Proto` and
-//! `X-Forwarded-Host`) or `Forwarded` (RFC 7239); only that header is read, only when the TCP peer is such a
+//! `X-Forwarded-Host`, believed only with `Config::trust_forwarded_host`) or
+//! `Forwarded` (RFC 7239); only that header is read, only when the TCP peer is such a
 //! proxy, and only from the right (the end proxies append to) up to the first hop that
 //! is not itself a trusted proxy. A client cannot spoof its address: what it sends in
 //! the header is left of that hop, and the other header, which a proxy passes on
@@ -104,11 +105,12 @@ impl FromStr for ProxyNet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProxyHeader {
-    /// `X-Forwarded-For` for the address, `X-Forwarded-Proto` for the scheme and
-    /// `X-Forwarded-Host` for the host the client asked for (nginx, HAProxy, most cloud
-    /// load balancers).
+    /// `X-Forwarded-For` for the address and `X-Forwarded-Proto` for the scheme (nginx,
+    /// HAProxy, most cloud load balancers); `X-Forwarded-Host` for the host with
+    /// [`Config::trust_forwarded_host`](crate::Config::trust_forwarded_host).
     XForwardedFor,
-    /// `Forwarded` (RFC 7239): its `for=`, `proto=` and `host=` parameters.
+    /// `Forwarded` (RFC 7239): its `for=` and `proto=` parameters; `host=` with
+    /// [`Config::trust_forwarded_host`](crate::Config::trust_forwarded_host).
     Forwarded,
 }
 
@@ -175,12 +177,25 @@ fn parse_hop(token: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
-/// A host a proxy stated: an authority (`host` or `host:port`, no user info), else
-/// nothing.
+/// A host a proxy stated: `host` or `host:port` (a port of digits that fits), no user
+/// info, at most one pair of quotes around it; else nothing.
 fn parse_host(token: &str) -> Option<String> {
-    let token = token.trim().trim_matches('"');
+    let token = token.trim();
+    let token = token
+        .strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(token);
     let authority = token.parse::<http::uri::Authority>().ok()?;
-    (!authority.host().is_empty() && !token.contains('@')).then(|| token.to_string())
+    if authority.host().is_empty() || token.contains('@') {
+        return None;
+    }
+    // With no user info the host begins the text. `Authority` accepts any port text
+    // (`a.example:`, `a.example:abc`) and reads it lazily: refuse one that is no port.
+    let after_host = &token[authority.host().len()..];
+    if after_host.contains(':') && authority.port_u16().is_none() {
+        return None;
+    }
+    Some(token.to_string())
 }
 
 /// One hop as a proxy recorded it: the address it received the request from (`None`
@@ -448,13 +463,29 @@ mod tests {
             host("10.0.0.2", &h, &xff).as_deref(),
             Some("chat.example.com:8443")
         );
+        // An IPv6 literal with a port.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-host", "[::1]:8080"),
+        ]);
+        assert_eq!(host("10.0.0.2", &h, &xff).as_deref(), Some("[::1]:8080"));
         // Only a host, and what is not one.
         let h = headers(&[("x-forwarded-host", "chat.example.com")]);
         assert_eq!(
             host("10.0.0.2", &h, &xff).as_deref(),
             Some("chat.example.com")
         );
-        for bad in ["user@chat.example.com", "chat.example.com/path", "", "a b"] {
+        for bad in [
+            "user@chat.example.com",
+            "chat.example.com/path",
+            "",
+            "a b",
+            "a.example:",
+            "a.example:abc",
+            "a.example:99999",
+            "\"a.example",
+            "\"\"a.example\"\"",
+        ] {
             let h = headers(&[
                 ("x-forwarded-for", "203.0.113.7"),
                 ("x-forwarded-host", bad),

@@ -95,6 +95,13 @@ impl HandshakeRequest {
         self
     }
 
+    /// This request as if a trusted proxy had forwarded it for `host` (see
+    /// [`host`](Self::host)), for unit tests of guards that read the host.
+    pub fn with_forwarded_host(mut self, host: &str) -> HandshakeRequest {
+        self.forwarded_host = Some(host.to_string());
+        self
+    }
+
     /// This request from the given peer address.
     pub fn with_peer(mut self, peer: SocketAddr) -> HandshakeRequest {
         self.peer = peer;
@@ -178,18 +185,19 @@ impl HandshakeRequest {
     }
 
     /// The host (and port, if one was given) the client addressed: the `Host` header,
-    /// or, when the peer is a trusted proxy
-    /// ([`Config::trust_proxy`](crate::Config::trust_proxy)) that stated one, the host
-    /// it forwarded (`X-Forwarded-Host`, or `host=` in `Forwarded`), since a proxy may
-    /// rewrite `Host` for its upstream. The same-origin check compares `Origin` with
-    /// this host.
+    /// or, with [`Config::trust_forwarded_host`](crate::Config::trust_forwarded_host)
+    /// when the peer is a trusted proxy that stated one, the host it forwarded
+    /// (`X-Forwarded-Host`, or `host=` in `Forwarded`), since a proxy may rewrite
+    /// `Host` for its upstream. The same-origin check compares `Origin` with this host.
     ///
     /// ```
     /// let req = wsframe::HandshakeRequest::new("/ws")
     ///     .with_header("host", "backend:8080")
-    ///     .with_header("x-forwarded-host", "chat.example.com");
+    ///     .with_header("x-forwarded-host", "evil.example");
     /// // A request built for a test has no trusted proxy: the header is not believed.
     /// assert_eq!(req.host(), Some("backend:8080"));
+    /// let proxied = req.with_forwarded_host("chat.example.com");
+    /// assert_eq!(proxied.host(), Some("chat.example.com"));
     /// ```
     pub fn host(&self) -> Option<&str> {
         self.forwarded_host
