@@ -345,6 +345,15 @@ fn upgrade_with_host(host: &str, extra: &str) -> Vec<u8> {
     upgrade_request("/ws", &format!("Host: {host}\r\n{extra}"), &["host"])
 }
 
+/// Serve `app` and send it each (Host, other headers, expected status) upgrade case.
+async fn expect_statuses(label: &str, app: wsframe::App, cases: &[(&str, &str, u16)]) {
+    let server = TestServer::start(app).await;
+    for (host, extra, status) in cases {
+        let r = raw_request(server.addr, &upgrade_with_host(host, extra)).await;
+        assert_eq!(r.status, *status, "{label}: Host {host}, {extra:?}");
+    }
+}
+
 #[tokio::test]
 async fn origins_compare_scheme_host_and_default_port_over_tcp() {
     use wsframe::{Config, ProxyHeader, ProxyNet};
@@ -372,17 +381,9 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             403,
         ),
     ];
-    let plain = TestServer::start(app()).await;
-    for (host, extra, status) in plain_cases {
-        let r = raw_request(plain.addr, &upgrade_with_host(host, extra)).await;
-        assert_eq!(r.status, *status, "plain: Host {host}, {extra:?}");
-    }
+    expect_statuses("plain", app(), plain_cases).await;
 
     // TLS terminated by a trusted proxy that states the scheme.
-    let nginx = TestServer::start(
-        app().config(Config::default().trust_proxy(local(), ProxyHeader::XForwardedFor)),
-    )
-    .await;
     let proxied_cases: &[(&str, &str, u16)] = &[
         (
             "a.example",
@@ -413,23 +414,10 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             403,
         ),
     ];
-    for (host, extra, status) in proxied_cases {
-        let r = raw_request(nginx.addr, &upgrade_with_host(host, extra)).await;
-        assert_eq!(
-            r.status, *status,
-            "X-Forwarded-For proxy: Host {host}, {extra:?}"
-        );
-    }
+    let nginx = app().config(Config::default().trust_proxy(local(), ProxyHeader::XForwardedFor));
+    expect_statuses("X-Forwarded-For proxy", nginx, proxied_cases).await;
     // A proxy that rewrites Host for its upstream, and sets X-Forwarded-Host to the
     // original.
-    let rewriting = TestServer::start(
-        app().config(
-            Config::default()
-                .trust_proxy(local(), ProxyHeader::XForwardedFor)
-                .trust_forwarded_host(),
-        ),
-    )
-    .await;
     let rewriting_cases: &[(&str, &str, u16)] = &[
         (
             "backend:8080",
@@ -459,21 +447,12 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             101,
         ),
     ];
-    for (host, extra, status) in rewriting_cases {
-        let r = raw_request(rewriting.addr, &upgrade_with_host(host, extra)).await;
-        assert_eq!(
-            r.status, *status,
-            "proxy that rewrites Host: Host {host}, {extra:?}"
-        );
-    }
-    let rfc = TestServer::start(
-        app().config(
-            Config::default()
-                .trust_proxy(local(), ProxyHeader::Forwarded)
-                .trust_forwarded_host(),
-        ),
-    )
-    .await;
+    let rewriting = app().config(
+        Config::default()
+            .trust_proxy(local(), ProxyHeader::XForwardedFor)
+            .trust_forwarded_host(),
+    );
+    expect_statuses("proxy that rewrites Host", rewriting, rewriting_cases).await;
     let rfc_cases: &[(&str, &str, u16)] = &[
         (
             "a.example",
@@ -496,10 +475,12 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             403,
         ),
     ];
-    for (host, extra, status) in rfc_cases {
-        let r = raw_request(rfc.addr, &upgrade_with_host(host, extra)).await;
-        assert_eq!(r.status, *status, "Forwarded proxy: Host {host}, {extra:?}");
-    }
+    let rfc = app().config(
+        Config::default()
+            .trust_proxy(local(), ProxyHeader::Forwarded)
+            .trust_forwarded_host(),
+    );
+    expect_statuses("Forwarded proxy", rfc, rfc_cases).await;
 }
 
 #[tokio::test]
