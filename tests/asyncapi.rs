@@ -281,18 +281,23 @@ async fn guards_subprotocols_and_plain_routes_are_documented() {
 #[tokio::test]
 async fn the_documents_server_is_the_one_the_client_addressed() {
     use wsframe::{Config, ProxyHeader, ProxyNet};
-    let request = b"GET /asyncapi.json HTTP/1.1\r\nHost: backend:8080\r\n\
+    let request = "GET /asyncapi.json HTTP/1.1\r\nHost: backend:8080\r\n\
         X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: chat.example.com\r\n\
         X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
     let server = |config: Config| async move {
         let server = TestServer::start(chat::app().config(config)).await;
-        let response = raw_request(server.addr, request).await;
+        let response = raw_request(server.addr, request.as_bytes()).await;
         assert_eq!(response.status, 200);
         let vary = response
             .header("vary")
             .unwrap_or_default()
             .to_ascii_lowercase();
         assert!(vary.contains("x-forwarded-host"), "{vary}");
+        let page = request.replace("/asyncapi.json", "/docs");
+        let page = raw_request(server.addr, page.as_bytes()).await;
+        assert_eq!(page.status, 200);
+        let vary = page.header("vary").unwrap_or_default().to_ascii_lowercase();
+        assert!(vary.contains("x-forwarded-host"), "docs page: {vary}");
         let doc: Value = serde_json::from_slice(&response.body).unwrap();
         let this = &doc["servers"]["this"];
         (this["host"].clone(), this["protocol"].clone())

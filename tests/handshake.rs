@@ -435,6 +435,11 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: evil.example, a.example\r\nOrigin: http://evil.example\r\n",
             403,
         ),
+        (
+            "backend:8080",
+            "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: evil.example, a.example\r\nOrigin: http://a.example\r\n",
+            101,
+        ),
         // A host that is not one is ignored: Host stands.
         (
             "a.example",
@@ -481,6 +486,19 @@ async fn origins_compare_scheme_host_and_default_port_over_tcp() {
             .trust_forwarded_host(),
     );
     expect_statuses("Forwarded proxy", rfc, rfc_cases).await;
+    // Without the opt-in, `host=` is not believed either.
+    let host_ignored = app().config(Config::default().trust_proxy(local(), ProxyHeader::Forwarded));
+    let host_ignored_cases: &[(&str, &str, u16)] = &[(
+        "backend:8080",
+        "Forwarded: for=203.0.113.7;proto=https;host=a.example\r\nOrigin: https://a.example\r\n",
+        403,
+    )];
+    expect_statuses(
+        "Forwarded proxy, hosts not believed",
+        host_ignored,
+        host_ignored_cases,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -579,7 +579,7 @@ impl App {
 /// A response that names the server it was asked on: caches key it on the headers that
 /// say which server that was (`Host` always is).
 fn varies_with_the_server(mut response: Response) -> Response {
-    response.headers_mut().insert(
+    response.headers_mut().append(
         http::header::VARY,
         http::HeaderValue::from_static("X-Forwarded-Host, X-Forwarded-Proto, Forwarded"),
     );

@@ -265,7 +265,8 @@ impl RouteLimits {
 /// scheme's default port filled in (`https://a.example` is `https://a.example:443`) and
 /// the host case-insensitive. The request's own origin is its scheme (`https` when
 /// wsframe terminates TLS, else the one a [trusted proxy](Config::trust_proxy) states,
-/// else `http`) with its `Host`.
+/// else `http`) with its `Host` (or, with
+/// [`Config::trust_forwarded_host`], the host that proxy states).
 ///
 /// ```
 /// use wsframe::Origins;
@@ -295,7 +296,7 @@ impl Default for Origins {
 
 impl Origins {
     /// The default: an `Origin` equal to the request's own origin, its scheme and
-    /// `Host` (see above).
+    /// host (see above).
     pub fn same_origin() -> Self {
         Origins {
             any: false,

@@ -177,8 +177,8 @@ fn parse_hop(token: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
-/// A host a proxy stated: `host` or `host:port` (a port of digits that fits), no user
-/// info, at most one pair of quotes around it; else nothing.
+/// A host a proxy stated: `host` or `host:port` (1 to 5 digits that fit in a port), no
+/// user info, at most one pair of quotes around it; else nothing.
 fn parse_host(token: &str) -> Option<String> {
     let token = token.trim();
     let token = token
@@ -190,12 +190,16 @@ fn parse_host(token: &str) -> Option<String> {
         return None;
     }
     // With no user info the host begins the text. `Authority` accepts any port text
-    // (`a.example:`, `a.example:abc`) and reads it lazily: refuse one that is no port.
-    let after_host = &token[authority.host().len()..];
-    if after_host.contains(':') && authority.port_u16().is_none() {
-        return None;
-    }
-    Some(token.to_string())
+    // (`a.example:`, `a.example:+443`, `[::1]abc`) and reads it lazily.
+    let port_ok = match token[authority.host().len()..].strip_prefix(':') {
+        None => token.len() == authority.host().len(),
+        Some(port) => {
+            (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok()
+        }
+    };
+    port_ok.then(|| token.to_string())
 }
 
 /// One hop as a proxy recorded it: the address it received the request from (`None`
@@ -483,6 +487,8 @@ mod tests {
             "a.example:",
             "a.example:abc",
             "a.example:99999",
+            "a.example:+443",
+            "[::1]abc",
             "\"a.example",
             "\"\"a.example\"\"",
         ] {

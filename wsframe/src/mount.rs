@@ -116,7 +116,8 @@ impl App {
 /// - [`Config::outgoing_queue`], [`Config::incoming_queue`],
 ///   [`Config::read_buffer_size`], [`Config::close_timeout`], [`Config::node_id`];
 /// - [`Config::shutdown_grace`], through [`ServiceHandle::stopped`];
-/// - [`Config::trust_proxy`], when the peer address is known (below);
+/// - [`Config::trust_proxy`] and [`Config::trust_forwarded_host`], when the peer
+///   address is known (below);
 /// - [`Config::max_connections_per_client`] and
 ///   [`Config::max_handshakes_per_client`], when the peer address is known;
 /// - the counters of [`Metrics`], except `connections_refused` and `accept_errors`,

@@ -46,7 +46,8 @@ impl Origin {
         Some(origin)
     }
 
-    /// The origin a request was addressed to: the scheme it arrived with and its `Host`.
+    /// The origin a request was addressed to: the scheme it arrived with and its host
+    /// (`Host`, or the host a trusted proxy states when the app believes it).
     pub(crate) fn of_request(scheme: Scheme, host: &str) -> Option<Origin> {
         Origin::from_authority(scheme.as_str(), host.trim())
     }
