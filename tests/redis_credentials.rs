@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use wsframe::backplane::RedisBackplane;
 use wsframe::prelude::*;
 use wsframe::{Hub, MetricsSnapshot};
+use wsframe_tests::ScratchDir;
 use wsframe_tests::redis::RedisServer;
 use wsframe_tests::{TestServer, connect, next_text};
 
@@ -108,20 +109,20 @@ async fn a_password_or_an_acl_user_connects_and_a_wrong_password_says_so() {
     );
 }
 
-/// A self-signed certificate for `localhost`, and its files.
-fn certificate(name: &str) -> (String, PathBuf, PathBuf) {
+/// A self-signed certificate for `localhost`, and its files (in a directory that lasts
+/// as long as the returned guard).
+fn certificate(name: &str) -> (String, PathBuf, PathBuf, ScratchDir) {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("wsframe-redis-tls-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new(&format!("redis-tls-{name}"));
     let (cert, private) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, key.cert.pem()).unwrap();
     std::fs::write(&private, key.key_pair.serialize_pem()).unwrap();
-    (key.cert.pem(), cert, private)
+    (key.cert.pem(), cert, private, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_with_its_ca_connects_and_an_untrusted_certificate_says_so() {
-    let (ca, cert, key) = certificate("server");
+    let (ca, cert, key, _dir) = certificate("server");
     let Some(redis) = RedisServer::start_with(&["--requirepass", "s3cret"], Some((&cert, &key)))
     else {
         return;

@@ -22,18 +22,20 @@ async fn echo(mut ws: WebSocket) -> wsframe::Result<()> {
     Ok(())
 }
 
-/// A certificate for `localhost` in PEM files (in a directory of this call's own).
-fn certificate() -> (rcgen::CertifiedKey, std::path::PathBuf, std::path::PathBuf) {
+/// A certificate for `localhost` in PEM files, in a directory of this call's own that
+/// lasts as long as the returned guard.
+fn certificate() -> (
+    rcgen::CertifiedKey,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    ScratchDir,
+) {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    // One directory per call: the tests run in parallel in one process.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wsframe-tls-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("tls");
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, key.cert.pem()).unwrap();
     std::fs::write(&key_path, key.key_pair.serialize_pem()).unwrap();
-    (key, cert_path, key_path)
+    (key, cert_path, key_path, dir)
 }
 
 fn client_config(trusted: Option<&rcgen::CertifiedKey>) -> ClientConfig {
@@ -50,7 +52,7 @@ fn client_config(trusted: Option<&rcgen::CertifiedKey>) -> ClientConfig {
 
 #[tokio::test]
 async fn wss_with_a_certificate_from_pem_files() {
-    let (key, cert_path, key_path) = certificate();
+    let (key, cert_path, key_path, _dir) = certificate();
     let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
     let server = TestServer::start(App::new().config(Config::default().tls(tls)).route(echo)).await;
     let connector = TlsConnector::from(Arc::new(client_config(Some(&key))));
@@ -93,8 +95,7 @@ async fn wss_with_a_certificate_from_pem_files() {
 
 #[test]
 fn unreadable_pem_files_are_clear_errors() {
-    let dir = std::env::temp_dir().join(format!("wsframe-tls-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("tls-bad");
     let empty = dir.join("empty.pem");
     std::fs::write(&empty, "not a certificate").unwrap();
     let missing = dir.join("missing.pem");
@@ -113,7 +114,7 @@ fn unreadable_pem_files_are_clear_errors() {
 
 #[tokio::test]
 async fn over_max_connections_a_wss_client_reads_503_inside_tls() {
-    let (key, cert_path, key_path) = certificate();
+    let (key, cert_path, key_path, _dir) = certificate();
     let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
     let config = Config::default().tls(tls).max_connections(1);
     let server = TestServer::start(App::new().config(config).route(echo)).await;
@@ -152,7 +153,7 @@ async fn over_max_connections_a_wss_client_reads_503_inside_tls() {
 
 #[tokio::test]
 async fn with_tls_terminated_here_the_origin_is_compared_as_https() {
-    let (key, cert_path, key_path) = certificate();
+    let (key, cert_path, key_path, _dir) = certificate();
     let tls = TlsConfig::from_pem_files(&cert_path, &key_path).unwrap();
     // The test connects from 127.0.0.1, trusted as a proxy: even a trusted proxy's
     // `X-Forwarded-Proto: http` does not override the TLS terminated here.

@@ -352,6 +352,33 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// A directory of a test's own under the system's temporary directory (certificates,
+/// reports), removed with everything in it when dropped.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// `wsframe-{name}-{process}-{n}`: unique among the tests of one process, which run
+    /// in parallel.
+    pub fn new(name: &str) -> ScratchDir {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("wsframe-{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        ScratchDir(dir)
+    }
+
+    /// The path of `file` in this directory.
+    pub fn join(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The workspace root.
 pub fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
