@@ -265,7 +265,8 @@ impl App {
 
     /// Serve the app's AsyncAPI document as JSON at `pattern` (a GET route, e.g.
     /// `/asyncapi.json`), with the server that answered (the request's
-    /// [`host`](crate::HandshakeRequest::host) and scheme) under `servers`. It documents every WebSocket route of the app, whenever added.
+    /// [`host`](crate::HandshakeRequest::host) and scheme) under `servers`. It
+    /// documents every WebSocket route of the app, whenever added.
     ///
     /// ```
     /// use wsframe::App;

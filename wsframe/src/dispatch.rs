@@ -301,12 +301,12 @@ fn head(
 /// What the trusted proxies in front of `req` vouch for; their host only when the app
 /// believes it (`Config::trust_forwarded_host`).
 fn resolve(req: &Request<()>, peer: SocketAddr, config: &Config) -> Forwarded {
-    let mut forwarded =
-        crate::forwarded::resolve(peer.ip(), req.headers(), &config.trusted_proxies);
-    if !config.trust_forwarded_host {
-        forwarded.host = None;
-    }
-    forwarded
+    crate::forwarded::resolve(
+        peer.ip(),
+        req.headers(),
+        &config.trusted_proxies,
+        config.trust_forwarded_host,
+    )
 }
 
 enum Handshake {

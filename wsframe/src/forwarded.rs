@@ -211,8 +211,9 @@ struct Hop {
     host: Option<String>,
 }
 
-/// The hops `header` lists, leftmost (the original client) first.
-fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
+/// The hops `header` lists, leftmost (the original client) first; their hosts only when
+/// `with_hosts`.
+fn hops(headers: &HeaderMap, header: ProxyHeader, with_hosts: bool) -> Vec<Hop> {
     match header {
         ProxyHeader::Forwarded => header_list::items(headers, "forwarded")
             .map(|element| {
@@ -227,7 +228,7 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
                 Hop {
                     addr: param("for").and_then(parse_hop),
                     scheme: param("proto").and_then(Scheme::parse),
-                    host: param("host").and_then(parse_host),
+                    host: param("host").filter(|_| with_hosts).and_then(parse_host),
                 }
             })
             .collect(),
@@ -241,9 +242,13 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
             let schemes: Vec<Option<Scheme>> = header_list::items(headers, "x-forwarded-proto")
                 .map(|item| item.and_then(Scheme::parse))
                 .collect();
-            let mut hosts: Vec<Option<String>> = header_list::items(headers, "x-forwarded-host")
-                .map(|item| item.and_then(parse_host))
-                .collect();
+            let mut hosts: Vec<Option<String>> = if with_hosts {
+                header_list::items(headers, "x-forwarded-host")
+                    .map(|item| item.and_then(parse_host))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if addrs.is_empty() {
                 // The proxy stated no address, only (perhaps) the scheme and host.
                 return vec![Hop {
@@ -278,7 +283,13 @@ fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Hop> {
 /// proxy; then the header that proxy writes, read from the right (the end proxies
 /// append to) past the hops that are themselves trusted proxies writing that header,
 /// up to the first one that is not: that is the client.
-pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> Forwarded {
+/// The host they state is read only when `with_hosts` (`Config::trust_forwarded_host`).
+pub(crate) fn resolve(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[TrustedProxy],
+    with_hosts: bool,
+) -> Forwarded {
     let mut forwarded = Forwarded {
         client: peer,
         scheme: None,
@@ -296,7 +307,7 @@ pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy
             .iter()
             .any(|proxy| proxy.header == header && proxy.net.contains(ip))
     };
-    for hop in hops(headers, header).into_iter().rev() {
+    for hop in hops(headers, header, with_hosts).into_iter().rev() {
         // Written by a trusted proxy (every hop to its right was one): believed.
         if hop.scheme.is_some() {
             forwarded.scheme = hop.scheme;
@@ -342,11 +353,11 @@ mod tests {
     }
 
     fn client(peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
-        resolve(ip(peer), h, trusted).client
+        resolve(ip(peer), h, trusted, true).client
     }
 
     fn scheme(peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]) -> Option<Scheme> {
-        resolve(ip(peer), h, trusted).scheme
+        resolve(ip(peer), h, trusted, true).scheme
     }
 
     #[test]
@@ -433,7 +444,7 @@ mod tests {
         // A scheme without an address, and nothing the proxy understood.
         let h = headers(&[("x-forwarded-proto", "https")]);
         assert_eq!(
-            resolve(ip("10.0.0.2"), &h, &trusted).scheme,
+            resolve(ip("10.0.0.2"), &h, &trusted, true).scheme,
             Some(Scheme::Https)
         );
         let h = headers(&[("x-forwarded-proto", "gopher")]);
@@ -443,7 +454,7 @@ mod tests {
     #[test]
     fn the_host_is_the_outermost_trusted_proxys() {
         let host = |peer: &str, h: &HeaderMap, trusted: &[TrustedProxy]| {
-            resolve(ip(peer), h, trusted).host
+            resolve(ip(peer), h, trusted, true).host
         };
         let xff = [trust("10.0.0.0/8", ProxyHeader::XForwardedFor)];
         let h = headers(&[
@@ -455,6 +466,8 @@ mod tests {
             Some("chat.example.com")
         );
         assert_eq!(host("198.51.100.1", &h, &xff), None, "spoofed");
+        let ip10 = ip("10.0.0.2");
+        assert_eq!(resolve(ip10, &h, &xff, false).host, None, "hosts not read");
         // Two proxies appending; the client's own claim is on the left.
         let h = headers(&[
             ("x-forwarded-for", "203.0.113.7, 10.0.0.9"),

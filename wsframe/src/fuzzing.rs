@@ -82,7 +82,7 @@ pub fn handshake(method: &[u8], uri: &str, headers: &[(&[u8], &[u8])], http2: bo
         header,
     });
     for proxy in trusted {
-        let _ = crate::forwarded::resolve([10, 0, 0, 1].into(), &map, &[proxy]);
+        let _ = crate::forwarded::resolve([10, 0, 0, 1].into(), &map, &[proxy], true);
     }
     let mut req = crate::HandshakeRequest::new(uri);
     req.headers = map;

@@ -114,16 +114,12 @@ impl Sender {
         &self.shared
     }
 
-    fn implicit_accept(&self) -> Result<()> {
-        self.shared.implicit_accept()
-    }
-
     fn disconnected(&self) -> Error {
         Error::Disconnected(self.shared.disconnect())
     }
 
     async fn push(&self, item: Outgoing) -> Result<()> {
-        self.implicit_accept()?;
+        self.shared.implicit_accept()?;
         let seq = self
             .shared
             .outbox
@@ -255,7 +251,7 @@ impl Sink<Message> for Sender {
 
     /// Ready when no message of this handle waits for room.
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.implicit_accept()?;
+        self.shared.implicit_accept()?;
         ready!(self.poll_sending(cx))?;
         if self.shared.outbox.is_closed() {
             return Poll::Ready(Err(self.disconnected()));
@@ -266,7 +262,7 @@ impl Sink<Message> for Sender {
     /// Queue `item`; when the queue has no room for it, it waits in line (it enters as
     /// room frees, and `poll_ready`, `poll_flush` and `poll_close` wait for that).
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
-        self.implicit_accept()?;
+        self.shared.implicit_accept()?;
         let item = Outgoing::Frame {
             frame: Frame::encode_for(item, self.shared.deflate.as_ref(), &self.shared.counters),
             from_hub: false,
